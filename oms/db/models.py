@@ -1,0 +1,290 @@
+"""The database schema: typed SQLAlchemy 2 models, the single source for Alembic migrations.
+
+The hot path writes through these tables with Core statements (``Model.__table__``) in batches; the ORM
+classes give the schema one typed, readable home.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from oms.db.types import ExactDecimal
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Integer primary keys that autoincrement on both backends (SQLite only autoincrements INTEGER).
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {Decimal: ExactDecimal(), dict[str, Any]: JSON()}
+
+
+class Account(Base):
+    """A customer account: the unit of risk limits, reservations and row locks."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    max_order_qty: Mapped[Decimal]
+    max_order_notional: Mapped[Decimal]
+    price_collar_pct: Mapped[Decimal]
+    market_collar_pct: Mapped[Decimal]
+    max_orders_per_second: Mapped[int] = mapped_column(Integer, default=0)
+    kill_switch: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Instrument(Base):
+    """The instrument master: what may be traded and in which increments."""
+
+    __tablename__ = "instruments"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    tick_size: Mapped[Decimal]
+    lot_size: Mapped[Decimal]
+    fractional: Mapped[bool] = mapped_column(Boolean, default=False)
+    qty_decimals: Mapped[int] = mapped_column(Integer, default=0)
+    tradable: Mapped[bool] = mapped_column(Boolean, default=True)
+    reference_price: Mapped[Decimal | None]
+    reference_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GlobalSwitch(Base):
+    """Process-independent switches such as the global kill switch (one row per name)."""
+
+    __tablename__ = "global_switches"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LedgerAccount(Base):
+    """One ledger account per (owner, name, asset). Customer accounts keep their balance beside the postings.
+
+    Broker-side accounts (owner ``@broker``) keep no stored balance: every fill touches them, and a stored
+    balance would make one row the lock every transaction waits for. Their balance is the sum of postings.
+    """
+
+    __tablename__ = "ledger_accounts"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str] = mapped_column(String(32))
+    keeps_balance: Mapped[bool] = mapped_column(Boolean)
+    balance: Mapped[Decimal]
+
+    __table_args__ = (UniqueConstraint("owner", "name", "asset"),)
+
+
+class JournalEntry(Base):
+    """An append-only journal entry; its postings sum to zero per asset. (kind, reference) is booked once."""
+
+    __tablename__ = "journal_entries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(160))
+    account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    memo: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("kind", "reference"),)
+
+
+class Posting(Base):
+    """One signed leg of a journal entry: positive raises the ledger account's balance."""
+
+    __tablename__ = "postings"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    ledger_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.key"), index=True)
+    asset: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal]
+
+
+class Reservation(Base):
+    """A two-phase hold of cash or shares for one order: pending, then posted or voided exactly once."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    asset: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal]
+    remaining: Mapped[Decimal]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingSettlement(Base):
+    """Sale proceeds waiting for their settlement date in ``cash:unsettled``."""
+
+    __tablename__ = "pending_settlements"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]
+    trade_date: Mapped[date] = mapped_column(Date)
+    settle_date: Mapped[date] = mapped_column(Date, index=True)
+    source_entry_id: Mapped[str] = mapped_column(String(40))
+    settled_entry_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Order(Base):
+    """An order as the OMS knows it: the domain ``Order`` snapshot plus how it is routed.
+
+    ``venue_cl_ord_id`` is the ClOrdID we use toward the venue (clients never see it);
+    ``pending_venue_cl_ord_id`` is the one of our outstanding cancel or replace request.
+    """
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    cl_ord_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    order_type: Mapped[str] = mapped_column(String(16))
+    time_in_force: Mapped[str] = mapped_column(String(8))
+    qty: Mapped[Decimal]
+    limit_price: Mapped[Decimal | None]
+    stop_price: Mapped[Decimal | None]
+    expire_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    cum_qty: Mapped[Decimal]
+    leaves_qty: Mapped[Decimal]
+    cum_notional: Mapped[Decimal]
+    cum_fees: Mapped[Decimal]
+    venue_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_status: Mapped[str | None] = mapped_column(String(20))
+    pending_cl_ord_id: Mapped[str | None] = mapped_column(String(64))
+    pending_replace: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    orig_cl_ord_id: Mapped[str | None] = mapped_column(String(64))
+    venue_cl_ord_id: Mapped[str] = mapped_column(String(64), unique=True)
+    pending_venue_cl_ord_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    replaces_order_id: Mapped[str | None] = mapped_column(String(40))
+    replaced_by_order_id: Mapped[str | None] = mapped_column(String(40))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "cl_ord_id"),
+        Index("ix_orders_account_created", "account_id", "created_at"),
+    )
+
+
+class Execution(Base):
+    """An ExecutionReport applied to an order. ``venue_exec_id`` is unique: an ExecID is applied once."""
+
+    __tablename__ = "executions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    venue_exec_id: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    exec_type: Mapped[str] = mapped_column(String(20))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    last_qty: Mapped[Decimal]
+    last_px: Mapped[Decimal]
+    fee: Mapped[Decimal]
+    cum_qty: Mapped[Decimal]
+    leaves_qty: Mapped[Decimal]
+    venue_order_id: Mapped[str | None] = mapped_column(String(64))
+    journal_entry_id: Mapped[str | None] = mapped_column(String(40))
+    transact_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trade_date: Mapped[date] = mapped_column(Date, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuarantinedExecution(Base):
+    """An ExecutionReport we refused to book (unknown order, overfill): kept for a human, never lost."""
+
+    __tablename__ = "quarantined_executions"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    venue_exec_id: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """A message for the venue, committed with the order change that caused it (write-ahead)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OrderEvent(Base):
+    """What happened to an account's orders and money, numbered per account for resumable streams."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_order_events_account_id_id", "account_id", "id"),)
+
+
+class IdempotencyKey(Base):
+    """A REST write's Idempotency-Key, committed in the same transaction as the write it protects."""
+
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

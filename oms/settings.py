@@ -1,0 +1,111 @@
+"""One typed settings object for the whole process, read once from ``OMS_*`` environment variables.
+
+Why a strict loader: a mistyped variable (``OMS_DATABSE_URL``) silently falling back to the default would
+send a production gateway to a SQLite file. Unknown ``OMS_*`` names and invalid values stop the process at
+start with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OMS_"
+DEFAULT_VAR_DIR = Path("var")
+
+
+class SettingsError(Exception):
+    """A setting is unknown or invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Process configuration. Every field maps to ``OMS_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'oms.sqlite3'}"
+    redis_url: str | None = None
+    var_dir: Path = DEFAULT_VAR_DIR
+    sessions_cfg: Path = Path("sessions.cfg")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    # Group commit: how many commands one database transaction may carry, and how long the batcher
+    # waits for company before committing a lone command.
+    group_commit_max_batch: int = 256
+    group_commit_max_wait_ms: int = 1
+    # Settlement cycle for sale proceeds, in business days.
+    settlement_days: int = 2
+    # Default per-account risk parameters given to accounts created without explicit limits.
+    default_max_order_qty: Decimal = Decimal("1000000")
+    default_max_order_notional: Decimal = Decimal("10000000")
+    default_price_collar_pct: Decimal = Decimal("0.10")
+    default_market_collar_pct: Decimal = Decimal("0.05")
+    fee_rate: Decimal = Decimal("0.0005")
+    fee_minimum: Decimal = Decimal("0")
+    # Trading calendar: "always" (24x7, demo and simulator) or "us-equities".
+    trading_calendar: Literal["always", "us-equities"] = "always"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("group_commit_max_batch", "settlement_days")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
+def _unknown_names(environ: dict[str, str]) -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment), refusing unknown names."""
+    env = dict(os.environ if environ is None else environ)
+    unknown = _unknown_names(env)
+    if unknown:
+        raise SettingsError(f"unknown setting {', '.join(unknown)} (known: {_known_list()})")
+    values = {
+        name: env[ENV_PREFIX + name.upper()]
+        for name in Settings.model_fields
+        if ENV_PREFIX + name.upper() in env
+    }
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"invalid {name}: {first['msg']}") from None
+
+
+def _known_list() -> str:
+    return ", ".join(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    return load_settings()

@@ -1,0 +1,33 @@
+"""Settings are read once, strictly: unknown or invalid OMS_* variables stop the process with a named error."""
+
+from __future__ import annotations
+
+import pytest
+
+from oms.settings import SettingsError, load_settings
+
+
+def test_defaults_use_the_embedded_sqlite_database_and_in_process_events() -> None:
+    settings = load_settings({})
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.redis_url is None
+
+
+def test_plain_postgresql_urls_get_the_psycopg_driver() -> None:
+    settings = load_settings({"OMS_DATABASE_URL": "postgresql://postgres@127.0.0.1/oms"})
+    assert settings.database_url == "postgresql+psycopg://postgres@127.0.0.1/oms"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"OMS_DATABSE_URL": "sqlite:///x"}, "unknown setting OMS_DATABSE_URL"),
+        ({"OMS_DATABASE_URL": "mysql://x"}, "invalid OMS_DATABASE_URL"),
+        ({"OMS_REDIS_URL": "http://x"}, "invalid OMS_REDIS_URL"),
+        ({"OMS_SETTLEMENT_DAYS": "two"}, "invalid OMS_SETTLEMENT_DAYS"),
+        ({"OMS_LOG_LEVEL": "loud"}, "invalid OMS_LOG_LEVEL"),
+    ],
+)
+def test_unknown_or_invalid_settings_are_refused_by_name(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ)

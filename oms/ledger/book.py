@@ -1,0 +1,213 @@
+"""The ledger as seen from inside one database transaction.
+
+A :class:`LedgerBook` loads the ledger accounts of the customer accounts a transaction has locked, lets the
+service post balanced journal entries against them in memory, and writes everything with a handful of
+batched statements at :meth:`flush`. Many orders' postings thus share one commit (group commit) and few
+round trips, while every entry is still checked to balance per asset before it is accepted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from oms.db.models import JournalEntry, LedgerAccount, Posting
+from oms.ledger.chart import BROKER, NON_NEGATIVE_NAMES, ledger_key
+
+ZERO = Decimal(0)
+
+_accounts = LedgerAccount.__table__
+_entries = JournalEntry.__table__
+_postings = Posting.__table__
+
+
+class LedgerError(Exception):
+    """A posting that would break a ledger invariant; nothing of the entry is booked."""
+
+
+class UnbalancedEntry(LedgerError):
+    pass
+
+
+class InsufficientBalance(LedgerError):
+    def __init__(self, key: str, balance: Decimal, change: Decimal) -> None:
+        super().__init__(f"{key} would go below zero: balance={balance}, change={change}")
+        self.key = key
+        self.balance = balance
+        self.change = change
+
+
+class OwnerNotLoaded(LedgerError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One side of a movement: ``amount`` added to the ledger account (owner, name, asset)."""
+
+    owner: str
+    name: str
+    asset: str
+    amount: Decimal
+
+
+def transfer(source: tuple[str, str], target: tuple[str, str], asset: str, amount: Decimal) -> tuple[Leg, Leg]:
+    """Move ``amount`` of ``asset`` from source (owner, name) to target (owner, name): two balanced legs."""
+    return Leg(source[0], source[1], asset, -amount), Leg(target[0], target[1], asset, amount)
+
+
+class LedgerBook:
+    """In-transaction working set of ledger balances plus buffered, balanced journal entries."""
+
+    def __init__(self, connection: Connection, known_broker_keys: set[str]) -> None:
+        self._connection = connection
+        # Broker-side ledger accounts are created once per database (INSERT ... ON CONFLICT DO NOTHING)
+        # and then only referenced; the set, owned by whoever owns the engine, remembers them.
+        self._known_broker_keys = known_broker_keys
+        self._balances: dict[str, Decimal] = {}
+        self._loaded_owners: set[str] = set()
+        self._new_accounts: dict[str, dict[str, object]] = {}
+        self._dirty: set[str] = set()
+        self._entries: list[dict[str, object]] = []
+        self._postings: list[dict[str, object]] = []
+        self._references: set[tuple[str, str]] = set()
+
+    # -- loading -----------------------------------------------------------------------------------
+    def load_owners(self, owners: Iterable[str]) -> None:
+        """Read the ledger accounts of ``owners``; the caller holds their account locks."""
+        wanted = sorted(set(owners) - self._loaded_owners - {BROKER})
+        if not wanted:
+            return
+        rows = self._connection.execute(
+            select(_accounts.c.key, _accounts.c.balance).where(_accounts.c.owner.in_(wanted))
+        )
+        for key, balance in rows:
+            self._balances[key] = balance
+        self._loaded_owners.update(wanted)
+
+    def balance(self, owner: str, name: str, asset: str) -> Decimal:
+        """The current balance of a customer ledger account, including this transaction's postings."""
+        if owner not in self._loaded_owners:
+            raise OwnerNotLoaded(f"ledger of {owner} is not loaded (lock the account first)")
+        return self._balances.get(ledger_key(owner, name, asset), ZERO)
+
+    # -- posting -----------------------------------------------------------------------------------
+    def post(
+        self,
+        kind: str,
+        reference: str,
+        legs: Sequence[Leg],
+        *,
+        account_id: str | None,
+        created_at: datetime,
+        memo: str | None = None,
+        allow_negative: bool = False,
+    ) -> str:
+        """Book one journal entry. Raises before booking anything if it does not balance per asset or
+        would take a customer's available or reserved balance below zero (unless ``allow_negative``,
+        used only for facts from the venue that must be booked even when they break a limit)."""
+        self._check_balanced(legs)
+        if (kind, reference) in self._references:
+            raise LedgerError(f"entry {kind}:{reference} is already booked in this transaction")
+        changes: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for leg in legs:
+            if leg.amount:
+                changes[self._account_key(leg)] += leg.amount
+        if not allow_negative:
+            for key, change in changes.items():
+                if key in self._balances and key.split("/", 2)[1] in NON_NEGATIVE_NAMES:
+                    if self._balances[key] + change < ZERO:
+                        raise InsufficientBalance(key, self._balances[key], change)
+        entry_id = uuid.uuid4().hex
+        self._entries.append(
+            {
+                "id": entry_id,
+                "kind": kind,
+                "reference": reference,
+                "account_id": account_id,
+                "memo": memo,
+                "created_at": created_at,
+            }
+        )
+        self._references.add((kind, reference))
+        for leg in legs:
+            if not leg.amount:
+                continue
+            key = ledger_key(leg.owner, leg.name, leg.asset)
+            self._postings.append({"entry_id": entry_id, "ledger_account": key, "asset": leg.asset, "amount": leg.amount})
+        for key, change in changes.items():
+            if key in self._balances:
+                self._balances[key] += change
+                self._dirty.add(key)
+        return entry_id
+
+    @staticmethod
+    def _check_balanced(legs: Sequence[Leg]) -> None:
+        if not legs:
+            raise UnbalancedEntry("an entry needs at least two legs")
+        totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for leg in legs:
+            if not isinstance(leg.amount, Decimal) or not leg.amount.is_finite():
+                raise UnbalancedEntry(f"leg amount must be a finite Decimal, got {leg.amount!r}")
+            totals[leg.asset] += leg.amount
+        unbalanced = {asset: total for asset, total in totals.items() if total != ZERO}
+        if unbalanced:
+            detail = ", ".join(f"{asset}={total}" for asset, total in sorted(unbalanced.items()))
+            raise UnbalancedEntry(f"entry does not balance: {detail}")
+
+    def _account_key(self, leg: Leg) -> str:
+        key = ledger_key(leg.owner, leg.name, leg.asset)
+        if leg.owner == BROKER:
+            if key not in self._known_broker_keys:
+                self._new_accounts.setdefault(key, _account_row(key, leg, keeps_balance=False))
+            return key
+        if leg.owner not in self._loaded_owners:
+            raise OwnerNotLoaded(f"ledger of {leg.owner} is not loaded (lock the account first)")
+        if key not in self._balances:
+            self._balances[key] = ZERO
+            self._new_accounts[key] = _account_row(key, leg, keeps_balance=True)
+        return key
+
+    # -- writing -----------------------------------------------------------------------------------
+    @property
+    def pending_entries(self) -> int:
+        return len(self._entries)
+
+    def flush(self) -> None:
+        """Write buffered accounts, entries, postings and balances in a few batched statements."""
+        connection = self._connection
+        if self._new_accounts:
+            rows = list(self._new_accounts.values())
+            for row in rows:
+                row["balance"] = self._balances.get(str(row["key"]), ZERO) if row["keeps_balance"] else ZERO
+            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            connection.execute(insert(_accounts).on_conflict_do_nothing(), rows)
+            for row in rows:
+                if not row["keeps_balance"]:
+                    self._known_broker_keys.add(str(row["key"]))
+            self._dirty.difference_update(self._new_accounts)
+            self._new_accounts.clear()
+        if self._entries:
+            connection.execute(_entries.insert(), self._entries)
+            self._entries = []
+        if self._postings:
+            connection.execute(_postings.insert(), self._postings)
+            self._postings = []
+        if self._dirty:
+            connection.execute(
+                update(_accounts).where(_accounts.c.key == bindparam("k")).values(balance=bindparam("b")),
+                [{"k": key, "b": self._balances[key]} for key in sorted(self._dirty)],
+            )
+            self._dirty.clear()
+
+
+def _account_row(key: str, leg: Leg, *, keeps_balance: bool) -> dict[str, object]:
+    return {"key": key, "owner": leg.owner, "name": leg.name, "asset": leg.asset, "keeps_balance": keeps_balance}

@@ -1,0 +1,176 @@
+"""Account and money operations outside the order path: open accounts, move money, settle, load instruments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from oms.db.models import Account, Instrument, JournalEntry, PendingSettlement
+from oms.domain.errors import InvalidValue
+from oms.domain.instruments import Instrument as DomainInstrument
+from oms.domain.values import AccountId, parse_decimal
+from oms.ledger import movements
+from oms.ledger.balances import Balances, account_balances
+from oms.ledger.chart import CASH_AVAILABLE
+from oms.service.uow import Database, UnitOfWork, new_id
+
+
+class AccountError(Exception):
+    """A money or account operation refused; the message says why and nothing was booked."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLimitsConfig:
+    max_order_qty: Decimal = Decimal("1000000")
+    max_order_notional: Decimal = Decimal("10000000")
+    price_collar_pct: Decimal = Decimal("0.10")
+    market_collar_pct: Decimal = Decimal("0.05")
+    max_orders_per_second: int = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_account(
+    database: Database, account_id: str, *, currency: str = "USD", limits: AccountLimitsConfig | None = None
+) -> None:
+    """Open an account; refuses an id that exists."""
+    account_id = str(AccountId(account_id))
+    limits = limits or AccountLimitsConfig()
+    with UnitOfWork(database) as uow:
+        if uow.account(account_id) is not None:
+            raise AccountError(f"account {account_id} already exists")
+        uow.connection.execute(
+            Account.__table__.insert(),
+            {
+                "id": account_id,
+                "status": "active",
+                "currency": currency,
+                "max_order_qty": limits.max_order_qty,
+                "max_order_notional": limits.max_order_notional,
+                "price_collar_pct": limits.price_collar_pct,
+                "market_collar_pct": limits.market_collar_pct,
+                "max_orders_per_second": limits.max_orders_per_second,
+                "kill_switch": False,
+                "created_at": _now(),
+            },
+        )
+        uow.commit()
+
+
+def _amount(value: Decimal | str) -> Decimal:
+    try:
+        return parse_decimal(value, "amount", allow_negative=False, allow_zero=False)
+    except InvalidValue as error:
+        raise AccountError(str(error)) from None
+
+
+def deposit(database: Database, account_id: str, amount: Decimal | str, *, reference: str | None = None) -> str:
+    """Money in from the bank. ``reference`` makes it idempotent: the same reference books once."""
+    return _move(database, account_id, _amount(amount), "deposit", reference)
+
+
+def withdraw(database: Database, account_id: str, amount: Decimal | str, *, reference: str | None = None) -> str:
+    """Money out to the bank: only settled, unreserved cash (``withdrawable``) may leave."""
+    return _move(database, account_id, _amount(amount), "withdrawal", reference)
+
+
+def _move(database: Database, account_id: str, amount: Decimal, kind: str, reference: str | None) -> str:
+    with UnitOfWork(database) as uow:
+        account = uow.account(account_id)
+        if account is None:
+            raise AccountError(f"unknown account {account_id}")
+        reference = reference or new_id()
+        existing = uow.connection.execute(
+            select(JournalEntry.__table__.c.id).where(
+                (JournalEntry.__table__.c.kind == kind) & (JournalEntry.__table__.c.reference == reference)
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            return str(existing)
+        if kind == "withdrawal":
+            withdrawable = uow.ledger.balance(account_id, CASH_AVAILABLE, account.currency)
+            if amount > withdrawable:
+                raise AccountError(f"INSUFFICIENT_FUNDS: requested={amount}, withdrawable={withdrawable}")
+            legs = movements.withdraw(account_id, account.currency, amount)
+        else:
+            legs = movements.deposit(account_id, account.currency, amount)
+        entry_id = uow.ledger.post(kind, reference, legs, account_id=account_id, created_at=_now())
+        uow.commit()
+        return entry_id
+
+
+def balances(database: Database, account_id: str) -> Balances:
+    with database.engine.connect() as connection:
+        row = connection.execute(select(Account.__table__.c.currency).where(Account.__table__.c.id == account_id)).first()
+        if row is None:
+            raise AccountError(f"unknown account {account_id}")
+        return account_balances(connection, account_id, row[0])
+
+
+def settle(database: Database, through: date) -> int:
+    """Make sale proceeds with a settlement date on or before ``through`` available. Returns entries booked."""
+    table = PendingSettlement.__table__
+    with database.engine.connect() as connection:
+        due = connection.execute(
+            select(table.c.id, table.c.account_id)
+            .where((table.c.settle_date <= through) & (table.c.settled_entry_id.is_(None)))
+            .order_by(table.c.id)
+        ).all()
+    booked = 0
+    by_account: dict[str, list[str]] = {}
+    for settlement_id, account_id in due:
+        by_account.setdefault(account_id, []).append(settlement_id)
+    for account_id, ids in sorted(by_account.items()):
+        with UnitOfWork(database) as uow:
+            uow.lock_accounts([account_id])
+            rows = uow.connection.execute(
+                select(table.c.id, table.c.currency, table.c.amount).where(
+                    table.c.id.in_(ids) & table.c.settled_entry_id.is_(None)
+                )
+            ).all()
+            for settlement_id, currency, amount in rows:
+                entry_id = uow.ledger.post(
+                    "settlement", settlement_id, movements.settle(account_id, currency, amount), account_id=account_id, created_at=_now()
+                )
+                uow.ledger.flush()
+                uow.connection.execute(update(table).where(table.c.id == settlement_id).values(settled_entry_id=entry_id))
+                booked += 1
+            uow.commit()
+    return booked
+
+
+def upsert_instruments(database: Database, instruments: Iterable[DomainInstrument]) -> int:
+    """Load or refresh the instrument master (reference prices included)."""
+    table = Instrument.__table__
+    count = 0
+    with database.engine.begin() as connection:
+        for instrument in instruments:
+            values = {
+                "currency": instrument.currency,
+                "tick_size": instrument.tick_size,
+                "lot_size": instrument.lot_size,
+                "fractional": instrument.fractional,
+                "qty_decimals": instrument.qty_decimals,
+                "tradable": instrument.tradable,
+                "reference_price": instrument.reference_price,
+                "reference_updated_at": _now(),
+            }
+            changed = connection.execute(update(table).where(table.c.symbol == instrument.symbol).values(**values))
+            if changed.rowcount == 0:
+                connection.execute(table.insert(), {"symbol": str(instrument.symbol), **values})
+            count += 1
+    database.invalidate_instruments()
+    return count
+
+
+def set_reference_price(database: Database, symbol: str, price: Decimal) -> None:
+    table = Instrument.__table__
+    with database.engine.begin() as connection:
+        connection.execute(update(table).where(table.c.symbol == symbol).values(reference_price=price, reference_updated_at=_now()))
+    database.invalidate_instruments()

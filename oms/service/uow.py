@@ -1,0 +1,410 @@
+"""The unit of work: one database transaction, the rows it locked and the rows it will write.
+
+Service handlers read through the unit of work's working set (accounts, orders, reservations, ledger
+balances) and buffer their writes in it; :meth:`UnitOfWork.commit` writes every buffered row with a few
+batched statements and commits once. Handlers never commit: that is what lets one commit carry a whole batch
+of commands (group commit) without any of them being acknowledged before it is durable.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, tuple_, update
+
+from oms.db.engine import make_engine
+from oms.db.models import (
+    Account,
+    Execution,
+    GlobalSwitch,
+    Instrument,
+    OrderEvent,
+    OutboxMessage,
+    PendingSettlement,
+    QuarantinedExecution,
+    Reservation,
+)
+from oms.db.models import Order as OrderRow
+from oms.domain.instruments import Instrument as DomainInstrument
+from oms.ledger.book import LedgerBook
+from oms.service.order_rows import MUTABLE_ORDER_COLUMNS, ORDER_COLUMNS, OrderRecord, record_from_row, record_to_row
+
+_orders = OrderRow.__table__
+_reservations = Reservation.__table__
+_accounts = Account.__table__
+_instruments = Instrument.__table__
+_executions = Execution.__table__
+
+
+def new_id() -> str:
+    """A database-independent unique id; no counter shared between gateway processes is needed."""
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    id: str
+    status: str
+    currency: str
+    max_order_qty: Decimal
+    max_order_notional: Decimal
+    price_collar_pct: Decimal
+    market_collar_pct: Decimal
+    max_orders_per_second: int
+    kill_switch: bool
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class InstrumentRecord:
+    symbol: str
+    currency: str
+    tick_size: Decimal
+    lot_size: Decimal
+    fractional: bool
+    qty_decimals: int
+    tradable: bool
+    reference_price: Decimal | None
+    reference_updated_at: datetime | None
+
+
+@dataclass(slots=True)
+class ReservationRecord:
+    id: str
+    order_id: str
+    account_id: str
+    asset: str
+    amount: Decimal
+    remaining: Decimal
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+_RESERVATION_FIELDS = tuple(f.name for f in fields(ReservationRecord))
+_ACCOUNT_FIELDS = tuple(f.name for f in fields(AccountRecord))
+_INSTRUMENT_FIELDS = tuple(f.name for f in fields(InstrumentRecord))
+
+
+def _domain_instrument(record: InstrumentRecord) -> DomainInstrument:
+    return DomainInstrument(
+        symbol=record.symbol,
+        currency=record.currency,
+        tick_size=record.tick_size,
+        lot_size=record.lot_size,
+        fractional=record.fractional,
+        tradable=record.tradable,
+        reference_price=record.reference_price,
+        qty_decimals=record.qty_decimals,
+    )
+
+
+class Database:
+    """An engine plus the per-database caches every unit of work on it shares."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.broker_ledger_keys: set[str] = set()
+        self._instruments: dict[str, DomainInstrument] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(make_engine(url))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def instruments(self, connection: Connection) -> dict[str, DomainInstrument]:
+        """The instrument master, cached; :meth:`invalidate_instruments` after changing it."""
+        cached = self._instruments
+        if cached is None:
+            rows = connection.execute(select(*(_instruments.c[name] for name in _INSTRUMENT_FIELDS)))
+            cached = {row[0]: _domain_instrument(InstrumentRecord(*row)) for row in rows}
+            with self._lock:
+                self._instruments = cached
+        return cached
+
+    def invalidate_instruments(self) -> None:
+        with self._lock:
+            self._instruments = None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """One transaction's working set; use as a context manager, then :meth:`commit`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.connection: Connection = database.engine.connect()
+        self._transaction = self.connection.begin()
+        self.ledger = LedgerBook(self.connection, database.broker_ledger_keys)
+        self.accounts: dict[str, AccountRecord | None] = {}
+        self._orders: dict[str, OrderRecord] = {}
+        self._orders_by_client: dict[tuple[str, str], OrderRecord] = {}
+        self._orders_by_venue_cl: dict[str, OrderRecord] = {}
+        self._orders_by_pending_venue_cl: dict[str, OrderRecord] = {}
+        self._missing_client_keys: set[tuple[str, str]] = set()
+        self._new_orders: dict[str, OrderRecord] = {}
+        self._dirty_orders: set[str] = set()
+        self._reservations_by_order: dict[str, ReservationRecord | None] = {}
+        self._new_reservations: dict[str, ReservationRecord] = {}
+        self._dirty_reservations: set[str] = set()
+        self._finished_reservations: dict[str, ReservationRecord] = {}
+        self.applied_exec_ids: set[str] = set()
+        self._rows: dict[Any, list[dict[str, Any]]] = {}
+        self._global_kill: bool | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- accounts and locks ---------------------------------------------------------------------------
+    def lock_accounts(self, account_ids: Iterable[str]) -> None:
+        """Lock the accounts (sorted, so concurrent transactions never deadlock) and load their ledgers.
+
+        PostgreSQL takes row locks (``SELECT ... FOR UPDATE``); SQLite already holds the database write lock
+        from ``BEGIN IMMEDIATE``.
+        """
+        wanted = sorted(set(account_ids) - set(self.accounts))
+        if not wanted:
+            return
+        query = select(*(_accounts.c[name] for name in _ACCOUNT_FIELDS)).where(_accounts.c.id.in_(wanted))
+        if self.database.is_postgres:
+            query = query.order_by(_accounts.c.id).with_for_update()
+        found = {row[0]: AccountRecord(*row) for row in self.connection.execute(query)}
+        for account_id in wanted:
+            self.accounts[account_id] = found.get(account_id)
+        self.ledger.load_owners(found)
+
+    def account(self, account_id: str) -> AccountRecord | None:
+        if account_id not in self.accounts:
+            self.lock_accounts([account_id])
+        return self.accounts[account_id]
+
+    def global_kill_switch(self) -> bool:
+        if self._global_kill is None:
+            table = GlobalSwitch.__table__
+            value = self.connection.execute(
+                select(table.c.enabled).where(table.c.name == "kill_switch")
+            ).scalar_one_or_none()
+            self._global_kill = bool(value)
+        return self._global_kill
+
+    def instruments(self) -> dict[str, DomainInstrument]:
+        return self.database.instruments(self.connection)
+
+    # -- orders ---------------------------------------------------------------------------------------
+    def _remember(self, order: OrderRecord) -> OrderRecord:
+        known = self._orders.get(order.id)
+        if known is not None:
+            return known
+        self._orders[order.id] = order
+        self.index_order(order)
+        return order
+
+    def index_order(self, order: OrderRecord) -> None:
+        """(Re)index an order after its ClOrdIDs changed (a cancel or replace request)."""
+        self._orders_by_client[(order.account_id, str(order.order.cl_ord_id))] = order
+        self._orders_by_venue_cl[order.venue_cl_ord_id] = order
+        if order.pending_venue_cl_ord_id is not None:
+            self._orders_by_pending_venue_cl[order.pending_venue_cl_ord_id] = order
+
+    def _load_orders(self, condition: Any) -> list[OrderRecord]:
+        rows = self.connection.execute(select(*(_orders.c[name] for name in ORDER_COLUMNS)).where(condition))
+        return [self._remember(record_from_row(row)) for row in rows]
+
+    def prefetch_orders_by_client(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Load, in one query, the orders a batch of commands refers to by (account, ClOrdID)."""
+        wanted = [key for key in set(keys) if key not in self._orders_by_client and key not in self._missing_client_keys]
+        if not wanted:
+            return
+        self._load_orders(tuple_(_orders.c.account_id, _orders.c.cl_ord_id).in_(wanted))
+        self._missing_client_keys.update(key for key in wanted if key not in self._orders_by_client)
+
+    def prefetch_orders_by_venue_cl_ord_id(self, venue_cl_ord_ids: Iterable[str]) -> None:
+        wanted = [
+            value
+            for value in set(venue_cl_ord_ids)
+            if value not in self._orders_by_venue_cl and value not in self._orders_by_pending_venue_cl
+        ]
+        if wanted:
+            self._load_orders(
+                _orders.c.venue_cl_ord_id.in_(wanted) | _orders.c.pending_venue_cl_ord_id.in_(wanted)
+            )
+
+    def order(self, order_id: str) -> OrderRecord | None:
+        if order_id not in self._orders:
+            self._load_orders(_orders.c.id == order_id)
+        return self._orders.get(order_id)
+
+    def order_by_client(self, account_id: str, cl_ord_id: str) -> OrderRecord | None:
+        self.prefetch_orders_by_client([(account_id, cl_ord_id)])
+        return self._orders_by_client.get((account_id, cl_ord_id))
+
+    def order_by_venue_cl_ord_id(self, venue_cl_ord_id: str) -> OrderRecord | None:
+        """The order we sent under ``venue_cl_ord_id``, or whose pending cancel/replace carries it."""
+        self.prefetch_orders_by_venue_cl_ord_id([venue_cl_ord_id])
+        found = self._orders_by_venue_cl.get(venue_cl_ord_id)
+        if found is None:
+            found = self._orders_by_pending_venue_cl.get(venue_cl_ord_id)
+        return found
+
+    def order_by_venue_order_id(self, venue_order_id: str) -> OrderRecord | None:
+        for order in self._orders.values():
+            if order.order.venue_order_id == venue_order_id and order.replaced_by_order_id is None:
+                return order
+        found = self._load_orders(
+            (_orders.c.venue_order_id == venue_order_id) & (_orders.c.replaced_by_order_id.is_(None))
+        )
+        return found[0] if found else None
+
+    def add_order(self, order: OrderRecord) -> None:
+        self._remember(order)
+        self._missing_client_keys.discard((order.account_id, str(order.order.cl_ord_id)))
+        self._new_orders[order.id] = order
+
+    def order_changed(self, order: OrderRecord) -> None:
+        if order.id not in self._new_orders:
+            self._dirty_orders.add(order.id)
+
+    # -- reservations ---------------------------------------------------------------------------------
+    def reservation_for(self, order_id: str) -> ReservationRecord | None:
+        """The pending reservation held for ``order_id`` (None once posted or voided)."""
+        if order_id not in self._reservations_by_order:
+            row = self.connection.execute(
+                select(*(_reservations.c[name] for name in _RESERVATION_FIELDS)).where(
+                    (_reservations.c.order_id == order_id) & (_reservations.c.status == "pending")
+                )
+            ).first()
+            self._reservations_by_order[order_id] = ReservationRecord(*row) if row else None
+        return self._reservations_by_order[order_id]
+
+    def prefetch_reservations(self, order_ids: Iterable[str]) -> None:
+        wanted = [order_id for order_id in set(order_ids) if order_id not in self._reservations_by_order]
+        if not wanted:
+            return
+        rows = self.connection.execute(
+            select(*(_reservations.c[name] for name in _RESERVATION_FIELDS)).where(
+                _reservations.c.order_id.in_(wanted) & (_reservations.c.status == "pending")
+            )
+        )
+        for row in rows:
+            record = ReservationRecord(*row)
+            self._reservations_by_order[record.order_id] = record
+        for order_id in wanted:
+            self._reservations_by_order.setdefault(order_id, None)
+
+    def add_reservation(self, reservation: ReservationRecord) -> None:
+        self._reservations_by_order[reservation.order_id] = reservation
+        self._new_reservations[reservation.id] = reservation
+
+    def reservation_changed(self, reservation: ReservationRecord) -> None:
+        if reservation.id not in self._new_reservations:
+            self._dirty_reservations.add(reservation.id)
+        if reservation.status != "pending":
+            self._reservations_by_order[reservation.order_id] = None
+            self._finished_reservations[reservation.id] = reservation
+
+    def move_reservation(self, reservation: ReservationRecord, to_order_id: str) -> None:
+        """A replace hands the original order's reservation to its successor."""
+        self._reservations_by_order[reservation.order_id] = None
+        reservation.order_id = to_order_id
+        self._reservations_by_order[to_order_id] = reservation
+        self.reservation_changed(reservation)
+
+    # -- executions -----------------------------------------------------------------------------------
+    def prefetch_exec_ids(self, venue_exec_ids: Iterable[str]) -> None:
+        wanted = [value for value in set(venue_exec_ids) if value not in self.applied_exec_ids]
+        if wanted:
+            rows = self.connection.execute(
+                select(_executions.c.venue_exec_id).where(_executions.c.venue_exec_id.in_(wanted))
+            )
+            self.applied_exec_ids.update(value for (value,) in rows)
+
+    # -- plain inserts --------------------------------------------------------------------------------
+    def insert(self, model: Any, row: dict[str, Any]) -> None:
+        """Buffer a row for an append-only table (executions, outbox, events, settlements, quarantine)."""
+        self._rows.setdefault(model.__table__, []).append(row)
+
+    # -- finishing ------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        connection = self.connection
+        self.ledger.flush()
+        if self._new_orders:
+            connection.execute(_orders.insert(), [record_to_row(order) for order in self._new_orders.values()])
+            self._new_orders.clear()
+        if self._dirty_orders:
+            rows = []
+            for order_id in sorted(self._dirty_orders):
+                full = record_to_row(self._orders[order_id])
+                rows.append({"_id": order_id, **{name: full[name] for name in MUTABLE_ORDER_COLUMNS}})
+            connection.execute(
+                update(_orders)
+                .where(_orders.c.id == bindparam("_id"))
+                .values({name: bindparam(name) for name in MUTABLE_ORDER_COLUMNS}),
+                rows,
+            )
+            self._dirty_orders.clear()
+        if self._new_reservations:
+            connection.execute(
+                _reservations.insert(), [_as_row(r, _RESERVATION_FIELDS) for r in self._new_reservations.values()]
+            )
+            self._new_reservations.clear()
+        if self._dirty_reservations:
+            records = {r.id: r for r in self._all_reservations()}
+            changed = ("order_id", "amount", "remaining", "status", "resolved_at")
+            connection.execute(
+                update(_reservations)
+                .where(_reservations.c.id == bindparam("_id"))
+                .values({name: bindparam(name) for name in changed}),
+                [
+                    {"_id": rid, **{name: getattr(records[rid], name) for name in changed}}
+                    for rid in sorted(self._dirty_reservations)
+                ],
+            )
+            self._dirty_reservations.clear()
+        for table in _INSERT_ORDER:
+            rows = self._rows.pop(table, None)
+            if rows:
+                connection.execute(table.insert(), rows)
+
+    def _all_reservations(self) -> Iterable[ReservationRecord]:
+        yield from (r for r in self._reservations_by_order.values() if r is not None)
+        yield from self._finished_reservations.values()
+
+    def commit(self) -> None:
+        self.flush()
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        if self._transaction.is_active:
+            self._transaction.rollback()
+
+    def close(self) -> None:
+        self.rollback()
+        self.connection.close()
+
+
+_INSERT_ORDER = (
+    Execution.__table__,
+    PendingSettlement.__table__,
+    OutboxMessage.__table__,
+    OrderEvent.__table__,
+    QuarantinedExecution.__table__,
+)
+
+
+def _as_row(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in names}

@@ -1,0 +1,429 @@
+"""Public value types of the simulated exchange's matching engine.
+
+Everything here is plain Python (no FIX, no OMS, no database) so the FIX acceptor
+(`exchange/fix_app.py`) can translate to and from wire messages without the engine
+knowing about QuickFIX.
+
+* Commands are frozen dataclasses fed to :meth:`MatchingEngine.process`.
+* Events are frozen dataclasses returned, in order, by ``process``.  Every event has
+  an engine-wide, strictly increasing ``seq`` (use it to build ExecID) and the
+  ``timestamp`` of the command that caused it.  Order-related events carry an
+  :class:`OrderSnapshot` taken at the moment the event happened.
+* Money and quantities are :class:`~decimal.Decimal`, never float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import NamedTuple, Union
+
+
+class Side(str, Enum):
+    """Order side; values match FIX Side(54)."""
+
+    BUY = "1"
+    SELL = "2"
+
+
+class OrderType(str, Enum):
+    """Order type; values match FIX OrdType(40)."""
+
+    MARKET = "1"
+    LIMIT = "2"
+    STOP = "3"
+    STOP_LIMIT = "4"
+
+
+class TimeInForce(str, Enum):
+    """Time in force; values match FIX TimeInForce(59)."""
+
+    DAY = "0"
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+    GTD = "6"
+
+
+class OrderState(str, Enum):
+    """Order status; values match FIX OrdStatus(39).
+
+    PENDING_TRIGGER is an untriggered stop: it is reported as New ("0") on the wire,
+    hence the same value is *not* used -- the FIX layer maps it explicitly.
+    """
+
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    CANCELED = "4"
+    REPLACED = "5"
+    REJECTED = "8"
+    EXPIRED = "C"
+    PENDING_TRIGGER = "PT"
+
+    @property
+    def is_done(self) -> bool:
+        """True when the order can no longer trade (terminal state)."""
+        return self in _DONE_STATES
+
+
+_DONE_STATES = frozenset(
+    {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED}
+)
+
+
+class RejectReason(str, Enum):
+    """Why a new order was rejected. ``fix_code`` gives FIX OrdRejReason(103)."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    EXCHANGE_CLOSED = "EXCHANGE_CLOSED"
+    TOO_LATE = "TOO_LATE"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    DUPLICATE_ORDER = "DUPLICATE_ORDER"
+    UNSUPPORTED = "UNSUPPORTED"
+    INVALID_QTY = "INVALID_QTY"
+    INVALID_PRICE = "INVALID_PRICE"
+    INVALID_EXPIRE_DATE = "INVALID_EXPIRE_DATE"
+    OTHER = "OTHER"
+
+    @property
+    def fix_code(self) -> int:
+        """FIX OrdRejReason(103) value."""
+        return _ORD_REJ_CODES[self]
+
+
+_ORD_REJ_CODES = {
+    RejectReason.UNKNOWN_SYMBOL: 1,
+    RejectReason.EXCHANGE_CLOSED: 2,
+    RejectReason.TOO_LATE: 4,
+    RejectReason.UNKNOWN_ORDER: 5,
+    RejectReason.DUPLICATE_ORDER: 6,
+    RejectReason.UNSUPPORTED: 11,
+    RejectReason.INVALID_QTY: 13,
+    RejectReason.INVALID_PRICE: 99,
+    RejectReason.INVALID_EXPIRE_DATE: 99,
+    RejectReason.OTHER: 99,
+}
+
+
+class CancelRejectReason(str, Enum):
+    """Why a cancel or replace was rejected. ``fix_code`` gives FIX CxlRejReason(102)."""
+
+    TOO_LATE_TO_CANCEL = "TOO_LATE_TO_CANCEL"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    ALREADY_PENDING = "ALREADY_PENDING"  # never produced by the synchronous engine
+    DUPLICATE_CL_ORD_ID = "DUPLICATE_CL_ORD_ID"
+    INVALID = "INVALID"  # bad qty/price, side/symbol mismatch, unsupported change
+
+    @property
+    def fix_code(self) -> int:
+        """FIX CxlRejReason(102) value."""
+        return _CXL_REJ_CODES[self]
+
+
+_CXL_REJ_CODES = {
+    CancelRejectReason.TOO_LATE_TO_CANCEL: 0,
+    CancelRejectReason.UNKNOWN_ORDER: 1,
+    CancelRejectReason.ALREADY_PENDING: 3,
+    CancelRejectReason.DUPLICATE_CL_ORD_ID: 6,
+    CancelRejectReason.INVALID: 99,
+}
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """A new order. ``owner`` is the broker's CompID; ``cl_ord_id`` unique per owner."""
+
+    owner: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    tif: TimeInForce
+    expire_date: date | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel the order currently known as ``orig_cl_ord_id``."""
+
+    owner: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceOrder:
+    """Cancel/replace. ``side``/``symbol`` (optional) must match the order if given."""
+
+    owner: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    qty: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    timestamp: datetime
+    side: Side | None = None
+    symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfDay:
+    """Expire DAY orders and GTD orders with ``expire_date <= trade_date``."""
+
+    trade_date: date
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BustTrade:
+    """Cancel a trade (FIX ExecType=H for both orders)."""
+
+    trade_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectTrade:
+    """Correct a trade's qty (only downwards) and/or price (FIX ExecType=G)."""
+
+    trade_id: str
+    qty: Decimal
+    price: Decimal
+    timestamp: datetime
+
+
+Command = Union[SubmitOrder, CancelOrder, ReplaceOrder, EndOfDay, BustTrade, CorrectTrade]
+
+
+# ------------------------------------------------------------------------- snapshots
+
+
+class OrderSnapshot(NamedTuple):
+    """Immutable picture of an order at the time of an event.
+
+    A NamedTuple (not a dataclass) because one is built per event on the hot path
+    and tuple construction is ~4x cheaper.  ``qty == cum_qty + leaves_qty +
+    closed_qty`` always holds (``closed_qty`` = canceled / expired / busted quantity).
+    """
+
+    order_id: str
+    owner: str
+    cl_ord_id: str
+    orig_cl_ord_id: str | None
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal
+    state: OrderState
+    closed_qty: Decimal
+    expire_date: date | None
+    triggered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TradeReport:
+    """One trade as kept by the engine for end-of-day reporting.
+
+    ``fee`` is charged to *each* side (same rule both sides); ``busted`` trades are
+    kept (with their last qty/price) so reports can show them.
+    """
+
+    trade_id: str
+    trade_date: date
+    symbol: str
+    qty: Decimal
+    price: Decimal
+    buy_order_id: str
+    sell_order_id: str
+    buy_owner: str
+    sell_owner: str
+    buy_cl_ord_id: str
+    sell_cl_ord_id: str
+    aggressor_side: Side
+    timestamp: datetime
+    fee: Decimal
+    busted: bool
+    corrected: bool
+
+
+# ---------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    """Order accepted (FIX ExecType=New). For stops, state is PENDING_TRIGGER."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """New order rejected; nothing entered the book. ``order.order_id`` is "NONE"."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    reason: RejectReason
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """One side of one trade (FIX ExecType=Trade). ``aggressor`` = liquidity taker."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    trade_id: str
+    last_qty: Decimal
+    last_px: Decimal
+    aggressor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled:
+    """Order canceled: on request (cl_ord_id = cancel's id) or unsolicited (IOC/FOK/market rest)."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    canceled_qty: Decimal
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    """Cancel request refused. ``order`` is None when the order is unknown."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot | None
+    owner: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    reason: CancelRejectReason
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReplaced:
+    """Replace accepted (FIX ExecType=Replaced): new cl_ord_id, same order_id."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    lost_priority: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRejected:
+    """Cancel/replace request refused; the original order is unchanged."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot | None
+    owner: str
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    reason: CancelRejectReason
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    """DAY/GTD order expired at end of day (FIX ExecType=Expired)."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    expired_qty: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTriggered:
+    """Stop order triggered by last trade price (FIX ExecType=L); now MARKET/LIMIT."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    trigger_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TradeBusted:
+    """A trade was canceled; one event per side. Busted qty is not put back on the book."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    trade_id: str
+    qty: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TradeCorrected:
+    """A trade's qty/price was corrected; one event per side."""
+
+    seq: int
+    timestamp: datetime
+    order: OrderSnapshot
+    trade_id: str
+    old_qty: Decimal
+    old_price: Decimal
+    qty: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TradeActionRejected:
+    """A BustTrade/CorrectTrade could not be applied (unknown/busted trade, bad values)."""
+
+    seq: int
+    timestamp: datetime
+    trade_id: str
+    text: str
+
+
+Event = Union[
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCanceled,
+    CancelRejected,
+    OrderReplaced,
+    ReplaceRejected,
+    OrderExpired,
+    OrderTriggered,
+    TradeBusted,
+    TradeCorrected,
+    TradeActionRejected,
+]
+
+__all__ = [
+    "Side", "OrderType", "TimeInForce", "OrderState", "RejectReason", "CancelRejectReason",
+    "SubmitOrder", "CancelOrder", "ReplaceOrder", "EndOfDay", "BustTrade", "CorrectTrade",
+    "Command", "OrderSnapshot", "TradeReport", "OrderAccepted", "OrderRejected",
+    "OrderFilled", "OrderCanceled", "CancelRejected", "OrderReplaced", "ReplaceRejected",
+    "OrderExpired", "OrderTriggered", "TradeBusted", "TradeCorrected",
+    "TradeActionRejected", "Event",
+]

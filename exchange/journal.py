@@ -1,0 +1,236 @@
+"""Append-only command journal so the simulated venue survives restarts.
+
+Format: one JSON object per line, ``{"type": "<Command class>", ...fields}``, with
+Decimal as strings, dates/datetimes in ISO 8601 and enums by value.  Replaying the
+commands into a fresh :class:`MatchingEngine` rebuilds the book, trades and every
+counter (OrderID, trade id, event seq) exactly, because the engine is deterministic.
+
+Durability modes (``sync``):
+
+* ``"always"`` (default) -- every :meth:`Journal.append` writes, flushes and fsyncs
+  before returning; simplest, ~ one fsync per command.
+* ``"batch"`` -- ``append`` only writes to the OS; the venue must call
+  :meth:`Journal.flush` (flush + fsync) before it sends any acknowledgement for the
+  commands appended so far.
+
+A torn last line (crash mid-write) is dropped with a warning and truncated away so
+later appends start on a clean line; a corrupt line followed by good ones is a real
+error and raises :class:`JournalCorruptError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import fields
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from exchange.engine import (
+    BustTrade,
+    CancelOrder,
+    Command,
+    CorrectTrade,
+    EndOfDay,
+    Event,
+    MatchingEngine,
+    OrderType,
+    ReplaceOrder,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+)
+
+log = logging.getLogger(__name__)
+
+_COMMAND_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (SubmitOrder, CancelOrder, ReplaceOrder, EndOfDay, BustTrade, CorrectTrade)
+}
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "qty": Decimal,
+    "limit_price": Decimal,
+    "stop_price": Decimal,
+    "price": Decimal,
+    "side": Side,
+    "order_type": OrderType,
+    "tif": TimeInForce,
+    "expire_date": date.fromisoformat,
+    "trade_date": date.fromisoformat,
+    "timestamp": datetime.fromisoformat,
+}
+
+
+class JournalCorruptError(RuntimeError):
+    """A journal line other than the last one cannot be decoded."""
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):  # datetime is a date subclass
+        return value.isoformat()
+    return value
+
+
+def encode_command(command: Command) -> str:
+    """One JSON line (without newline) for a command."""
+    record: dict[str, Any] = {"type": type(command).__name__}
+    for f in fields(command):  # type: ignore[arg-type]
+        record[f.name] = _encode_value(getattr(command, f.name))
+    return json.dumps(record, separators=(",", ":"))
+
+
+def decode_command(line: str) -> Command:
+    """Inverse of :func:`encode_command`; raises ValueError/KeyError on bad input."""
+    record = json.loads(line)
+    cls = _COMMAND_TYPES[record.pop("type")]
+    kwargs = {
+        name: (_DECODERS[name](value) if value is not None and name in _DECODERS else value)
+        for name, value in record.items()
+    }
+    return cls(**kwargs)  # type: ignore[no-any-return]
+
+
+class Journal:
+    """Append-only JSON-lines file of processed commands."""
+
+    def __init__(self, path: str | Path, sync: str = "always") -> None:
+        if sync not in ("always", "batch"):
+            raise ValueError("sync must be 'always' or 'batch'")
+        self.path = Path(path)
+        self.sync = sync
+        self._fh = None  # opened lazily, after any torn tail has been cut off
+
+    def _file(self):  # type: ignore[no-untyped-def]
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        return self._fh
+
+    def append(self, command: Command) -> None:
+        """Record one command (durable on return when ``sync == "always"``)."""
+        fh = self._file()
+        fh.write(encode_command(command) + "\n")
+        if self.sync == "always":
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def flush(self) -> None:
+        """Make everything appended so far durable (flush + fsync)."""
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        """Flush and close; the journal can be appended to again afterwards."""
+        if self._fh is not None:
+            self.flush()
+            self._fh.close()
+            self._fh = None
+
+    def commands(self) -> Iterator[Command]:
+        """Decode every complete command; cut off a torn last line (with a warning)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        good_end = 0
+        pos = 0
+        lines = data.split(b"\n")
+        for i, raw in enumerate(lines):
+            is_last = i == len(lines) - 1
+            line_end = pos + len(raw) + (0 if is_last else 1)
+            if raw.strip():
+                try:
+                    command = decode_command(raw.decode("utf-8"))
+                except (ValueError, KeyError, TypeError) as exc:
+                    rest = b"".join(lines[i + 1 :]).strip()
+                    if rest:
+                        raise JournalCorruptError(
+                            f"{self.path}: corrupt record at byte {pos}: {exc}"
+                        ) from exc
+                    log.warning("journal %s: ignoring torn last record at byte %d", self.path, pos)
+                    self._truncate(good_end)
+                    return
+                if is_last:  # complete JSON but no newline yet: keep it, fix the newline
+                    self._truncate(line_end, add_newline=True)
+                yield command
+            good_end = line_end
+            pos = line_end
+
+    def _truncate(self, size: int, add_newline: bool = False) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        with open(self.path, "r+b") as fh:
+            fh.truncate(size)
+            if add_newline:
+                fh.seek(size)
+                fh.write(b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def replay(self, engine: MatchingEngine) -> int:
+        """Re-feed every journaled command to ``engine``; returns how many."""
+        n = 0
+        for command in self.commands():
+            engine.process(command)
+            n += 1
+        return n
+
+
+class JournaledEngine:
+    """Thread-safe engine front: journal the command, then process it, under one lock.
+
+    QuickFIX calls the venue from its own threads; the lock keeps journal order and
+    processing order identical, which is what makes replay exact.  Read-only engine
+    queries are available as attributes and also run under the lock.
+    """
+
+    def __init__(self, engine: MatchingEngine, journal: Journal) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.lock = threading.RLock()
+
+    @classmethod
+    def open(cls, engine: MatchingEngine, path: str | Path, sync: str = "always") -> "JournaledEngine":
+        """Replay ``path`` (if present) into ``engine`` and continue journaling there."""
+        journal = Journal(path, sync=sync)
+        journal.replay(engine)
+        return cls(engine, journal)
+
+    def process(self, command: Command) -> list[Event]:
+        """Append then process atomically; returns the engine's events."""
+        with self.lock:
+            self.journal.append(command)
+            return self.engine.process(command)
+
+    def flush(self) -> None:
+        """Durability barrier for ``sync="batch"``."""
+        with self.lock:
+            self.journal.flush()
+
+    def close(self) -> None:
+        """Flush and close the journal."""
+        with self.lock:
+            self.journal.close()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.engine, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                return attr(*args, **kwargs)
+
+        return locked

@@ -1,0 +1,411 @@
+"""Table-style unit tests of the matching engine's order types, TIFs and lifecycle."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from exchange.engine import (
+    BustTrade,
+    CancelOrder,
+    CancelRejected,
+    CancelRejectReason,
+    CorrectTrade,
+    EndOfDay,
+    MatchingEngine,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderReplaced,
+    OrderState,
+    OrderTriggered,
+    OrderType,
+    RejectReason,
+    ReplaceOrder,
+    ReplaceRejected,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    TradeActionRejected,
+    TradeBusted,
+    TradeCorrected,
+)
+from exchange.instruments import Instrument, load_instruments
+
+TS = datetime(2024, 1, 2, 14, 30)
+BUY, SELL = Side.BUY, Side.SELL
+LIMIT, MARKET, STOP, STOP_LIMIT = OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT
+DAY, GTC, IOC, FOK, GTD = (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.GTD)
+
+
+class Venue:
+    """Tiny test driver: builds commands with defaults and keeps every event."""
+
+    def __init__(self) -> None:
+        self.engine = MatchingEngine(load_instruments())
+        self.events: list[object] = []
+
+    def run(self, cmd: object) -> list[object]:
+        evs = self.engine.process(cmd)  # type: ignore[arg-type]
+        self.events.extend(evs)
+        return evs
+
+    def sub(self, cl: str, side: Side, qty: int | str, px: str | None = None, *,
+            otype: OrderType = LIMIT, tif: TimeInForce = DAY, stop: str | None = None,
+            owner: str = "B", sym: str = "AAPL", expire: date | None = None) -> list[object]:
+        return self.run(SubmitOrder(owner, cl, sym, side, otype, D(qty), None if px is None else D(px),
+                                    None if stop is None else D(stop), tif, expire, TS))
+
+    def cancel(self, cl: str, orig: str, owner: str = "B") -> list[object]:
+        return self.run(CancelOrder(owner, cl, orig, TS))
+
+    def replace(self, cl: str, orig: str, qty: int, px: str | None, stop: str | None = None, **kw: object) -> list[object]:
+        return self.run(ReplaceOrder("B", cl, orig, D(qty), None if px is None else D(px),
+                                     None if stop is None else D(stop), TS, **kw))  # type: ignore[arg-type]
+
+    def state(self, cl: str, owner: str = "B") -> OrderState:
+        snap = self.engine.order_by_cl_ord_id(owner, cl)
+        assert snap is not None
+        return snap.state
+
+    def snap(self, cl: str, owner: str = "B"):  # type: ignore[no-untyped-def]
+        s = self.engine.order_by_cl_ord_id(owner, cl)
+        assert s is not None
+        return s
+
+
+def kinds(events: list[object]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+@pytest.fixture
+def v() -> Venue:
+    return Venue()
+
+
+def test_limit_rests_and_ids_are_sequential(v: Venue) -> None:
+    evs = v.sub("a", BUY, 10, "100.00")
+    assert kinds(evs) == ["OrderAccepted"]
+    assert evs[0].order.order_id == "O1" and evs[0].seq == 1 and evs[0].timestamp == TS
+    assert v.sub("b", SELL, 10, "101.00")[0].order.order_id == "O2"
+    assert v.engine.best_bid("AAPL") == D("100.00")
+    assert v.engine.best_ask("AAPL") == D("101.00")
+    assert v.engine.book_depth("AAPL") == ([(D("100.00"), D(10))], [(D("101.00"), D(10))])
+
+
+def test_partial_fill_at_resting_price_and_avg_px(v: Venue) -> None:
+    v.sub("s1", SELL, 10, "100.00")
+    v.sub("s2", SELL, 10, "100.02")
+    evs = v.sub("b1", BUY, 15, "100.05")
+    assert kinds(evs) == ["OrderAccepted"] + ["OrderFilled"] * 4
+    fills = [e for e in evs if isinstance(e, OrderFilled)]
+    assert [(f.order.cl_ord_id, f.last_qty, f.last_px, f.aggressor) for f in fills] == [
+        ("b1", D(10), D("100.00"), True), ("s1", D(10), D("100.00"), False),
+        ("b1", D(5), D("100.02"), True), ("s2", D(5), D("100.02"), False),
+    ]
+    assert fills[0].trade_id == fills[1].trade_id != fills[2].trade_id
+    b1 = v.snap("b1")
+    assert b1.state is OrderState.FILLED and b1.cum_qty == 15 and b1.leaves_qty == 0
+    assert b1.avg_px == (D(10) * D("100.00") + D(5) * D("100.02")) / 15
+    s2 = v.snap("s2")
+    assert s2.state is OrderState.PARTIALLY_FILLED and s2.leaves_qty == 5
+    assert v.engine.last_trade("AAPL") == D("100.02")
+    seqs = [e.seq for e in v.events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_market_order_fills_and_rest_canceled(v: Venue) -> None:
+    v.sub("s1", SELL, 5, "100.00")
+    evs = v.sub("m", BUY, 8, otype=MARKET)
+    assert kinds(evs) == ["OrderAccepted", "OrderFilled", "OrderFilled", "OrderCanceled"]
+    m = v.snap("m")
+    assert (m.state, m.cum_qty, m.leaves_qty, m.closed_qty) == (OrderState.CANCELED, 5, 0, 3)
+    assert v.engine.best_bid("AAPL") is None  # market remainder never rests
+
+
+def test_market_order_with_no_liquidity_is_canceled(v: Venue) -> None:
+    evs = v.sub("m", SELL, 8, otype=MARKET)
+    assert kinds(evs) == ["OrderAccepted", "OrderCanceled"]
+    assert evs[1].canceled_qty == 8
+
+
+def test_ioc_fills_what_it_can(v: Venue) -> None:
+    v.sub("s1", SELL, 5, "100.00")
+    v.sub("s2", SELL, 5, "100.10")
+    evs = v.sub("i", BUY, 10, "100.05", tif=IOC)
+    assert kinds(evs) == ["OrderAccepted", "OrderFilled", "OrderFilled", "OrderCanceled"]
+    assert v.snap("i").cum_qty == 5
+    assert v.engine.best_ask("AAPL") == D("100.10")
+    assert v.engine.best_bid("AAPL") is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "qty", "fills"),
+    [("100.10", 10, True), ("100.05", 10, False), ("100.10", 11, False), ("100.00", 5, True)],
+)
+def test_fok_all_or_nothing(v: Venue, limit: str, qty: int, fills: bool) -> None:
+    v.sub("s1", SELL, 5, "100.00")
+    v.sub("s2", SELL, 5, "100.10")
+    evs = v.sub("f", BUY, qty, limit, tif=FOK)
+    if fills:
+        assert v.snap("f").state is OrderState.FILLED
+    else:
+        assert kinds(evs) == ["OrderAccepted", "OrderCanceled"]
+        assert v.engine.book_depth("AAPL")[1] == [(D("100.00"), D(5)), (D("100.10"), D(5))]
+
+
+def test_price_time_priority(v: Venue) -> None:
+    v.sub("s1", SELL, 5, "100.01")
+    v.sub("s2", SELL, 5, "100.00")
+    v.sub("s3", SELL, 5, "100.00")
+    evs = v.sub("b", BUY, 12, "100.01")
+    passive = [e.order.cl_ord_id for e in evs if isinstance(e, OrderFilled) and not e.aggressor]
+    assert passive == ["s2", "s3", "s1"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        (dict(sym="XXX"), RejectReason.UNKNOWN_SYMBOL),
+        (dict(qty=0), RejectReason.INVALID_QTY),
+        (dict(qty=-5), RejectReason.INVALID_QTY),
+        (dict(qty="1.5"), RejectReason.INVALID_QTY),
+        (dict(px="100.001"), RejectReason.INVALID_PRICE),
+        (dict(px="0"), RejectReason.INVALID_PRICE),
+        (dict(px="-1.00"), RejectReason.INVALID_PRICE),
+        (dict(px=None), RejectReason.INVALID_PRICE),
+        (dict(otype=STOP, px=None), RejectReason.INVALID_PRICE),
+        (dict(otype=STOP_LIMIT, stop="99.999"), RejectReason.INVALID_PRICE),
+        (dict(tif=GTD), RejectReason.INVALID_EXPIRE_DATE),
+        (dict(tif=GTD, expire=date(2023, 12, 31)), RejectReason.INVALID_EXPIRE_DATE),
+    ],
+)
+def test_bad_input_rejected_and_book_untouched(v: Venue, kw: dict, reason: RejectReason) -> None:
+    args = dict(qty=10, px="100.00")
+    args.update(kw)
+    qty, px = args.pop("qty"), args.pop("px")
+    evs = v.sub("x", BUY, qty, px, **args)
+    assert kinds(evs) == ["OrderRejected"]
+    assert evs[0].reason is reason and evs[0].order.order_id == "NONE"
+    assert evs[0].order.state is OrderState.REJECTED and evs[0].text
+    assert v.engine.best_bid("AAPL") is None and v.engine.order_by_cl_ord_id("B", "x") is None
+    # a rejected ClOrdID is not reserved: the corrected order is accepted
+    assert kinds(v.sub("x", BUY, 10, "100.00")) == ["OrderAccepted"]
+
+
+def test_duplicate_cl_ord_id_rejected_per_owner(v: Venue) -> None:
+    v.sub("a", BUY, 10, "100.00")
+    evs = v.sub("a", BUY, 10, "100.00")
+    assert evs[0].reason is RejectReason.DUPLICATE_ORDER
+    assert kinds(v.sub("a", BUY, 10, "100.00", owner="OTHER")) == ["OrderAccepted"]
+
+
+def test_cancel_and_cancel_rejects(v: Venue) -> None:
+    v.sub("a", BUY, 10, "100.00")
+    evs = v.cancel("c1", "a")
+    assert kinds(evs) == ["OrderCanceled"]
+    snap = evs[0].order
+    assert (snap.cl_ord_id, snap.orig_cl_ord_id, snap.state, snap.leaves_qty) == ("c1", "a", OrderState.CANCELED, 0)
+    assert v.engine.best_bid("AAPL") is None
+    assert v.engine.order_by_cl_ord_id("B", "a") == v.engine.order_by_cl_ord_id("B", "c1")
+    too_late = v.cancel("c2", "a")[0]
+    assert isinstance(too_late, CancelRejected) and too_late.reason is CancelRejectReason.TOO_LATE_TO_CANCEL
+    unknown = v.cancel("c3", "nope")[0]
+    assert unknown.reason is CancelRejectReason.UNKNOWN_ORDER and unknown.order is None
+    v.sub("b", BUY, 10, "100.00")
+    dup = v.cancel("b", "b")[0]
+    assert dup.reason is CancelRejectReason.DUPLICATE_CL_ORD_ID
+    assert v.engine.best_bid("AAPL") == D("100.00")
+
+
+def test_cancel_filled_order_too_late(v: Venue) -> None:
+    v.sub("s", SELL, 5, "100.00")
+    v.sub("b", BUY, 5, "100.00")
+    assert v.cancel("c", "s")[0].reason is CancelRejectReason.TOO_LATE_TO_CANCEL
+
+
+def _passive_order(v: Venue) -> list[str]:
+    evs = v.sub("agg", SELL, 30, "99.00")
+    return [e.order.cl_ord_id for e in evs if isinstance(e, OrderFilled) and not e.aggressor]
+
+
+@pytest.mark.parametrize(
+    ("qty", "px", "lost", "order"),
+    [
+        (5, "100.00", False, ["r", "b2"]),   # decrease keeps priority
+        (10, "100.00", False, ["r", "b2"]),  # unchanged keeps priority
+        (15, "100.00", True, ["b2", "r"]),   # increase loses it
+        (10, "99.99", True, ["b2", "r"]),    # price change loses it
+    ],
+)
+def test_replace_priority(v: Venue, qty: int, px: str, lost: bool, order: list[str]) -> None:
+    v.sub("b1", BUY, 10, "100.00")
+    v.sub("b2", BUY, 10, "100.00")
+    evs = v.replace("r", "b1", qty, px)
+    assert isinstance(evs[0], OrderReplaced) and evs[0].lost_priority is lost
+    snap = evs[0].order
+    assert (snap.order_id, snap.cl_ord_id, snap.orig_cl_ord_id, snap.qty) == ("O1", "r", "b1", qty)
+    assert _passive_order(v) == order
+
+
+def test_replace_makes_order_marketable(v: Venue) -> None:
+    v.sub("s", SELL, 5, "100.05")
+    v.sub("b", BUY, 10, "100.00")
+    evs = v.replace("r", "b", 10, "100.05")
+    assert kinds(evs) == ["OrderReplaced", "OrderFilled", "OrderFilled"]
+    snap = v.snap("r")
+    assert (snap.cum_qty, snap.leaves_qty, snap.state) == (5, 5, OrderState.PARTIALLY_FILLED)
+    assert v.engine.best_bid("AAPL") == D("100.05")
+
+
+def test_replace_to_qty_at_or_below_cum_is_filled(v: Venue) -> None:
+    v.sub("b", BUY, 10, "100.00")
+    v.sub("s", SELL, 4, "100.00")
+    evs = v.replace("r", "b", 3, "100.00")
+    snap = evs[0].order
+    assert isinstance(evs[0], OrderReplaced)
+    assert (snap.state, snap.qty, snap.cum_qty, snap.leaves_qty) == (OrderState.FILLED, 4, 4, 0)
+    assert v.engine.best_bid("AAPL") is None
+
+
+def test_replace_rejects(v: Venue) -> None:
+    v.sub("b", BUY, 10, "100.00")
+    assert v.replace("r1", "zz", 5, "100.00")[0].reason is CancelRejectReason.UNKNOWN_ORDER
+    bad = v.replace("r2", "b", 5, "100.001")[0]
+    assert isinstance(bad, ReplaceRejected) and bad.reason is CancelRejectReason.INVALID
+    assert v.replace("r3", "b", 5, "100.00", side=SELL)[0].reason is CancelRejectReason.INVALID
+    assert v.replace("r4", "b", 5, "100.00", symbol="MSFT")[0].reason is CancelRejectReason.INVALID
+    assert v.replace("b", "b", 5, "100.00")[0].reason is CancelRejectReason.DUPLICATE_CL_ORD_ID
+    assert v.snap("b").qty == 10 and v.snap("b").cl_ord_id == "b"
+    v.cancel("c", "b")
+    assert v.replace("r5", "c", 5, "100.00")[0].reason is CancelRejectReason.TOO_LATE_TO_CANCEL
+
+
+def test_day_and_gtd_expire_gtc_stays(v: Venue) -> None:
+    v.sub("day", BUY, 1, "100.00")
+    v.sub("gtc", BUY, 1, "100.00", tif=GTC)
+    v.sub("gtd1", BUY, 1, "100.00", tif=GTD, expire=date(2024, 1, 2))
+    v.sub("gtd2", BUY, 1, "100.00", tif=GTD, expire=date(2024, 1, 3))
+    v.sub("stop", BUY, 1, otype=STOP, stop="150.00")
+    evs = v.run(EndOfDay(date(2024, 1, 2), TS))
+    assert all(isinstance(e, OrderExpired) for e in evs)
+    assert [e.order.cl_ord_id for e in evs] == ["day", "gtd1", "stop"]
+    assert evs[0].order.state is OrderState.EXPIRED and evs[0].expired_qty == 1
+    assert v.engine.book_depth("AAPL")[0] == [(D("100.00"), D(2))]
+    # done orders are forgotten after end of day
+    assert v.engine.order_by_cl_ord_id("B", "day") is None
+    evs = v.run(EndOfDay(date(2024, 1, 3), TS))
+    assert [e.order.cl_ord_id for e in evs] == ["gtd2"]
+
+
+def test_stop_triggers_on_last_trade(v: Venue) -> None:
+    evs = v.sub("st", BUY, 5, otype=STOP, stop="100.05")
+    assert evs[0].order.state is OrderState.PENDING_TRIGGER
+    v.sub("s1", SELL, 1, "100.00")
+    v.sub("s2", SELL, 10, "100.10")
+    v.sub("b1", BUY, 1, "100.00")  # trades at 100.00: below stop, no trigger
+    assert v.state("st") is OrderState.PENDING_TRIGGER
+    v.sub("s3", SELL, 1, "100.05")
+    evs = v.sub("b2", BUY, 1, "100.05")  # last 100.05 >= stop
+    assert kinds(evs) == ["OrderAccepted", "OrderFilled", "OrderFilled", "OrderTriggered", "OrderFilled", "OrderFilled"]
+    trig = [e for e in evs if isinstance(e, OrderTriggered)][0]
+    assert trig.trigger_price == D("100.05") and trig.order.triggered
+    st = v.snap("st")
+    assert (st.state, st.cum_qty, st.avg_px) == (OrderState.FILLED, 5, D("100.10"))
+
+
+def test_sell_stop_limit_triggers_and_rests(v: Venue) -> None:
+    v.sub("b1", BUY, 1, "99.00")
+    v.sub("st", SELL, 5, "98.50", otype=STOP_LIMIT, stop="99.00")
+    v.sub("s", SELL, 1, "99.00")  # trades at 99.00 <= stop
+    st = v.snap("st")
+    assert st.triggered and st.state is OrderState.NEW
+    assert v.engine.best_ask("AAPL") == D("98.50")
+
+
+def test_stop_triggers_immediately_when_last_already_through(v: Venue) -> None:
+    v.sub("s", SELL, 1, "100.00")
+    v.sub("b", BUY, 1, "100.00")
+    v.sub("s2", SELL, 5, "100.20")
+    evs = v.sub("st", BUY, 2, otype=STOP, stop="99.00")
+    assert kinds(evs)[:2] == ["OrderAccepted", "OrderTriggered"]
+    assert v.snap("st").state is OrderState.FILLED
+
+
+def test_stop_cancel_and_replace(v: Venue) -> None:
+    v.sub("st", BUY, 5, otype=STOP, stop="101.00")
+    evs = v.replace("r", "st", 6, None, stop="102.00")
+    assert evs[0].order.stop_price == D("102.00") and evs[0].order.state is OrderState.PENDING_TRIGGER
+    assert kinds(v.cancel("c", "r")) == ["OrderCanceled"]
+    v.sub("s", SELL, 1, "103.00")
+    v.sub("b", BUY, 1, "103.00")
+    assert v.snap("c").state is OrderState.CANCELED
+
+
+def test_self_trade_allowed(v: Venue) -> None:
+    v.sub("s", SELL, 5, "100.00", owner="X")
+    evs = v.sub("b", BUY, 5, "100.00", owner="X")
+    assert kinds(evs) == ["OrderAccepted", "OrderFilled", "OrderFilled"]
+
+
+def test_trades_report_owner_filter_and_fee(v: Venue) -> None:
+    v.sub("s", SELL, 100, "190.00", owner="MM")
+    v.sub("b", BUY, 30, "190.00", owner="B")
+    v.sub("b2", BUY, 20, "190.00", owner="C")
+    trades = v.engine.trades(date(2024, 1, 2))
+    assert [t.trade_id for t in trades] == ["T1", "T2"]
+    t1 = trades[0]
+    assert (t1.buy_owner, t1.sell_owner, t1.qty, t1.price) == ("B", "MM", 30, D("190.00"))
+    assert t1.fee == D("2.85")  # 0.0005 * 5700
+    assert [t.trade_id for t in v.engine.trades(owner="C")] == ["T2"]
+    assert len(v.engine.trades(owner="MM")) == 2
+    assert v.engine.trades(date(2024, 1, 3)) == []
+
+
+def test_bust_and_correct(v: Venue) -> None:
+    v.sub("s", SELL, 10, "100.00")
+    v.sub("b", BUY, 10, "100.00")
+    evs = v.run(CorrectTrade("T1", D(8), D("100.10"), TS))
+    assert kinds(evs) == ["TradeCorrected", "TradeCorrected"]
+    b = v.snap("b")
+    assert (b.cum_qty, b.avg_px, b.closed_qty, b.state) == (8, D("100.10"), 2, OrderState.CANCELED)
+    assert v.engine.trade("T1").corrected and v.engine.trade("T1").qty == 8
+    assert isinstance(v.run(CorrectTrade("T1", D(9), D("100.10"), TS))[0], TradeActionRejected)
+    evs = v.run(BustTrade("T1", TS))
+    assert all(isinstance(e, TradeBusted) for e in evs) and len(evs) == 2
+    s = v.snap("s")
+    assert (s.cum_qty, s.avg_px, s.closed_qty, s.qty) == (0, 0, 10, 10)
+    assert v.engine.trade("T1").busted
+    assert isinstance(v.run(BustTrade("T1", TS))[0], TradeActionRejected)
+    assert isinstance(v.run(BustTrade("T99", TS))[0], TradeActionRejected)
+
+
+def test_bust_partially_filled_working_order(v: Venue) -> None:
+    v.sub("s", SELL, 10, "100.00")
+    v.sub("b", BUY, 4, "100.00")
+    v.run(BustTrade("T1", TS))
+    s = v.snap("s")
+    assert (s.state, s.cum_qty, s.leaves_qty, s.closed_qty) == (OrderState.NEW, 0, 6, 4)
+    assert v.engine.book_depth("AAPL")[1] == [(D("100.00"), D(6))]
+
+
+def test_instrument_loader() -> None:
+    inst = load_instruments()
+    assert {"AAPL", "MSFT", "GOOG", "TSLA", "SPY"} <= set(inst)
+    for i in inst.values():
+        assert i.tick_size == D("0.01") and i.lot_size == 1 and i.reference_price > 0
+    with pytest.raises(ValueError):
+        Instrument("X", "USD", D("0.01"), D(1), D("1.005"))
+
+
+def test_accepted_event_is_a_frozen_dataclass(v: Venue) -> None:
+    ev = v.sub("a", BUY, 1, "1.00")[0]
+    assert isinstance(ev, OrderAccepted)
+    assert ev == OrderAccepted(ev.seq, ev.timestamp, ev.order)
+    with pytest.raises(Exception):
+        ev.seq = 5  # type: ignore[misc]
+    assert not isinstance(ev, (OrderRejected, OrderCanceled))

@@ -482,7 +482,7 @@ def _apply_fill(
     if overdraft:
         log.warning("fill_exceeds_reservation", order_id=record.id, exec_id=str(command.venue_exec_id), held=str(held))
     if reservation is not None and updated.status.is_terminal:
-        _resolve(uow, reservation, now)
+        _resolve(uow, reservation, now, consumed=True)
     if order.side is Side.SELL:
         trade_date = venue_time.astimezone(UTC).date()
         uow.insert(
@@ -640,15 +640,16 @@ def _release(uow: UnitOfWork, record: OrderRecord, now: datetime) -> None:
     reservation = uow.reservation_for(record.id)
     if reservation is None:
         return
+    untouched = reservation.remaining == reservation.amount
     if reservation.remaining:
         uow.ledger.post("release", reservation.id, _release_legs(uow, reservation), account_id=record.account_id, created_at=now)
         reservation.remaining = ZERO
-    _resolve(uow, reservation, now)
+    _resolve(uow, reservation, now, consumed=not untouched)
 
 
-def _resolve(uow: UnitOfWork, reservation: ReservationRecord, now: datetime) -> None:
+def _resolve(uow: UnitOfWork, reservation: ReservationRecord, now: datetime, *, consumed: bool) -> None:
     """Close the two-phase hold exactly once: posted if anything was consumed, voided if nothing was."""
-    reservation.status = "voided" if reservation.remaining == reservation.amount else "posted"
+    reservation.status = "posted" if consumed else "voided"
     reservation.resolved_at = now
     uow.reservation_changed(reservation)
 

@@ -137,6 +137,7 @@ def test_cancel_goes_pending_cancel_then_canceled_and_releases_the_reservation(d
     assert canceled.order.status is OrderStatus.CANCELED
     assert cash(database, "ACC1") == (START, D(0), D(0))
     assert count_rows(database, "reservations", "WHERE status = 'pending'") == 0
+    assert count_rows(database, "reservations", "WHERE status = 'voided'") == 1  # nothing consumed
     assert ledger_violations(database) == []
 
 
@@ -230,6 +231,7 @@ def test_venue_rejection_releases_the_whole_reservation(database: Database) -> N
     assert rejected.order.status is OrderStatus.REJECTED
     assert cash(database, "ACC1") == (START, D(0), D(0))
     assert count_rows(database, "reservations", "WHERE status = 'pending'") == 0
+    assert count_rows(database, "reservations", "WHERE status = 'voided'") == 1  # nothing consumed
     assert ledger_violations(database) == []
 
 

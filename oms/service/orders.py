@@ -226,7 +226,7 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     instrument = uow.instruments().get(order.symbol)
     if instrument is None:
         return OrderResult(Outcome.DENIED, order=order, denial=Denial(ReasonCode.UNKNOWN_SYMBOL, {"symbol": order.symbol}))
-    terms = _ReplacedTerms(order, command)
+    terms = _Terms.after_replace(order, command)
     reference = instrument.reference_price
     limits = _limits(account)
     denial = (
@@ -238,7 +238,7 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
         denial = Denial(ReasonCode.INVALID_QUANTITY, {"qty": str(command.qty), "cum_qty": str(order.cum_qty)})
     reservation = uow.reservation_for(record.id)
     held = reservation.remaining if reservation is not None else ZERO
-    remaining_terms = _ReplacedTerms(order, command, qty=command.qty - order.cum_qty)
+    remaining_terms = _Terms.after_replace(order, command, qty=command.qty - order.cum_qty)
     if denial is None and order.side is Side.BUY:
         denial = check_buying_power(
             remaining_terms,
@@ -283,19 +283,27 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     return OrderResult(Outcome.ACCEPTED, order=record.order, venue_cl_ord_id=record.pending_venue_cl_ord_id)
 
 
-class _ReplacedTerms:
-    """The order's terms as a replace request would leave them (for the pre-trade checks)."""
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """Order terms as the pre-trade checks read them: after a replace, or for what is still open."""
 
-    __slots__ = ("side", "order_type", "qty", "limit_price", "stop_price", "tif", "expire_date")
+    side: Side
+    order_type: Any
+    qty: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    tif: Any
+    expire_date: date | None
 
-    def __init__(self, order: Order, command: ReplaceOrder, qty: Decimal | None = None) -> None:
-        self.side = order.side
-        self.order_type = order.order_type
-        self.qty = command.qty if qty is None else qty
-        self.limit_price = command.limit_price
-        self.stop_price = command.stop_price
-        self.tif = command.tif
-        self.expire_date = command.expire_date
+    @classmethod
+    def after_replace(cls, order: Order, command: ReplaceOrder, qty: Decimal | None = None) -> _Terms:
+        return cls(order.side, order.order_type, command.qty if qty is None else qty, command.limit_price,
+                   command.stop_price, command.tif, command.expire_date)  # fmt: skip
+
+    @classmethod
+    def remaining(cls, order: Order) -> _Terms:
+        return cls(order.side, order.order_type, order.leaves_qty, order.limit_price, order.stop_price,
+                   order.tif, order.expire_date)  # fmt: skip
 
 
 def _working_order(
@@ -557,28 +565,13 @@ def _apply_replaced(
         if successor_order.status.is_terminal:
             _release(uow, successor, now)
         elif instrument is not None and account is not None:
-            needed = _needed(_RemainingTerms(successor_order), instrument, account, config)
+            needed = _needed(_Terms.remaining(successor_order), instrument, account, config)
             surplus = reservation.remaining - needed
             if surplus > 0:
                 _adjust_reservation(uow, reservation, -surplus, now, f"{successor.id}:trim")
     _event(uow, record, "order.replaced", now, {"replaced_by": successor.id})
     _event(uow, successor, f"order.{successor_order.status.value}", now, {"replaces": record.id})
     return OrderResult(Outcome.APPLIED, order=successor_order, original=replaced)
-
-
-class _RemainingTerms:
-    """An order's still-open part, for computing what its reservation must cover."""
-
-    __slots__ = ("side", "order_type", "qty", "limit_price", "stop_price", "tif", "expire_date")
-
-    def __init__(self, order: Order) -> None:
-        self.side = order.side
-        self.order_type = order.order_type
-        self.qty = order.leaves_qty
-        self.limit_price = order.limit_price
-        self.stop_price = order.stop_price
-        self.tif = order.tif
-        self.expire_date = order.expire_date
 
 
 def apply_cancel_reject(uow: UnitOfWork, command: ApplyCancelReject, config: ServiceConfig, now: datetime) -> OrderResult:

@@ -283,16 +283,14 @@ def demo() -> None:
     run_demo(open_database())
 
 
-def _register_optional_groups() -> None:
-    """Attach command groups that live in their own modules."""
-    try:
-        from cli.exchange_cmd import exchange
-    except ImportError:  # the simulator's CLI module is optional while it is being built
-        return
+def _register_command_groups() -> None:
+    """Attach the command groups that live in their own modules (imported late: they import this module)."""
+    from cli.exchange_cmd import exchange
+
     main.add_command(exchange)
 
 
-_register_optional_groups()
+_register_command_groups()
 
 if __name__ == "__main__":
     main()

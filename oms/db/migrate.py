@@ -18,8 +18,9 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database behind ``engine`` to ``revision``."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the database behind ``engine`` to ``revision`` (all heads by default, so independent
+    feature branches of the schema can land before they are merged)."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -285,8 +285,10 @@ def demo() -> None:
 
 def _register_command_groups() -> None:
     """Attach the command groups that live in their own modules (imported late: they import this module)."""
+    from cli.certify_cmd import certify
     from cli.exchange_cmd import exchange
 
+    main.add_command(certify)
     main.add_command(exchange)
 
 

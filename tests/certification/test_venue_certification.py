@@ -26,6 +26,7 @@ def _venue_harness() -> type:
     spec = importlib.util.spec_from_file_location("exchange_test_harness", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module.VenueHarness  # type: ignore[no-any-return]
 

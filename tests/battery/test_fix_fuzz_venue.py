@@ -6,11 +6,7 @@ venue holds must be one we sent intact (the mutations that leave an order valid 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,46 +16,33 @@ from fix.certification.fuzz import Mutation, Outcome, mutations, probe
 from fix.certification.runner import Target
 
 pytestmark = pytest.mark.fix
-EXCHANGE_TESTS = Path(__file__).resolve().parents[1] / "exchange"
-
-
-def _harness() -> Any:
-    sys.path.insert(0, str(EXCHANGE_TESTS))
-    spec = importlib.util.spec_from_file_location("exchange_test_harness", EXCHANGE_TESTS / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.VenueHarness
-
-
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    started = _harness()(tmp_path_factory.mktemp("fuzz-venue"))
-    started.start()
-    yield started
-    started.stop()
-
-
 TARGET_TEMPLATE = Target("127.0.0.1", 0, symbol="GOOG", price="100.00", qty="5", account="")
 
 
 @settings(deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=mutations(TARGET_TEMPLATE))
-def test_mutated_messages_never_crash_or_hang_the_venue(venue: Any, data: Mutation) -> None:
-    target = Target("127.0.0.1", venue.port, symbol="GOOG", price="100.00", qty="5", account="")
+def test_mutated_messages_never_crash_or_hang_the_venue(venue_harness: Any, data: Mutation) -> None:
+    target = Target("127.0.0.1", venue_harness.port, symbol="GOOG", price="100.00", qty="5", account="")
     outcome = probe(target, data)
     assert outcome is not Outcome.HUNG, data.description
+    _OUTCOMES[outcome] = _OUTCOMES.get(outcome, 0) + 1
 
 
-def test_after_the_fuzz_the_venue_is_alive_and_holds_only_valid_orders(venue: Any) -> None:
-    target = Target("127.0.0.1", venue.port, symbol="GOOG", price="100.00", qty="5", account="")
+_OUTCOMES: dict[Outcome, int] = {}
+
+
+def test_after_the_fuzz_the_venue_is_alive_and_holds_only_valid_orders(venue_harness: Any,
+                                                                      battery_row: Callable[..., None]) -> None:
+    target = Target("127.0.0.1", venue_harness.port, symbol="GOOG", price="100.00", qty="5", account="")
     assert probe(target, Mutation("a valid heartbeat", ((35, "0"),))) is Outcome.ALIVE
-    engine = venue.venue.engine.engine
+    engine = venue_harness.venue.engine.engine
     for order in engine.orders(owner="OMS"):
         # A junk value can still be a valid order (qty 22222222 is a legal order at a venue without
         # limits); what must never book is an order the venue's own rules refuse.
         assert order.symbol in engine.instruments
         assert order.qty > 0 and order.qty == order.qty.to_integral_value()
         assert order.limit_price is None or order.limit_price > 0
+    seen = ", ".join(f"{count} {outcome}" for outcome, count in sorted(_OUTCOMES.items())) or "not run"
+    battery_row("venue raw-FIX fuzz", "mutated tags, values, lengths, checksums, huge fields, SOH, pre-logon",
+                "no crash, no hang, only valid orders booked", seen)

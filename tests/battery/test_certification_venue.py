@@ -5,9 +5,7 @@ Every script must pass: a failure names the case, the step, what was expected an
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +16,12 @@ from cli.main import main
 from fix.certification.runner import Target, run_script, summary_table
 from fix.certification.script import Script, load_scripts
 
-
-def _venue_harness() -> type:
-    """The exchange tests' venue harness (tests/exchange/conftest.py), loaded by path: 'conftest' is taken."""
-    path = Path(__file__).resolve().parents[1] / "exchange" / "conftest.py"
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location("exchange_test_harness", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.VenueHarness  # type: ignore[no-any-return]
-
-
-VenueHarness = _venue_harness()
-
 SCRIPTS = load_scripts(Path(__file__).resolve().parents[2] / "fix" / "certification" / "scripts")
 
 pytestmark = pytest.mark.fix
 
 
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    harness = VenueHarness(tmp_path_factory.mktemp("cert-venue"))
-    harness.start()
-    yield harness
-    harness.stop()
-
-
-def test_every_test_case_has_one_script() -> None:
+def test_every_session_test_case_has_one_script() -> None:
     cases = [script.case for script in SCRIPTS]
     assert len(cases) == len(set(cases))
     for required in ("1S-a", "1S-b", "1S-c", "1S-d", "1S-e", "1S-f", "2S-b", "2S-c", "2S-d", "2S-e", "2S-f",
@@ -56,14 +31,18 @@ def test_every_test_case_has_one_script() -> None:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.case for script in SCRIPTS])
-def test_venue_passes_session_test_case(venue: Any, script: Script) -> None:
-    result = run_script(script, Target("127.0.0.1", venue.port, role="venue"))
+def test_venue_passes_session_test_case(venue_harness: Any, script: Script,
+                                        battery_row: Callable[..., None]) -> None:
+    result = run_script(script, Target("127.0.0.1", venue_harness.port, role="venue"))
+    decisive = result.failure or result.steps[-1]
+    battery_row(f"venue {script.case}: {script.title}", decisive.step, decisive.expected, decisive.seen)
     assert result.ok, summary_table([result]) + "\n" + "\n".join(map(str, result.steps))
 
 
-def test_certify_command_prints_the_summary_and_fails_on_a_failing_case(venue: Any,
+def test_certify_command_prints_the_summary_and_fails_on_a_failing_case(venue_harness: Any,
                                                                         tmp_path: Path) -> None:
-    passing = CliRunner().invoke(main, ["certify", "--port", str(venue.port), "--only", "4S", "--only", "13S"])
+    port = str(venue_harness.port)
+    passing = CliRunner().invoke(main, ["certify", "--port", port, "--only", "4S", "--only", "13S"])
     assert passing.exit_code == 0, passing.output
     assert "4S" in passing.output and "PASS" in passing.output and "2 passed, 0 failed" in passing.output
 
@@ -71,7 +50,7 @@ def test_certify_command_prints_the_summary_and_fails_on_a_failing_case(venue: A
     wrong.mkdir()
     (wrong / "99X.fixscript").write_text("case: 99X\ntitle: expects what never comes\nlogon\n"
                                          "send 35=1 112=X\nexpect 35=0 112=Y within=1\n")
-    failing = CliRunner().invoke(main, ["certify", "--port", str(venue.port), "--scripts", str(wrong)])
+    failing = CliRunner().invoke(main, ["certify", "--port", port, "--scripts", str(wrong)])
     assert failing.exit_code == 1
     assert "FAIL" in failing.output and "0 passed, 1 failed" in failing.output
 

@@ -3,34 +3,20 @@ the fault proxy: sessions recover by themselves and no order is lost or doubled.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import quickfix as fix
 
+from battery_support import load_exchange_test_module
 from fix.certification.tcp_proxy import FaultProxy
 
 pytestmark = pytest.mark.fix
-EXCHANGE_TESTS = Path(__file__).resolve().parents[1] / "exchange"
-
-
-def _load(name: str, filename: str) -> Any:
-    sys.path.insert(0, str(EXCHANGE_TESTS))
-    spec = importlib.util.spec_from_file_location(name, EXCHANGE_TESTS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("exchange_test_harness", "conftest.py")
-fixclient = _load("exchange_test_fixclient", "fixclient.py")
+harness = load_exchange_test_module("conftest.py")
+fixclient = load_exchange_test_module("fixclient.py")
 
 
 @pytest.fixture
@@ -78,8 +64,8 @@ def _orders_at_venue(venue: Any, cl_ord_id: str) -> int:
     return sum(1 for order in engine.orders(owner="OMS") if order.cl_ord_id == cl_ord_id)
 
 
-def test_cut_link_reconnects_and_an_order_sent_while_down_arrives_once(venue: Any, proxy: FaultProxy,
-                                                                       client: Any) -> None:
+def test_cut_link_reconnects_and_an_order_sent_while_down_arrives_once(venue: Any, proxy: FaultProxy, client: Any,
+                                                                       battery_row: Callable[..., None]) -> None:
     proxy.cut()
     _wait_until(lambda: not client.logged_on)
     _send_even_if_down(client, "CUT1")
@@ -89,26 +75,34 @@ def test_cut_link_reconnects_and_an_order_sent_while_down_arrives_once(venue: An
     assert client.no_more(fixclient.is_er("CUT1", "0"), wait_s=1.0)
     assert _orders_at_venue(venue, "CUT1") == 1
     assert proxy.connections_accepted >= 2
+    battery_row("client↔venue link cut", "TCP cut, order sent while down", "reconnect, order once",
+                f"relogon, CUT1 booked {_orders_at_venue(venue, 'CUT1')}x")
 
 
-def test_corrupted_order_is_recovered_by_resend_not_lost(venue: Any, proxy: FaultProxy, client: Any) -> None:
+def test_corrupted_order_is_recovered_by_resend_not_lost(venue: Any, proxy: FaultProxy, client: Any,
+                                                         battery_row: Callable[..., None]) -> None:
     proxy.corrupt_next()
     client.send("D", fixclient.new_order("GARBLED1", symbol="GOOG", side="1", qty="5", price="100.00"))
     client.send("D", fixclient.new_order("AFTER1", symbol="GOOG", side="1", qty="5", price="100.00"))
     for cl_ord_id in ("GARBLED1", "AFTER1"):
         client.wait_for(fixclient.is_er(cl_ord_id, "0"), timeout_s=15)
         assert _orders_at_venue(venue, cl_ord_id) == 1
+    battery_row("client↔venue byte corrupted", "one flipped byte in an order", "resend, order once",
+                "both orders booked once")
 
 
-def test_delayed_link_delivers_everything_in_order(venue: Any, proxy: FaultProxy, client: Any) -> None:
+def test_delayed_link_delivers_everything_in_order(venue: Any, proxy: FaultProxy, client: Any,
+                                                   battery_row: Callable[..., None]) -> None:
     proxy.set_delay(0.3)
     for number in range(3):
         client.send("D", fixclient.new_order(f"SLOW{number}", symbol="GOOG", side="1", qty="5", price="100.00"))
     reports = [client.wait_for(fixclient.is_er(f"SLOW{number}", "0"), timeout_s=15) for number in range(3)]
     assert [int(report[34]) for report in reports] == sorted(int(report[34]) for report in reports)
+    battery_row("client↔venue slow link", "300 ms per chunk", "all acks, in order", "3 acks in order")
 
 
-def test_refused_connections_until_healed(venue: Any, proxy: FaultProxy, client: Any) -> None:
+def test_refused_connections_until_healed(venue: Any, proxy: FaultProxy, client: Any,
+                                          battery_row: Callable[..., None]) -> None:
     proxy.refuse(True)
     _wait_until(lambda: not client.logged_on)
     time.sleep(1.5)
@@ -117,3 +111,5 @@ def test_refused_connections_until_healed(venue: Any, proxy: FaultProxy, client:
     client.wait_logon(timeout_s=15)
     client.send("D", fixclient.new_order("HEALED1", symbol="GOOG", side="1", qty="5", price="100.00"))
     assert client.wait_for(fixclient.is_er("HEALED1", "0"), timeout_s=15)[39] == "0"
+    battery_row("venue unreachable", "connections refused, then healed", "relogon by itself",
+                "logged on again, order acked")

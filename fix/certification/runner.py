@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from fix.certification.script import Script, ScriptError, Step
 from fix.certification.wire import FrameReader, Message, encode, utc_timestamp
@@ -41,6 +43,7 @@ class Target:
     symbol: str = "AAPL"
     price: str = "100.00"
     qty: str = "10"
+    tls_ca: Path | None = None  # connect with TLS, trusting this CA file (e.g. the stunnel front's cert)
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,17 @@ class StepFailed(Exception):
 class Connection:
     """One TCP connection: a reader thread appends decoded messages; steps consume them."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.socket = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+    def __init__(self, host: str, port: int, tls_ca: Path | None = None) -> None:
+        plain = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+        if tls_ca is not None:
+            context = ssl.create_default_context(cafile=str(tls_ca))
+            try:
+                self.socket: socket.socket = context.wrap_socket(plain, server_hostname=host)
+            except (ssl.SSLError, OSError):
+                plain.close()
+                raise
+        else:
+            self.socket = plain
         self.socket.settimeout(0.2)
         self.next_seq = 1
         self.messages: list[Message] = []
@@ -94,7 +106,7 @@ class Connection:
         while not self._stopping:
             try:
                 data = self.socket.recv(65536)
-            except TimeoutError:
+            except (TimeoutError, ssl.SSLWantReadError):
                 continue
             except OSError:
                 data = b""
@@ -219,7 +231,7 @@ class ScriptRun:
 
     def connect(self, name: str) -> None:
         try:
-            self.connections[name] = Connection(self.target.host, self.target.port)
+            self.connections[name] = Connection(self.target.host, self.target.port, self.target.tls_ca)
         except OSError as error:
             raise StepFailed(f"TCP connection to {self.target.host}:{self.target.port}", str(error)) from None
         self.current = name

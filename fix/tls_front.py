@@ -1,0 +1,131 @@
+"""TLS for FIX client sessions: stunnel in front of the plaintext QuickFIX acceptor.
+
+The quickfix 1.16 wheel is built without SSL, so TLS terminates in stunnel (Debian package `stunnel4`):
+clients connect to the TLS port, stunnel forwards the decrypted stream to the acceptor on loopback, and
+the acceptor's `AllowedRemoteAddresses=127.0.0.1` keeps its plaintext port closed to everyone else. A
+plaintext FIX Logon sent to the TLS port fails the TLS handshake and is dropped without an answer.
+
+`StunnelFront` writes a private stunnel configuration (foreground, no PID file, TLS 1.2 or newer) and runs
+stunnel as a child process for exactly as long as the gateway runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 10.0
+
+
+class TlsFrontError(RuntimeError):
+    """stunnel is missing, misconfigured, or did not come up: the message says which."""
+
+
+@dataclass(frozen=True)
+class TlsFrontConfig:
+    """Where TLS clients connect, where the plaintext acceptor listens, and the server's certificate."""
+
+    accept_port: int
+    connect_port: int
+    cert_file: Path
+    key_file: Path
+    accept_host: str = "0.0.0.0"
+    connect_host: str = "127.0.0.1"
+
+    def stunnel_text(self, log_file: Path) -> str:
+        return "\n".join([
+            "foreground = yes",
+            "pid =",
+            f"output = {log_file}",
+            "debug = 4",
+            "[fix-clients]",
+            f"accept = {self.accept_host}:{self.accept_port}",
+            f"connect = {self.connect_host}:{self.connect_port}",
+            f"cert = {self.cert_file}",
+            f"key = {self.key_file}",
+            "sslVersionMin = TLSv1.2",
+            "TIMEOUTclose = 0",
+            "",
+        ])
+
+
+def stunnel_binary() -> str:
+    for name in ("stunnel4", "stunnel"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise TlsFrontError("stunnel is not installed (Debian: apt-get install stunnel4)")
+
+
+class StunnelFront:
+    """A running stunnel in front of one acceptor port; `start()` returns once the TLS port accepts."""
+
+    def __init__(self, config: TlsFrontConfig) -> None:
+        self.config = config
+        self._directory = Path(tempfile.mkdtemp(prefix="oms-stunnel-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self._directory / "stunnel.log"
+
+    def start(self) -> StunnelFront:
+        for path in (self.config.cert_file, self.config.key_file):
+            if not Path(path).is_file():
+                raise TlsFrontError(f"TLS file not found: {path}")
+        conf = self._directory / "stunnel.conf"
+        conf.write_text(self.config.stunnel_text(self.log_file), encoding="utf-8")
+        self._process = subprocess.Popen([stunnel_binary(), str(conf)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                error = (self._process.stderr.read() if self._process.stderr else b"").decode(errors="replace")
+                log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+                raise TlsFrontError(f"stunnel exited: {(error or log).strip()[-400:]}")
+            if _port_open(self.config.accept_port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise TlsFrontError(f"stunnel did not listen on port {self.config.accept_port} in {STARTUP_TIMEOUT_S:g} s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
+        self._process = None
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def __enter__(self) -> StunnelFront:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def self_signed_certificate(directory: Path, common_name: str = "localhost") -> tuple[Path, Path]:
+    """A throwaway certificate and key for tests and the demo (openssl CLI); never for production."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise TlsFrontError("openssl is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    f"/CN={common_name}", "-addext", f"subjectAltName=DNS:{common_name},IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key

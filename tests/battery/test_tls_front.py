@@ -1,0 +1,79 @@
+"""TLS for FIX sessions: stunnel in front of a real QuickFIX acceptor. FIX works over TLS; plaintext and
+untrusted clients on the TLS port get nothing."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from battery_support import load_exchange_test_module
+from fix.certification.runner import Target, run_script
+from fix.certification.script import load_scripts
+from fix.certification.wire import encode, utc_timestamp
+from fix.tls_front import StunnelFront, TlsFrontConfig, TlsFrontError, self_signed_certificate
+
+pytestmark = pytest.mark.fix
+SCRIPTS = {s.case: s for s in load_scripts(Path(__file__).resolve().parents[2] / "fix" / "certification" / "scripts")}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_front(venue_harness: Any, certificate: tuple[Path, Path]) -> Iterator[StunnelFront]:
+    cert, key = certificate
+    free_port = load_exchange_test_module("fixclient.py").free_port
+    config = TlsFrontConfig(accept_port=free_port(), connect_port=venue_harness.port, cert_file=cert, key_file=key,
+                            accept_host="127.0.0.1")
+    with StunnelFront(config) as front:
+        yield front
+
+
+@pytest.mark.parametrize("case", ["1S-a", "4S", "19S"])
+def test_fix_session_works_over_tls(tls_front: StunnelFront, certificate: tuple[Path, Path], case: str,
+                                    battery_row: Callable[..., None]) -> None:
+    target = Target("127.0.0.1", tls_front.config.accept_port, tls_ca=certificate[0])
+    result = run_script(SCRIPTS[case], target)
+    assert result.ok, "\n".join(map(str, result.steps))
+    battery_row(f"TLS {case}: {SCRIPTS[case].title}", "FIX over stunnel TLS", "same answers as plaintext",
+                result.steps[-1].seen)
+
+
+def test_plaintext_logon_on_the_tls_port_is_refused(tls_front: StunnelFront,
+                                                    battery_row: Callable[..., None]) -> None:
+    logon = encode([(8, "FIX.4.4"), (35, "A"), (49, "OMS"), (56, "EXCH"), (34, "1"), (52, utc_timestamp()),
+                    (98, "0"), (108, "30"), (141, "Y")])
+    with socket.create_connection(("127.0.0.1", tls_front.config.accept_port), timeout=5) as plain:
+        plain.sendall(logon)
+        received = b""
+        try:
+            while chunk := plain.recv(4096):
+                received += chunk
+        except (ConnectionError, TimeoutError):
+            pass
+    assert b"35=A" not in received
+    battery_row("plaintext on the TLS port", "FIX Logon without TLS", "no Logon, connection dropped",
+                f"{len(received)} bytes back, no Logon")
+
+
+def test_untrusted_client_handshake_fails(tls_front: StunnelFront, tmp_path: Path,
+                                          battery_row: Callable[..., None]) -> None:
+    other_ca, _ = self_signed_certificate(tmp_path / "other", common_name="localhost")
+    context = ssl.create_default_context(cafile=str(other_ca))
+    with socket.create_connection(("127.0.0.1", tls_front.config.accept_port), timeout=5) as plain:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            context.wrap_socket(plain, server_hostname="127.0.0.1")
+    battery_row("TLS with a wrong CA", "server cert not trusted", "handshake fails", "SSLCertVerificationError")
+
+
+def test_missing_certificate_is_a_clear_error(tmp_path: Path) -> None:
+    config = TlsFrontConfig(accept_port=1, connect_port=2, cert_file=tmp_path / "none.pem", key_file=tmp_path / "k")
+    with pytest.raises(TlsFrontError, match="TLS file not found"):
+        StunnelFront(config).start()

@@ -287,9 +287,11 @@ def _register_command_groups() -> None:
     """Attach the command groups that live in their own modules (imported late: they import this module)."""
     from cli.certify_cmd import certify
     from cli.exchange_cmd import exchange
+    from cli.reconcile_cmd import reconcile
 
     main.add_command(certify)
     main.add_command(exchange)
+    main.add_command(reconcile)
 
 
 _register_command_groups()

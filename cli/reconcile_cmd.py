@@ -1,0 +1,197 @@
+"""``oms reconcile``: the nightly comparison of our books with the venue's trade report, and its stored runs.
+
+Exit codes of a run: 0 clean, 1 breaks remain (or the ledger does not verify), 2 the run could not be done (bad
+report, bad date or option, unreachable venue or database); with exit 2 nothing was booked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from oms.service.orders import ServiceConfig
+from oms.service.uow import Database
+from oms.settings import SettingsError, get_settings
+from reconcile import output, runs
+from reconcile.model import VenueTrade
+from reconcile.report_file import ReportError, read_report
+from reconcile.runner import run
+
+EXIT_CLEAN, EXIT_BREAKS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class ReconcileInputError(click.ClickException):
+    """The run cannot be done: one line on stderr, exit 2, nothing booked."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    try:
+        return get_settings()
+    except SettingsError as error:
+        raise ReconcileInputError(str(error)) from None
+
+
+def _writable(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    parent = path.resolve().parent
+    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ReconcileInputError(f"{option} {path}: cannot write there")
+
+
+def _service_config() -> ServiceConfig:
+    from_settings = getattr(ServiceConfig, "from_settings", None)
+    return from_settings(_settings()) if from_settings is not None else ServiceConfig()
+
+
+def _venue_rows(trade_date: date, sessions_cfg: Path | None, timeout_s: float) -> list[VenueTrade]:
+    from reconcile.venue_fetch import VenueFetchError, fetch_trades
+
+    try:
+        return fetch_trades(sessions_cfg or _settings().sessions_cfg, trade_date, timeout_s=timeout_s)
+    except VenueFetchError as error:
+        raise ReconcileInputError(str(error)) from None
+
+
+def _our_comp_id(sessions_cfg: Path) -> str | None:
+    """Our CompID toward the venue, when sessions.cfg names the venue session; None: keep every row."""
+    from reconcile.venue_fetch import VenueFetchError, session_settings
+
+    try:
+        return session_settings(sessions_cfg).sender_comp_id
+    except VenueFetchError:
+        return None
+
+
+def _ours_only(rows: list[VenueTrade], comp_id: str | None) -> tuple[list[VenueTrade], int]:
+    """The simulator's CSV lists every broker's executions: reconcile ours only."""
+    if comp_id is None:
+        return rows, 0
+    kept = [row for row in rows if row.broker_comp_id == comp_id]
+    return kept, len(rows) - len(kept)
+
+
+@click.group("reconcile", invoke_without_command=True)
+@click.option("--date", "trade_date", callback=_parse_day, help="Trade date, YYYY-MM-DD (required for a run).")
+@click.option("--report", "report", type=click.Path(path_type=Path, dir_okay=False),
+              help="The venue's CSV trade report for that date.")
+@click.option("--from-venue", is_flag=True, help="Fetch TradeCaptureReports over FIX instead of reading a file.")
+@click.option("--sessions-cfg", type=click.Path(path_type=Path, dir_okay=False),
+              help="sessions.cfg naming the venue session (default: OMS_SESSIONS_CFG).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 600), default=30.0, show_default=True,
+              help="Seconds to wait for the venue (--from-venue).")
+@click.option("--comp-id", help="Our CompID at the venue: report rows of other brokers are skipped "
+                                "(default: SenderCompID of the venue session in sessions.cfg).")
+@click.option("--apply", "apply", is_flag=True, help="Book the missed fills that are safe to book.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the run as JSON to this file.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the breaks as CSV to this file.")
+@click.option("--format", "file_format", type=click.Choice(["json", "csv"]), help="With --output: the file's format.")
+@click.option("--output", "output_path", type=click.Path(path_type=Path), help="With --format: where to write.")
+@click.pass_context
+def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, from_venue: bool,
+              sessions_cfg: Path | None, timeout_s: float, comp_id: str | None, apply: bool, json_path: Path | None,
+              csv_path: Path | None, file_format: str | None, output_path: Path | None) -> None:
+    """Compare the venue's trades of --date with our executions and ledger; list the breaks.
+
+    \b
+    Nightly, after the venue's end of day:
+      oms reconcile --date 2026-11-20 --report trades.csv --apply --json run.json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if trade_date is None:
+        raise ReconcileInputError("--date YYYY-MM-DD is required")
+    if (report is None) == (not from_venue):
+        raise ReconcileInputError("give exactly one of --report FILE or --from-venue")
+    if (file_format is None) != (output_path is None):
+        raise ReconcileInputError("--format and --output go together")
+    if file_format == "json":
+        json_path = json_path or output_path
+    elif file_format == "csv":
+        csv_path = csv_path or output_path
+    _writable(json_path, "--json")
+    _writable(csv_path, "--csv")
+    settings = _settings()
+    try:
+        if report is not None:
+            rows, source = read_report(report, trade_date), str(report)
+        else:
+            rows, source = _venue_rows(trade_date, sessions_cfg, timeout_s), "the venue (TradeCaptureReports)"
+        rows, skipped = _ours_only(rows, comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg))
+        if skipped:
+            source += f" ({skipped} rows of other brokers skipped)"
+        database = Database.from_url(settings.database_url)
+        try:
+            result = run(database, trade_date, rows, source=source, apply=apply, config=_service_config())
+        finally:
+            database.dispose()
+    except ReportError as error:
+        raise ReconcileInputError(str(error)) from None
+    except SQLAlchemyError as error:
+        detail = " ".join(str(getattr(error, "orig", error)).split())
+        raise ReconcileInputError(f"database error: {type(error).__name__}: {detail}") from None
+    document = output.as_document(result)
+    run_id = _store(settings.var_dir, document)
+    for line in output.summary_lines(result):
+        click.echo(line)
+    table = output.table_lines(result)
+    if table:
+        click.echo("")
+        for line in table:
+            click.echo(line)
+    if run_id:
+        click.echo(f"\nrun {run_id} stored (oms reconcile show {run_id})")
+    if json_path is not None:
+        output.write_json(result, json_path)
+    if csv_path is not None:
+        output.write_csv(result, csv_path)
+    ctx.exit(EXIT_CLEAN if result.clean else EXIT_BREAKS)
+
+
+def _store(var_dir: Path, document: dict) -> str | None:  # type: ignore[type-arg]
+    """Keep the run; a full disk must not hide the result of a run that already booked repairs."""
+    try:
+        return runs.save(runs.runs_dir(var_dir), document)
+    except OSError as error:
+        click.echo(f"warning: run not stored under {var_dir}: {error.strerror or error}", err=True)
+        return None
+
+
+@reconcile.command("runs")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+def reconcile_runs(limit: int) -> None:
+    """The latest stored runs, newest first."""
+    stored = runs.listing(runs.runs_dir(_settings().var_dir), limit)
+    if not stored:
+        click.echo("no reconciliation runs stored")
+        return
+    for item in stored:
+        state = "clean" if item.get("clean") else f"{len(item.get('breaks', []))} open breaks"
+        click.echo(f"{item['run_id']}  date {item['trade_date']}  {item['report_rows']} rows  "
+                   f"{len(item.get('repairs', []))} repairs  {state}  ({item['source']})")
+
+
+@reconcile.command("show")
+@click.argument("run_id")
+def reconcile_show(run_id: str) -> None:
+    """Print one stored run as JSON."""
+    try:
+        click.echo(json.dumps(runs.load(runs.runs_dir(_settings().var_dir), run_id), indent=2))
+    except runs.RunNotFound as error:
+        raise ReconcileInputError(str(error)) from None

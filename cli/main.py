@@ -287,10 +287,15 @@ def _register_command_groups() -> None:
     """Attach the command groups that live in their own modules (imported late: they import this module)."""
     from cli.certify_cmd import certify
     from cli.exchange_cmd import exchange
+    from cli.fix_demo_cmd import demo_client, demo_fix
+    from cli.gateway_cmd import gateway
     from cli.reconcile_cmd import reconcile
 
     main.add_command(certify)
     main.add_command(exchange)
+    main.add_command(gateway)
+    main.add_command(demo_fix)
+    main.add_command(demo_client)
     main.add_command(reconcile)
 
 

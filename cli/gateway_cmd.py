@@ -1,0 +1,78 @@
+"""`oms gateway`: run the FIX gateway (client sessions + venue session + outbox), or hash a client password.
+
+    oms gateway                       same as `oms gateway run`
+    oms gateway run [--config sessions.cfg]
+    oms gateway hash-password         prints a PasswordHash= value for a client [SESSION]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+DEFAULT_CONFIG = os.environ.get("OMS_SESSIONS_CFG", "sessions.cfg")
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def gateway(ctx: click.Context) -> None:
+    """FIX gateway. Without a subcommand: run it."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(run)
+
+
+@gateway.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+              show_default=True, help="sessions.cfg holding the gateway's sections")
+def run(config_path: Path = Path(DEFAULT_CONFIG)) -> None:
+    """Start the gateway on the configured database and serve until SIGINT/SIGTERM."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from oms.db.migrate import upgrade
+    from oms.gateway.config import ConfigError, load_gateway_settings
+    from oms.gateway.gateway import Gateway
+    from oms.logging import configure_logging
+    from oms.service.uow import Database
+    from oms.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        gateway_settings = load_gateway_settings(config_path)
+        database = Database.from_url(settings.database_url)
+        upgrade(database.engine)
+        Gateway(gateway_settings, database).run_forever()
+    except (ConfigError, SettingsError) as error:
+        raise click.ClickException(str(error)) from None
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"database error: {type(error).__name__}: {getattr(error, 'orig', error)}") from None
+
+
+@gateway.command("hash-password")
+@click.password_option(prompt="Client password")
+def hash_password_command(password: str) -> None:
+    """Print the PasswordHash= line for a client session (the password itself is stored nowhere)."""
+    from oms.gateway.credentials import hash_password
+
+    click.echo(f"PasswordHash={hash_password(password)}")
+
+
+@gateway.command("sessions")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+              show_default=True, help="sessions.cfg holding the gateway's sections")
+def sessions(config_path: Path) -> None:
+    """Each gateway session with its persisted next sequence numbers (from the file store)."""
+    from oms.gateway.config import ConfigError, load_gateway_settings
+    from oms.gateway.session_status import session_statuses
+
+    try:
+        settings = load_gateway_settings(config_path)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{'session':<28}{'role':<8}{'next out':>10}{'next in':>10}  accounts")
+    for status in session_statuses(settings):
+        out = "-" if status.next_sender_seq is None else str(status.next_sender_seq)
+        incoming = "-" if status.next_target_seq is None else str(status.next_target_seq)
+        click.echo(f"{status.key:<28}{status.role:<8}{out:>10}{incoming:>10}  {','.join(status.accounts)}")

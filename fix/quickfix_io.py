@@ -1,0 +1,73 @@
+"""The only place gateway values meet QuickFIX objects: reading fields, building and sending messages.
+
+Rules from the Python binding (SwigDirector_Application): a Python exception escaping a callback that is not
+one of QuickFIX's own ends the process, so callers catch everything else; FieldNotFound,
+IncorrectDataFormat, IncorrectTagValue and UnsupportedMessageType are how a callback asks QuickFIX for a
+session Reject or a BusinessMessageReject.
+"""
+
+from __future__ import annotations
+
+import quickfix as fix
+
+from fix.wire import MSG_TYPE, Outbound
+
+QUICKFIX_ERRORS = (fix.FieldNotFound, fix.IncorrectDataFormat, fix.IncorrectTagValue, fix.UnsupportedMessageType)
+
+
+class QfFields:
+    """FieldSource over a QuickFIX FieldMap (message body or header)."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, field_map: fix.FieldMap) -> None:
+        self._map = field_map
+
+    def get(self, tag: int) -> str | None:
+        if self._map.isSetField(tag):
+            return str(self._map.getField(tag))
+        return None
+
+
+def msg_type(message: fix.Message) -> str:
+    return str(message.getHeader().getField(MSG_TYPE))
+
+
+def session_name(session_id: fix.SessionID) -> str:
+    """BeginString:Sender->Target, the key our settings and maps use (SessionID is not hashable)."""
+    return session_id.toString()
+
+
+def build_message(outbound: Outbound) -> fix.Message:
+    """Outbound -> quickfix.Message; sendToTarget fills the session's header fields."""
+    message = fix.Message()
+    header = message.getHeader()
+    header.setField(MSG_TYPE, outbound.msg_type)
+    for tag, value in outbound.header:
+        header.setField(tag, value)
+    for tag, value in outbound.fields:
+        message.setField(tag, value)
+    for group in outbound.groups:
+        for entry in group.entries:
+            order = fix.IntArray(len(entry) + 1)
+            for position, (tag, _) in enumerate(entry):
+                order[position] = tag
+            order[len(entry)] = 0
+            fix_group = fix.Group(group.count_tag, entry[0][0], order)
+            for tag, value in entry:
+                fix_group.setField(tag, value)
+            message.addGroup(fix_group)
+    return message
+
+
+def send(outbound: Outbound, session_id: fix.SessionID) -> bool:
+    """Send on a session from any thread; False when QuickFIX does not know the session or refused it."""
+    try:
+        return bool(fix.Session.sendToTarget(build_message(outbound), session_id))
+    except fix.SessionNotFound:
+        return False
+
+
+def is_logged_on(session_id: fix.SessionID) -> bool:
+    session = fix.Session.lookupSession(session_id)
+    return session is not None and bool(session.isLoggedOn())

@@ -1,0 +1,135 @@
+"""Wiring of one gateway process: client acceptor, venue initiator, worker, outbox sender, reference prices.
+
+`Gateway(settings, database).start()` is what `oms gateway` and the tests run; `stop()` shuts down in the
+order that loses nothing: clients first (their last requests drain through the worker), then the venue.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import quickfix as fix
+import structlog
+
+from fix.quickfix_io import is_logged_on, send
+from fix.wire import Outbound
+from oms.gateway import queries
+from oms.gateway.client_app import ClientApplication
+from oms.gateway.config import GatewaySettings
+from oms.gateway.metrics import GatewayMetrics
+from oms.gateway.outbox import OutboxSender
+from oms.gateway.reference_prices import ReferencePrices
+from oms.gateway.venue_app import VenueApplication
+from oms.gateway.worker import Worker
+from oms.service.executor import CommandExecutor
+from oms.service.orders import ServiceConfig
+from oms.service.uow import Database
+
+log = structlog.get_logger(__name__)
+
+
+def _session_id(begin_string: str, ours: str, theirs: str) -> fix.SessionID:
+    return fix.SessionID(begin_string, ours, theirs)
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, database: Database, config: ServiceConfig | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.executor = CommandExecutor(database, config)
+        venue = settings.venue
+        self.venue_session_id = _session_id(venue.begin_string, venue.our_comp_id, venue.venue_comp_id)
+        self._client_ids = {c.key: _session_id(c.begin_string, c.our_comp_id, c.client_comp_id) for c in settings.clients}
+        self.metrics = GatewayMetrics()
+        self.metrics_port: int | None = None
+        self.reference_prices = ReferencePrices(database, settings.reference_flush_ms)
+        self.outbox = OutboxSender(database, venue.begin_string, self._send_venue, self.venue_up, settings.outbox_poll_ms)
+        self.worker = Worker(settings, database, self.executor, self._send_client, self._send_venue, self.venue_up,
+                             self.outbox.wake, queries.symbols(database), self.metrics)
+        self.venue_app = VenueApplication(venue.begin_string, self.worker, self.reference_prices, self.metrics)
+        self.client_app = ClientApplication(settings, self.worker, self.metrics)
+        self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self._initiator: fix.ThreadedSocketInitiator | None = None
+        self._factories: list[object] = []
+
+    # -- sending --------------------------------------------------------------------------------------
+    def venue_up(self) -> bool:
+        return self.venue_app.logged_on.is_set() and is_logged_on(self.venue_session_id)
+
+    def _send_venue(self, outbound: Outbound) -> bool:
+        return send(outbound, self.venue_session_id)
+
+    def _send_client(self, key: str, outbound: Outbound) -> bool:
+        session_id = self._client_ids.get(key)
+        if session_id is None or not send(outbound, session_id):
+            log.warning("client_send_failed", session=key, msg_type=outbound.msg_type)
+            return False
+        return True
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> Gateway:
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.settings.metrics_port)
+        self.worker.start()
+        self.outbox.start()
+        self.reference_prices.start()
+        if self.settings.clients:
+            settings = fix.SessionSettings()
+            settings.setFromString(self.settings.acceptor_text())
+            store = fix.FileStoreFactory(settings)
+            # No message log for client sessions: a Logon carries the client's password (554).
+            self._acceptor = fix.ThreadedSocketAcceptor(self.client_app, store, settings)
+            self._factories += [settings, store]
+            self._acceptor.start()
+        settings = fix.SessionSettings()
+        settings.setFromString(self.settings.initiator_text())
+        store = fix.FileStoreFactory(settings)
+        self._factories += [settings, store]
+        if any(key.upper() == "FILELOGPATH" for key in self.settings.venue.settings):
+            log_factory = fix.FileLogFactory(settings)
+            self._factories.append(log_factory)
+            self._initiator = fix.ThreadedSocketInitiator(self.venue_app, store, settings, log_factory)
+        else:
+            self._initiator = fix.ThreadedSocketInitiator(self.venue_app, store, settings)
+        self._initiator.start()
+        log.info("gateway_started", clients=len(self.settings.clients), venue=self.settings.venue.key)
+        return self
+
+    def wait_venue(self, timeout_s: float = 10.0) -> bool:
+        return self.venue_app.logged_on.wait(timeout_s)
+
+    def stop(self, force: bool = False) -> None:
+        """Stop and destroy the QuickFIX engines (QuickFIX keeps sessions in a process-wide registry until
+        the acceptor/initiator object is deleted, which a restart in the same process needs). `force` skips
+        waiting for the counterparties' Logout replies."""
+        if self._acceptor is not None:
+            self._acceptor.stop(force)
+            self._acceptor = None
+        self.worker.wait_idle(10)
+        self.outbox.wake()
+        if self._initiator is not None:
+            self._initiator.stop(force)
+            self._initiator = None
+        self.outbox.stop()
+        self.worker.stop()
+        self.reference_prices.stop()
+        self.metrics.close()
+        self._factories.clear()
+        log.info("gateway_stopped")
+
+    def run_forever(self) -> None:
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        self.start()
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()

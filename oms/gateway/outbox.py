@@ -1,0 +1,79 @@
+"""The outbox sender: committed venue messages out to the venue session, oldest first.
+
+Runs on its own thread, woken by the worker after a commit that queued messages (and every `poll_ms`
+anyway, which also picks up rows other processes committed). A row is marked attempted before the send and
+sent after it; a row attempted but never marked sent (a crash in between) goes out again with
+PossResend=Y for a new order, so the venue answers with the order's status instead of booking it twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from fix.wire import Outbound
+from oms.gateway import queries
+from oms.gateway import translate as tr
+from oms.service.uow import Database
+
+log = structlog.get_logger(__name__)
+BATCH = 500
+
+
+class OutboxSender:
+    def __init__(self, database: Database, begin_string: str, send: Callable[[Outbound], bool],
+                 venue_up: Callable[[], bool], poll_ms: int) -> None:
+        self._database = database
+        self._begin_string = begin_string
+        self._send = send
+        self._venue_up = venue_up
+        self._poll_s = poll_ms / 1000
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.sent = 0
+        self._thread = threading.Thread(target=self._loop, name="gateway-outbox", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                while self._venue_up() and self._flush() == BATCH:
+                    pass
+            except Exception:  # keep sending after a database hiccup; rows stay unsent and are retried
+                log.exception("outbox_flush_failed")
+
+    def _flush(self) -> int:
+        rows = queries.unsent_outbox(self._database, BATCH)
+        sent: list[int] = []
+        for row in rows:
+            now = datetime.now(UTC)
+            message = tr.VENUE_MESSAGES[row.kind]
+            if row.kind == "new":
+                outbound = message(row.payload, self._begin_string, now, poss_resend=row.attempts > 0)
+            else:
+                outbound = message(row.payload, self._begin_string, now)
+            if not self._send(outbound):
+                log.warning("outbox_send_failed", order_id=row.order_id, kind=row.kind)
+                break
+            sent.append(row.id)
+            log.info("outbox_sent", order_id=row.order_id, kind=row.kind, cl_ord_id=row.payload.get("cl_ord_id"))
+        queries.mark_sent(self._database, sent, datetime.now(UTC))
+        self.sent += len(sent)
+        return len(rows)

@@ -1,0 +1,108 @@
+"""The gateway's own reads and outbox bookkeeping, beside (not inside) the OMS service's unit of work.
+
+Reads never lock accounts; outbox updates touch only the outbox table, so they never contend with the
+ledger rows an order transaction locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from oms.db.models import Instrument, OutboxMessage
+from oms.db.models import Order as OrderRow
+from oms.domain.enums import OrderSource, OrderStatus
+from oms.service.order_rows import ORDER_COLUMNS, OrderRecord, record_from_row
+from oms.service.uow import Database
+
+_orders = OrderRow.__table__
+_outbox = OutboxMessage.__table__
+_instruments = Instrument.__table__
+WORKING = tuple(status.value for status in OrderStatus if not status.is_terminal)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    order_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def _records(database: Database, condition: Any) -> list[OrderRecord]:
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(*(_orders.c[name] for name in ORDER_COLUMNS)).where(condition))
+        return [record_from_row(row) for row in rows]
+
+
+def order_by_client(database: Database, account: str, cl_ord_id: str) -> OrderRecord | None:
+    found = _records(database, (_orders.c.account_id == account) & (_orders.c.cl_ord_id == cl_ord_id))
+    return found[0] if found else None
+
+
+def order_by_venue_cl_ord_id(database: Database, venue_cl_ord_id: str) -> OrderRecord | None:
+    found = _records(database, (_orders.c.venue_cl_ord_id == venue_cl_ord_id)
+                     | (_orders.c.pending_venue_cl_ord_id == venue_cl_ord_id))
+    return found[0] if found else None
+
+
+def pending_requests(database: Database, venue_cl_ord_ids: Iterable[str]) -> dict[str, OrderRecord]:
+    """Orders whose outstanding cancel/replace went to the venue under one of these ClOrdIDs, by that id.
+
+    Read before a cancel/replace outcome is applied: the client's request ClOrdID lives on the order only
+    while the request is pending, and the client's answer must echo it.
+    """
+    wanted = sorted(set(venue_cl_ord_ids))
+    if not wanted:
+        return {}
+    return {record.pending_venue_cl_ord_id: record  # type: ignore[misc]
+            for record in _records(database, _orders.c.pending_venue_cl_ord_id.in_(wanted))}
+
+
+def working_fix_orders(database: Database, accounts: Iterable[str]) -> list[OrderRecord]:
+    """Live orders that FIX clients placed for these accounts (cancel-on-disconnect)."""
+    return _records(database, _orders.c.account_id.in_(sorted(accounts)) & _orders.c.status.in_(WORKING)
+                    & (_orders.c.source == OrderSource.FIX.value) & _orders.c.replaced_by_order_id.is_(None))
+
+
+def symbols(database: Database) -> list[str]:
+    with database.engine.connect() as connection:
+        return [row[0] for row in connection.execute(select(_instruments.c.symbol).order_by(_instruments.c.symbol))]
+
+
+def unsent_outbox(database: Database, limit: int) -> list[OutboxRow]:
+    """The oldest unsent outbox rows; each is marked as attempted (committed) before it is handed out, so a
+    crash between the send and `mark_sent` is later seen as an unknown outcome (attempts > 0)."""
+    with database.engine.begin() as connection:
+        rows = connection.execute(
+            select(_outbox.c.id, _outbox.c.order_id, _outbox.c.kind, _outbox.c.payload, _outbox.c.attempts)
+            .where(_outbox.c.sent_at.is_(None)).order_by(_outbox.c.id).limit(limit)
+        ).all()
+        if rows:
+            connection.execute(update(_outbox).where(_outbox.c.id.in_([row[0] for row in rows]))
+                               .values(attempts=_outbox.c.attempts + 1))
+    return [OutboxRow(row[0], row[1], row[2], dict(row[3]), int(row[4])) for row in rows]
+
+
+def mark_sent(database: Database, ids: Sequence[int], now: datetime) -> None:
+    if ids:
+        with database.engine.begin() as connection:
+            connection.execute(update(_outbox).where(_outbox.c.id.in_(list(ids))).values(sent_at=now))
+
+
+def resend_outbox(database: Database, order_id: str, kind: str) -> bool:
+    """Queue the latest `kind` message of an order again (the venue never received it). True if one was."""
+    with database.engine.begin() as connection:
+        row = connection.execute(
+            select(_outbox.c.id).where((_outbox.c.order_id == order_id) & (_outbox.c.kind == kind))
+            .order_by(_outbox.c.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return False
+        connection.execute(update(_outbox).where(_outbox.c.id == row[0]).values(sent_at=None, attempts=0))
+    return True

@@ -1,21 +1,38 @@
-"""Throughput benchmark of the matching engine on a mixed insert/cancel/match flow.
+"""Throughput benchmark of the matching engine alone on a mixed order flow.
 
-Usage: python bench/engine_bench.py [--ops N] [--seed S] [--symbols K]
+Usage: python bench/engine_bench.py [--ops N] [--runs R] [--seed S] [--symbols K] [--no-gc]
 
-Commands are generated up front (building frozen dataclasses is the FIX layer's
-cost, not the engine's) and then fed through ``MatchingEngine.process``; the timed
-figure is engine operations per second.  Mix: ~60 % passive limit inserts near the
-touch, ~25 % cancels of recent orders, ~15 % aggressive orders (marketable limits,
-IOC, market) that trade through one or more levels.
+What is measured: ``MatchingEngine.process`` over a pre-generated, seeded command
+stream, in-process, one fresh engine per run; the figure is commands processed per
+second (every command counts once, whatever it produced, rejects included).  The
+median of ``--runs`` runs is the headline; every run is printed with wall-clock and
+CPU time, and the load average before/after, because the machine is shared.
+
+Mix (per command): 50 % passive DAY limits 1-30 ticks from the reference price,
+10 % marketable limits (half IOC, half DAY) that trade through one or more levels,
+25 % cancels of random recent orders, 10 % cancel/replaces of recent orders (a third
+each: quantity down -- keeps priority --, quantity up, price change), 5 % market
+orders.  Cancels and replaces may hit orders that have filled meanwhile; the engine
+rejects those, as a venue would, and they count as operations like any other.
+
+Commands are built up front (building them is the FIX layer's cost, not the
+engine's).  The collector then ``gc.freeze()``s them, so the cyclic GC does not keep
+walking the harness's half-million pre-built commands -- a venue holds one command
+at a time; the engine's own objects are collected normally (``--no-gc`` turns the
+collector off entirely, for comparison).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import platform
 import random
+import statistics
 import sys
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,22 +44,27 @@ from exchange.engine import (  # noqa: E402
     Command,
     MatchingEngine,
     OrderType,
+    ReplaceOrder,
     Side,
     SubmitOrder,
     TimeInForce,
 )
 from exchange.instruments import load_instruments  # noqa: E402
 
+_RECENT_LIMIT = 5000
+
 
 def generate(n: int, seed: int, symbols: list[str], refs: dict[str, Decimal]) -> list[Command]:
-    """Deterministic command stream of length ``n``."""
+    """Deterministic command stream of length ``n`` (see the module docstring for the mix)."""
     rng = random.Random(seed)
+    rand = rng.random
     tick = Decimal("0.01")
     t0 = datetime(2024, 1, 2, 14, 30)
-    # Pre-build price and qty objects so generation is not dominated by Decimal parsing.
+    # Pre-built price and qty objects so generation is not dominated by Decimal parsing.
     qtys = [Decimal(q) for q in (100, 200, 300, 500, 1000)]
     offsets = [tick * i for i in range(0, 40)]
-    recent: list[tuple[str, str]] = []
+    # recent resting candidates: [current ClOrdID, symbol, side, price, qty index]
+    recent: list[list[object]] = []
     out: list[Command] = []
     buy, sell = Side.BUY, Side.SELL
     limit, market = OrderType.LIMIT, OrderType.MARKET
@@ -51,64 +73,126 @@ def generate(n: int, seed: int, symbols: list[str], refs: dict[str, Decimal]) ->
         ts = t0 + timedelta(microseconds=i)
         sym = symbols[i % len(symbols)]
         mid = refs[sym]
-        r = rng.random()
+        r = rand()
         cl = f"C{i}"
-        side = buy if rng.random() < 0.5 else sell
-        if r < 0.60:
-            off = offsets[1 + int(rng.random() * 30)]
+        side = buy if rand() < 0.5 else sell
+        if r < 0.50 or (r < 0.95 and r >= 0.60 and not recent):
+            off = offsets[1 + int(rand() * 30)]
             px = mid - off if side is buy else mid + off
-            out.append(SubmitOrder("B", cl, sym, side, limit, qtys[int(rng.random() * 5)], px, None, day, None, ts))
-            recent.append(("B", cl))
-        elif r < 0.85 and recent:
-            owner, orig = recent.pop(int(rng.random() * len(recent)))
-            out.append(CancelOrder(owner, cl, orig, ts))
+            qi = int(rand() * 5)
+            out.append(SubmitOrder("B", cl, sym, side, limit, qtys[qi], px, None, day, None, ts))
+            recent.append([cl, sym, side, px, qi])
+        elif r < 0.60:
+            off = offsets[int(rand() * 6)]
+            px = mid + off if side is buy else mid - off
+            tif = ioc if rand() < 0.5 else day
+            qi = int(rand() * 5)
+            out.append(SubmitOrder("B", cl, sym, side, limit, qtys[qi], px, None, tif, None, ts))
+            if tif is day:
+                recent.append([cl, sym, side, px, qi])
+        elif r < 0.85:
+            orig = recent.pop(int(rand() * len(recent)))
+            out.append(CancelOrder("B", cl, orig[0], ts))  # type: ignore[arg-type]
+        elif r < 0.95:
+            entry = recent[int(rand() * len(recent))]
+            orig_cl, o_sym, o_side, o_px, qi = entry
+            kind = rand()
+            if kind < 1 / 3:  # quantity down: keeps time priority
+                qi = max(0, int(qi) - 1)  # type: ignore[call-overload]
+            elif kind < 2 / 3:  # quantity up: loses it
+                qi = min(4, int(qi) + 1)  # type: ignore[call-overload]
+            else:  # price change (one tick away from the touch): loses it
+                step = offsets[1]
+                o_px = o_px - step if o_side is buy else o_px + step  # type: ignore[operator]
+            out.append(ReplaceOrder("B", cl, orig_cl, qtys[qi], o_px, None, ts))  # type: ignore[arg-type]
+            entry[0], entry[3], entry[4] = cl, o_px, qi
         else:
-            q = qtys[int(rng.random() * 5)]
-            kind = rng.random()
-            if kind < 0.2:
-                out.append(SubmitOrder("B", cl, sym, side, market, q, None, None, day, None, ts))
-            else:
-                off = offsets[int(rng.random() * 6)]
-                px = mid + off if side is buy else mid - off
-                tif = ioc if kind < 0.6 else day
-                out.append(SubmitOrder("B", cl, sym, side, limit, q, px, None, tif, None, ts))
-                if tif is day:
-                    recent.append(("B", cl))
-        if len(recent) > 5000:
-            del recent[:1000]
+            q = qtys[int(rand() * 5)]
+            out.append(SubmitOrder("B", cl, sym, side, market, q, None, None, day, None, ts))
+        if len(recent) > _RECENT_LIMIT:
+            del recent[: _RECENT_LIMIT // 5]
     return out
+
+
+def run_once(instruments: dict, commands: list[Command], use_gc: bool) -> tuple[float, float, int]:
+    """Feed every command to a fresh engine; (wall s, cpu s, events produced)."""
+    engine = MatchingEngine(instruments)
+    process = engine.process
+    gc.collect()
+    if not use_gc:
+        gc.disable()
+    n_events = 0
+    wall = time.perf_counter()
+    cpu = time.process_time()
+    for cmd in commands:
+        n_events += len(process(cmd))  # events are dropped, as a venue does once sent
+    cpu = time.process_time() - cpu
+    wall = time.perf_counter() - wall
+    gc.enable()
+    return wall, cpu, n_events
+
+
+def census(instruments: dict, commands: list[Command]) -> tuple[Counter[str], int]:
+    """Untimed pass: what the workload makes the engine do (event kinds, trades)."""
+    engine = MatchingEngine(instruments)
+    kinds: Counter[str] = Counter()
+    for cmd in commands:
+        for e in engine.process(cmd):
+            kinds[type(e).__name__] += 1
+    return kinds, len(engine.trades())
+
+
+def machine() -> str:
+    """CPU model, cores and Python version, for the record."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()} ({platform.python_implementation()})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=500_000)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--symbols", type=int, default=5)
-    parser.add_argument(
-        "--no-gc", action="store_true",
-        help="disable the cyclic GC while timing (what a venue gets with gc.freeze()/high thresholds)",
-    )
+    parser.add_argument("--no-gc", action="store_true", help="disable the cyclic GC while timing")
     args = parser.parse_args()
     instruments = load_instruments()
     symbols = sorted(instruments)[: args.symbols]
     refs = {s: instruments[s].reference_price for s in symbols}
     commands = generate(args.ops, args.seed, symbols, refs)
-    engine = MatchingEngine(instruments)
-    process = engine.process
-    gc.collect()
-    if args.no_gc:
-        gc.disable()
-    start = time.perf_counter()
-    n_events = 0
-    for cmd in commands:
-        n_events += len(process(cmd))
-    elapsed = time.perf_counter() - start
-    gc.enable()
-    trades = len(engine.trades())
-    print(
-        f"[gc {'off' if args.no_gc else 'on'}] {len(commands)} ops in {elapsed:.3f}s = {len(commands) / elapsed:,.0f} ops/s "
-        f"({n_events} events, {trades} trades, {n_events / elapsed:,.0f} events/s)"
+    mix = Counter(
+        type(c).__name__ + (f"/{c.order_type.name}/{c.tif.name}" if isinstance(c, SubmitOrder) else "")
+        for c in commands
     )
+    gc.collect()
+    gc.freeze()  # the harness's pre-built commands are not the engine's garbage
+    print(f"machine: {machine()}")
+    print(f"workload: {len(commands)} commands, seed {args.seed}, {len(symbols)} symbols, "
+          f"gc {'off' if args.no_gc else 'on'}")
+    print("  mix: " + ", ".join(f"{k} {v / len(commands):.1%}" for k, v in sorted(mix.items())))
+    walls: list[float] = []
+    cpus: list[float] = []
+    for run in range(1, args.runs + 1):
+        load_before = os.getloadavg()[0]
+        wall, cpu, n_events = run_once(instruments, commands, not args.no_gc)
+        load_after = os.getloadavg()[0]
+        walls.append(len(commands) / wall)
+        cpus.append(len(commands) / cpu)
+        print(f"run {run}: {walls[-1]:,.0f} ops/s wall ({wall:.3f} s), {cpus[-1]:,.0f} ops/s CPU, "
+              f"load avg {load_before:.2f} -> {load_after:.2f}")
+    kinds, trades = census(instruments, commands)
+    print("  events per run: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+          + f" (total {sum(kinds.values())}, {trades} trades)")
+    print(f"median: {statistics.median(walls):,.0f} ops/s wall-clock, "
+          f"{statistics.median(cpus):,.0f} ops/s CPU time, over {args.runs} runs "
+          f"(min {min(walls):,.0f}, max {max(walls):,.0f} wall)")
 
 
 if __name__ == "__main__":

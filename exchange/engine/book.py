@@ -1,35 +1,56 @@
-"""Price levels and per-symbol order books.
+"""Price levels and per-symbol order books, in integer ticks and lots.
 
-Each side keeps its levels in a dict keyed by an integer "signed tick" key plus an
-ascending list of those keys, so the best level is always ``keys[-1]`` for both
-sides (bids use +ticks, asks use -ticks).  Cancels are lazy: the order is unlinked
-(``order.level = None``) and its stale queue entry is skipped when it reaches the
-front, which keeps cancel O(1) apart from removing an emptied level.
+Orders are integer handles into the engine's per-order lists (see ``order.py``), so a
+queue is a deque of ints and nothing per order is a container the garbage collector
+has to walk.  A queue entry is ``handle | generation << 32``; the engine keeps each
+order's current entry, so an entry is live exactly when it is its order's current
+one.  That makes every removal lazy -- cancel, and a replace that loses priority
+(new generation appended at the back, even at the same price) -- with no O(n) scan.  Each side keeps its levels in a dict keyed by an integer "signed tick"
+key plus an ascending list of those keys, so the best level is always ``keys[-1]``
+for both sides (bids use +ticks, asks use -ticks).  Cancels are lazy: the order's
+level entry is cleared and its stale queue entry is skipped when it reaches the
+front, which keeps cancel O(1) apart from removing an emptied level; a level whose
+queue is mostly stale entries is compacted.
 """
 
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import deque
 from decimal import Decimal
 
-from exchange.engine.order import ZERO, LiveOrder
+from exchange.engine.types import lots_to_qty
 from exchange.engine.validation import check_qty, price_ticks
 from exchange.instruments import Instrument
+
+
+GENERATION = 1 << 32  # added to a queue entry each time its order is re-queued
+HANDLE_MASK = GENERATION - 1
+NOT_QUEUED = -1  # entry of an order that rests nowhere
 
 
 class Level:
     """All resting orders at one price, in time priority."""
 
-    __slots__ = ("price", "key", "queue", "qty", "count")
+    __slots__ = ("price", "ticks", "key", "queue", "qty", "count")
 
-    def __init__(self, price: Decimal, key: int) -> None:
-        self.price = price
+    def __init__(self, price: Decimal, ticks: int, key: int) -> None:
+        self.price = price  # the Decimal reported as LastPx / depth
+        self.ticks = ticks
         self.key = key
-        self.queue: deque[LiveOrder] = deque()
-        self.qty: Decimal = ZERO  # sum of leaves of live orders
-        self.count = 0  # live orders (queue may also hold stale entries)
+        self.queue: deque[int] = deque()  # order entries (may hold stale ones)
+        self.qty = 0  # lots: sum of leaves of live orders
+        self.count = 0  # live orders
+
+    def compact(self, entry_of: list[int]) -> None:
+        """Drop stale (canceled) entries, keeping time order.
+
+        Called when stale entries outnumber live ones, so it costs O(1) amortised per
+        cancel and keeps ``deque.remove`` (replace losing priority) proportional to
+        the live orders at the price.
+        """
+        self.queue = deque([e for e in self.queue if entry_of[e & HANDLE_MASK] == e])
 
 
 class BookSide:
@@ -40,40 +61,6 @@ class BookSide:
     def __init__(self) -> None:
         self.levels: dict[int, Level] = {}
         self.keys: list[int] = []
-
-    def add(self, order: LiveOrder, key: int, price: Decimal) -> None:
-        """Append ``order`` at the back of its price level (creating the level)."""
-        level = self.levels.get(key)
-        if level is None:
-            level = Level(price, key)
-            self.levels[key] = level
-            keys = self.keys
-            if not keys or key > keys[-1]:
-                keys.append(key)
-            else:
-                insort(keys, key)
-        level.queue.append(order)
-        level.qty += order.leaves_qty
-        level.count += 1
-        order.level = level
-
-    def unlink(self, order: LiveOrder) -> None:
-        """Take ``order`` off the book lazily; call before zeroing its leaves."""
-        level = order.level
-        assert level is not None
-        order.level = None
-        level.count -= 1
-        if level.count:
-            level.qty -= order.leaves_qty
-        else:
-            self.drop(level.key)
-
-    def remove_now(self, order: LiveOrder) -> None:
-        """Take ``order`` off the book and out of its queue (used before re-queuing)."""
-        level = order.level
-        assert level is not None
-        level.queue.remove(order)
-        self.unlink(order)
 
     def drop(self, key: int) -> None:
         """Forget an emptied level."""
@@ -88,17 +75,20 @@ class BookSide:
         """Best live level, or None when the side is empty."""
         return self.levels[self.keys[-1]] if self.keys else None
 
-    def depth(self, n: int) -> list[tuple[Decimal, Decimal]]:
+    def depth(self, n: int, lot: Decimal) -> list[tuple[Decimal, Decimal]]:
         """Up to ``n`` (price, qty) pairs from best to worse."""
         levels = self.levels
-        return [(levels[k].price, levels[k].qty) for k in reversed(self.keys[-n:] if n else [])]
+        return [
+            (levels[k].price, lots_to_qty(levels[k].qty, lot))
+            for k in reversed(self.keys[-n:] if n else [])
+        ]
 
-    def live_orders(self) -> list[LiveOrder]:
-        """Live orders best price first, time priority within a price."""
-        out: list[LiveOrder] = []
+    def live_handles(self, entry_of: list[int]) -> list[int]:
+        """Live order handles best price first, time priority within a price."""
+        out: list[int] = []
         for k in reversed(self.keys):
             level = self.levels[k]
-            out.extend(o for o in level.queue if o.level is level)
+            out.extend(e & HANDLE_MASK for e in level.queue if entry_of[e & HANDLE_MASK] == e)
         return out
 
 
@@ -107,7 +97,7 @@ class SymbolBook:
 
     __slots__ = (
         "instrument", "symbol", "tick", "lot", "bids", "asks", "buy_stops", "sell_stops",
-        "last_price", "last_ticks", "fee_rate", "ticks_cache", "good_qty",
+        "last_price", "last_ticks", "fee_rate", "ticks_cache", "lots_cache", "qty_cache",
     )
 
     CACHE_LIMIT = 1 << 16
@@ -120,15 +110,16 @@ class SymbolBook:
         self.fee_rate = instrument.fee_rate if instrument.fee_rate is not None else fee_rate
         self.bids = BookSide()
         self.asks = BookSide()
-        # heaps of (trigger key, token, order); stale when order.stop_token != token
-        self.buy_stops: list[tuple[int, int, LiveOrder]] = []
-        self.sell_stops: list[tuple[int, int, LiveOrder]] = []
+        # heaps of (trigger key, token, handle); stale when the order's token != token
+        self.buy_stops: list[tuple[int, int, int]] = []
+        self.sell_stops: list[tuple[int, int, int]] = []
         self.last_price: Decimal | None = None
         self.last_ticks: int | None = None
-        # validated price -> ticks and valid quantities: prices repeat a lot, and the
-        # Decimal divmod/modulo behind validation costs more than a dict hit
+        # validated price -> ticks, quantity -> lots and lots -> Decimal: values repeat
+        # a lot, and the Decimal divmod behind each conversion costs more than a dict hit
         self.ticks_cache: dict[Decimal, int] = {}
-        self.good_qty: set[Decimal] = set()
+        self.lots_cache: dict[Decimal, int] = {}
+        self.qty_cache: dict[int, Decimal] = {}
 
     def price_ticks(self, price: object, what: str) -> tuple[int, str | None]:
         """Validated price in ticks (cached); the text is set when invalid."""
@@ -143,21 +134,34 @@ class SymbolBook:
             self.ticks_cache[price] = ticks  # type: ignore[index]
         return ticks, err
 
-    def check_qty(self, qty: object) -> str | None:
-        """Error text for an invalid quantity (valid ones cached), else None."""
+    def qty_lots(self, qty: object) -> tuple[int, str | None]:
+        """Validated quantity in lots (cached); the text is set when invalid."""
         try:
-            if qty in self.good_qty and type(qty) is Decimal:
-                return None
+            lots = self.lots_cache.get(qty)  # type: ignore[call-overload]
         except TypeError:
-            pass
+            lots = None
+        if lots is not None and type(qty) is Decimal:
+            return lots, None
         err = check_qty(qty, self.lot)
-        if err is None and len(self.good_qty) < self.CACHE_LIMIT:
-            self.good_qty.add(qty)  # type: ignore[arg-type]
-        return err
+        if err is not None:
+            return 0, err
+        lots = int(qty // self.lot)  # type: ignore[operator]  # exact: qty % lot == 0
+        if len(self.lots_cache) < self.CACHE_LIMIT:
+            self.lots_cache[qty] = lots  # type: ignore[index]
+        return lots, None
 
-    def add_stop(self, order: LiveOrder) -> None:
+    def qty(self, lots: int) -> Decimal:
+        """Lots as a Decimal quantity (cached)."""
+        q = self.qty_cache.get(lots)
+        if q is None:
+            q = lots_to_qty(lots, self.lot)
+            if len(self.qty_cache) < self.CACHE_LIMIT:
+                self.qty_cache[lots] = q
+        return q
+
+    def add_stop(self, h: int, is_buy: bool, stop_ticks: int, token: int) -> None:
         """Queue an untriggered stop; buy stops by lowest stop, sell stops by highest."""
-        if order.is_buy:
-            heapq.heappush(self.buy_stops, (order.stop_ticks, order.stop_token, order))
+        if is_buy:
+            heapq.heappush(self.buy_stops, (stop_ticks, token, h))
         else:
-            heapq.heappush(self.sell_stops, (-order.stop_ticks, order.stop_token, order))
+            heapq.heappush(self.sell_stops, (-stop_ticks, token, h))

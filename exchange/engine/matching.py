@@ -35,19 +35,63 @@ Behaviour choices (FIX-flavoured), documented once here:
   (untriggered stops included), then forgets orders that are done so memory stays
   bounded; their ClOrdIDs may be reused afterwards.  Trades are kept.
 * Trade date is the calendar date of the command timestamp (pass UTC).
+
+Representation (for speed, see ``order.py``): orders are integer handles, quantities
+integer lots and prices integer ticks inside the engine; Decimals are converted at
+the boundary (validation on the way in, snapshot fields and event values on the way
+out), which is exact because every order is on the instrument's tick and lot grid.
 """
 
 from __future__ import annotations
 
+from bisect import insort as _insort
 from datetime import date, datetime
 from decimal import Decimal
 from heapq import heappop
 from typing import Callable, Mapping
 
-from exchange.engine.book import BookSide, SymbolBook
-from exchange.engine.events_fast import accepted, canceled, filled
-from exchange.engine.order import ZERO, LiveOrder
-from exchange.engine.trades import Trade
+from exchange.engine.book import GENERATION, HANDLE_MASK, NOT_QUEUED, BookSide, Level, SymbolBook
+from exchange.engine.events_fast import (
+    _a_order,
+    _a_seq,
+    _a_ts,
+    _c_order,
+    _c_qty,
+    _c_seq,
+    _c_text,
+    _c_ts,
+    _f_aggr,
+    _f_order,
+    _f_px,
+    _f_qty,
+    _f_seq,
+    _f_tid,
+    _f_ts,
+    _new,
+    accepted,
+    canceled,
+)
+from exchange.engine.order import (
+    BUY_CODE,
+    SELL_CODE,
+    CANCELED_CODE,
+    DAY_CODE,
+    EXPIRED_CODE,
+    FILLED_CODE,
+    FOK_CODE,
+    GTD_CODE,
+    IOC_CODE,
+    LIMIT_CODE,
+    MARKET_CODE,
+    NEW_CODE,
+    PARTIAL_CODE,
+    PENDING_CODE,
+    STOP_CODE,
+    STOP_LIMIT_CODE,
+    is_working,
+    new_snapshot,
+)
+from exchange.engine.trades import trade_report
 from exchange.engine.types import (
     BustTrade,
     CancelOrder,
@@ -57,7 +101,10 @@ from exchange.engine.types import (
     CorrectTrade,
     EndOfDay,
     Event,
+    OrderAccepted,
+    OrderCanceled,
     OrderExpired,
+    OrderFilled,
     OrderRejected,
     OrderReplaced,
     OrderSnapshot,
@@ -74,11 +121,14 @@ from exchange.engine.types import (
     TradeBusted,
     TradeCorrected,
     TradeReport,
+    lots_to_qty,
 )
 from exchange.instruments import Instrument
 
 DEFAULT_FEE_RATE = Decimal("0.0005")
 _NO_LIMIT = -(1 << 62)
+ZERO = Decimal(0)
+_Snap = OrderSnapshot
 
 # Enum members bound once: module globals are cheaper than class attribute lookups.
 _BUY = Side.BUY
@@ -91,19 +141,8 @@ _DAY = TimeInForce.DAY
 _GTD = TimeInForce.GTD
 _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
-_NEW = OrderState.NEW
-_PARTIAL = OrderState.PARTIALLY_FILLED
-_FILLED = OrderState.FILLED
-_CANCELED = OrderState.CANCELED
-_EXPIRED = OrderState.EXPIRED
-_PENDING = OrderState.PENDING_TRIGGER
-_REJECTED = OrderState.REJECTED
 _GTC = TimeInForce.GTC
-
-
-def _working(state: OrderState) -> bool:
-    """Identity tests: Enum.__hash__ is Python code, so set membership is slow."""
-    return state is _NEW or state is _PARTIAL or state is _PENDING
+_REJECTED = OrderState.REJECTED
 
 
 class MatchingEngine:
@@ -115,10 +154,18 @@ class MatchingEngine:
         self._books: dict[str, SymbolBook] = {
             sym: SymbolBook(inst, fee_rate) for sym, inst in instruments.items()
         }
-        self._orders: dict[str, LiveOrder] = {}
-        self._by_cl: dict[tuple[str, str], LiveOrder] = {}
-        self._trades: list[Trade] = []
-        self._trade_by_id: dict[str, Trade] = {}
+        # per order handle: current snapshot, resting level, stop token (see order.py)
+        self._snaps: list[tuple | None] = []  # plain tuples: the GC untracks them
+        self._level: list[Level | None] = []
+        self._entry: list[int] = []  # current queue entry (book.py), NOT_QUEUED when none
+        self._token: dict[int, int] = {}  # handle -> token of its live stop-heap entry
+        # known orders (OrderID lookups, orders()): every handle from _day_first on, plus
+        # the orders still working at the last end of day
+        self._day_first = 0
+        self._carried: list[int] = []
+        self._carried_set: set[int] = set()
+        self._by_cl: dict[str, dict[str, int]] = {}  # owner -> ClOrdID (any in chain) -> handle
+        self._trades: list[tuple] = []  # trade records (trades.py), trade id T<n> at n-1
         self._seq = 0
         self._order_seq = 0
         self._trade_seq = 0
@@ -158,21 +205,32 @@ class MatchingEngine:
 
     def order(self, order_id: str) -> OrderSnapshot | None:
         """Current state of an order by engine OrderID (None if unknown or purged)."""
-        o = self._orders.get(order_id)
-        return o.snapshot() if o is not None else None
+        digits = order_id[1:]
+        if order_id[:1] != "O" or not digits.isdigit() or f"O{int(digits)}" != order_id:
+            return None
+        h = int(digits) - 1
+        known = self._day_first <= h < len(self._snaps) or h in self._carried_set
+        return new_snapshot(_Snap, self._snaps[h]) if known else None
+
+    def _known(self) -> list[int]:
+        """Handles of the orders the engine still knows, in OrderID order."""
+        return [*self._carried, *range(self._day_first, len(self._snaps))]
 
     def order_by_cl_ord_id(self, owner: str, cl_ord_id: str) -> OrderSnapshot | None:
         """Current state of the order that ``cl_ord_id`` (any in its chain) names."""
-        o = self._by_cl.get((owner, cl_ord_id))
-        return o.snapshot() if o is not None else None
+        h = self._by_cl.get(owner, {}).get(cl_ord_id)
+        return new_snapshot(_Snap, self._snaps[h]) if h is not None else None
 
     def orders(self, owner: str | None = None, working_only: bool = False) -> list[OrderSnapshot]:
         """All known orders in OrderID order, optionally one owner's / working only."""
-        return [
-            o.snapshot()
-            for o in self._orders.values()
-            if (owner is None or o.owner == owner) and (not working_only or _working(o.state))
-        ]
+        snaps = self._snaps
+        out: list[OrderSnapshot] = []
+        for h in self._known():
+            s = snaps[h]
+            assert s is not None
+            if (owner is None or s[0][1] == owner) and (not working_only or is_working(s[5])):
+                out.append(new_snapshot(_Snap, s))
+        return out
 
     def best_bid(self, symbol: str) -> Decimal | None:
         """Best resting bid price."""
@@ -193,13 +251,18 @@ class MatchingEngine:
     ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """(bids, asks) as (price, total qty) from best to worse, ``levels`` each."""
         book = self._books[symbol]
-        return book.bids.depth(levels), book.asks.depth(levels)
+        return book.bids.depth(levels, book.lot), book.asks.depth(levels, book.lot)
 
     def resting_orders(self, symbol: str, side: Side) -> list[OrderSnapshot]:
         """Resting orders of one side in priority order (best price, then time)."""
         book = self._books[symbol]
         side_book = book.bids if side is _BUY else book.asks
-        return [o.snapshot() for o in side_book.live_orders()]
+        snaps = self._snaps
+        return [new_snapshot(_Snap, snaps[h]) for h in side_book.live_handles(self._entry)]
+
+    def _report(self, t: tuple) -> TradeReport:
+        snaps = self._snaps
+        return trade_report(t, new_snapshot(_Snap, snaps[t[5]]), new_snapshot(_Snap, snaps[t[6]]))
 
     def trades(
         self,
@@ -209,44 +272,65 @@ class MatchingEngine:
         include_busted: bool = True,
     ) -> list[TradeReport]:
         """Trades in execution order, filtered by date / owner (either side) / symbol."""
+        snaps = self._snaps
         out = []
         for t in self._trades:
-            if trade_date is not None and t.timestamp.date() != trade_date:
+            if trade_date is not None and t[10].date() != trade_date:
                 continue
-            if owner is not None and t.buy.owner != owner and t.sell.owner != owner:
+            if owner is not None and snaps[t[5]][0][1] != owner and snaps[t[6]][0][1] != owner:  # type: ignore[index]
                 continue
-            if symbol is not None and t.symbol != symbol:
+            if symbol is not None and t[1] != symbol:
                 continue
-            if t.busted and not include_busted:
+            if t[12] and not include_busted:
                 continue
-            out.append(t.report())
+            out.append(self._report(t))
         return out
+
+    def _trade_index(self, trade_id: str) -> int | None:
+        """Trade ids are ``T<n>`` for the n-th trade, so the id is the index."""
+        digits = trade_id[1:]
+        if trade_id[:1] != "T" or not digits.isdigit():
+            return None
+        i = int(digits) - 1
+        if 0 <= i < len(self._trades) and self._trades[i][0] == trade_id:
+            return i
+        return None
 
     def trade(self, trade_id: str) -> TradeReport | None:
         """One trade by id."""
-        t = self._trade_by_id.get(trade_id)
-        return t.report() if t is not None else None
+        i = self._trade_index(trade_id)
+        return self._report(self._trades[i]) if i is not None else None
 
     def state_digest(self) -> tuple[object, ...]:
         """Everything observable, for comparing engines (e.g. after journal replay)."""
+        snaps, token, entry_of = self._snaps, self._token, self._entry
+
+        def ids(side: BookSide) -> tuple[str, ...]:
+            return tuple(f"O{snaps[h][0][0]}" for h in side.live_handles(entry_of))  # type: ignore[index]
+
         books = tuple(
             (
                 sym,
-                tuple(o.order_id for o in b.bids.live_orders()),
-                tuple(o.order_id for o in b.asks.live_orders()),
-                tuple(sorted((k, t) for k, t, o in b.buy_stops if o.stop_token == t)),
-                tuple(sorted((k, t) for k, t, o in b.sell_stops if o.stop_token == t)),
+                ids(b.bids),
+                ids(b.asks),
+                tuple(sorted((k, t) for k, t, h in b.buy_stops if token.get(h) == t)),
+                tuple(sorted((k, t) for k, t, h in b.sell_stops if token.get(h) == t)),
                 b.last_price,
             )
             for sym, b in self._books.items()
+        )
+        by_cl = sorted(
+            ((owner, cl), f"O{snaps[h][0][0]}")  # type: ignore[index]
+            for owner, m in self._by_cl.items()
+            for cl, h in m.items()
         )
         return (
             self._seq,
             self._order_seq,
             self._trade_seq,
             self._stop_token,
-            tuple(o.snapshot() for o in self._orders.values()),
-            tuple(sorted((k, o.order_id) for k, o in self._by_cl.items())),
+            tuple(new_snapshot(_Snap, snaps[h]) for h in self._known()),
+            tuple(by_cl),
             tuple(self.trades()),
             books,
         )
@@ -264,11 +348,18 @@ class MatchingEngine:
 
     def _submit(self, c: SubmitOrder) -> list[Event]:
         owner = c.owner
-        cl_key = (owner, c.cl_ord_id)
-        if cl_key in self._by_cl:
-            return self._reject(c, RejectReason.DUPLICATE_ORDER, "duplicate ClOrdID")
-        book = self._books.get(c.symbol)
-        if book is None:
+        cl = c.cl_ord_id
+        # (subscripts in try blocks, not .get(): cheaper when, as here, misses are rare)
+        try:
+            by_owner = self._by_cl[owner]
+        except KeyError:
+            by_owner = None
+        else:
+            if cl in by_owner:
+                return self._reject(c, RejectReason.DUPLICATE_ORDER, "duplicate ClOrdID")
+        try:
+            book = self._books[c.symbol]
+        except (KeyError, TypeError):
             return self._reject(c, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {c.symbol}")
         side = c.side
         if side is not _BUY and side is not _SELL:
@@ -280,16 +371,31 @@ class MatchingEngine:
         if not (tif is _DAY or tif is _GTC or tif is _IOC or tif is _FOK or tif is _GTD):
             return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported time in force {tif!r}")
         qty = c.qty
-        err = book.check_qty(qty)
-        if err:
-            return self._reject(c, RejectReason.INVALID_QTY, err)
+        lots = None
+        if type(qty) is Decimal:  # cached conversions inline: this is the hottest path
+            try:
+                lots = book.lots_cache[qty]
+            except (KeyError, TypeError):  # not seen yet / signaling NaN
+                pass
+        if lots is None:
+            lots, err = book.qty_lots(qty)
+            if err:
+                return self._reject(c, RejectReason.INVALID_QTY, err)
         limit_price = stop_price = None
         limit_ticks = stop_ticks = 0
         if otype is _LIMIT or otype is _STOP_LIMIT:
             limit_price = c.limit_price
-            limit_ticks, err = book.price_ticks(limit_price, "limit price")
-            if err:
-                return self._reject(c, RejectReason.INVALID_PRICE, err)
+            ticks = None
+            if type(limit_price) is Decimal:
+                try:
+                    ticks = book.ticks_cache[limit_price]
+                except (KeyError, TypeError):
+                    pass
+            if ticks is None:
+                ticks, err = book.price_ticks(limit_price, "limit price")
+                if err:
+                    return self._reject(c, RejectReason.INVALID_PRICE, err)
+            limit_ticks = ticks
         if otype is _STOP or otype is _STOP_LIMIT:
             stop_price = c.stop_price
             stop_ticks, err = book.price_ticks(stop_price, "stop price")
@@ -303,94 +409,143 @@ class MatchingEngine:
             if expire_date < c.timestamp.date():
                 return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "ExpireDate in the past")
 
-        self._order_seq += 1
-        o = LiveOrder()
-        o.order_id = order_id = f"O{self._order_seq}"
-        o.owner = owner
-        o.cl_ord_id = c.cl_ord_id
-        o.orig_cl_ord_id = None
-        o.symbol = c.symbol
-        o.side = side
-        o.is_buy = side is _BUY
-        o.order_type = otype
-        o.tif = tif
-        o.qty = qty
-        o.limit_price = limit_price
-        o.stop_price = stop_price
-        o.expire_date = expire_date
-        o.cum_qty = ZERO
-        o.leaves_qty = qty
-        o.closed_qty = ZERO
-        o.notional = ZERO
-        o.avg_px = ZERO
-        o.triggered = False
-        o.level = None
-        o.limit_ticks = limit_ticks
-        o.stop_ticks = stop_ticks
-        o.stop_token = 0
-        o.book = book
-        self._orders[order_id] = o
-        self._by_cl[cl_key] = o
+        snaps = self._snaps
+        h = len(snaps)
+        self._order_seq = n = h + 1
+        is_buy = side is _BUY
+        info = (
+            n, owner, c.symbol, BUY_CODE if is_buy else SELL_CODE,
+            LIMIT_CODE if otype is _LIMIT else otype._value_,  # identity beats Enum attribute lookup
+            DAY_CODE if tif is _DAY else tif._value_, expire_date,
+            book.lot, book.tick, is_buy,
+        )
+        terms = (cl, None, qty, lots, limit_price, limit_ticks, stop_price, stop_ticks, False)
+        if by_owner is None:
+            by_owner = self._by_cl[owner] = {}
+        by_owner[cl] = h
+        level_of = self._level
+        self._entry.append(h)
         ts = c.timestamp
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         if stop_price is not None:
-            o.state = _PENDING
-            self._stop_token += 1
-            o.stop_token = self._stop_token
-            events: list[Event] = [accepted(self._seq, ts, o.snapshot())]
-            book.add_stop(o)
+            self._stop_token = token = self._stop_token + 1
+            self._token[h] = token
+            st = (info, terms, 0, lots, 0, PENDING_CODE)
+            snaps.append(st)
+            level_of.append(None)
+            snap = new_snapshot(_Snap, st)
+            events: list[Event] = [accepted(seq, ts, snap)]
+            book.add_stop(h, is_buy, stop_ticks, token)
             self._run_stops(book, events, ts)
             return events
-        o.state = _NEW
-        events = [accepted(self._seq, ts, o.snapshot())]
-        if self._execute(o, book, events, ts) and (book.buy_stops or book.sell_stops):
+        st = (info, terms, 0, lots, 0, NEW_CODE)
+        snaps.append(st)
+        e = _new(OrderAccepted)
+        _a_seq(e, seq)
+        _a_ts(e, ts)
+        _a_order(e, new_snapshot(_Snap, st))
+        events = [e]
+        if otype is _LIMIT and tif is not _IOC and tif is not _FOK:
+            # A limit order that does not cross rests at once (most orders do).
+            if is_buy:
+                opp_keys = book.asks.keys
+                crosses = opp_keys and opp_keys[-1] >= -limit_ticks
+            else:
+                opp_keys = book.bids.keys
+                crosses = opp_keys and opp_keys[-1] >= limit_ticks
+            if not crosses:
+                if is_buy:
+                    side_book = book.bids
+                    key = limit_ticks
+                else:
+                    side_book = book.asks
+                    key = -limit_ticks
+                try:
+                    level = side_book.levels[key]
+                except KeyError:
+                    level = Level(limit_price, limit_ticks, key)  # type: ignore[arg-type]
+                    side_book.levels[key] = level
+                    keys = side_book.keys
+                    if not keys or key > keys[-1]:
+                        keys.append(key)
+                    else:
+                        _insort(keys, key)
+                level.queue.append(h)  # first queuing: the entry is the handle
+                level.qty += lots
+                level.count += 1
+                level_of.append(level)
+                return events
+        level_of.append(None)
+        if self._execute(h, book, events, ts) and (book.buy_stops or book.sell_stops):
             self._run_stops(book, events, ts)
         return events
 
     # ------------------------------------------------------------------ matching
 
-    def _execute(self, o: LiveOrder, book: SymbolBook, events: list[Event], ts: datetime) -> bool:
-        """Match ``o`` as aggressor, then rest or cancel the remainder.
+    def _execute(self, h: int, book: SymbolBook, events: list[Event], ts: datetime) -> bool:
+        """Match order ``h`` as aggressor, then rest or cancel the remainder.
 
         Returns True when at least one trade happened (so stops may need checking).
         """
-        is_buy = o.is_buy
+        s = self._snaps[h]
+        info = s[0]  # type: ignore[index]
+        terms = s[1]  # type: ignore[index]
+        is_buy = info[9]
         opp = book.asks if is_buy else book.bids
         keys = opp.keys
-        is_market = o.order_type is _MARKET or o.order_type is _STOP
+        otype = info[4]
+        is_market = otype is MARKET_CODE or otype is STOP_CODE
         if is_market:
             thresh = _NO_LIMIT
         else:
-            thresh = -o.limit_ticks if is_buy else o.limit_ticks
-        leaves = o.leaves_qty
+            thresh = -terms[5] if is_buy else terms[5]
+        leaves = s[3]  # type: ignore[index]
         traded = False
-        tif = o.tif
+        tif = info[5]
         if keys and keys[-1] >= thresh:
-            if tif is _FOK and not self._fok_fillable(opp, thresh, leaves):
-                self._cancel_rest(o, events, ts, "FOK order could not be filled completely")
+            if tif is FOK_CODE and not self._fok_fillable(opp, thresh, leaves):
+                self._cancel_rest(h, events, ts, "FOK order could not be filled completely")
                 return False
             traded = True
-            leaves = self._match(o, book, opp, thresh, events, ts)
+            leaves = self._match(h, book, opp, thresh, events, ts)
         if not leaves:
             return traded
-        if is_market or tif is _IOC or tif is _FOK:
+        if is_market or tif is IOC_CODE or tif is FOK_CODE:
             if is_market and not traded:
                 text = "no liquidity for market order"
             else:
-                text = "unfilled quantity canceled (" + ("MARKET" if is_market else tif.name) + ")"
-            self._cancel_rest(o, events, ts, text)
+                text = "unfilled quantity canceled (" + (
+                    "MARKET" if is_market else ("IOC" if tif is IOC_CODE else "FOK")
+                ) + ")"
+            self._cancel_rest(h, events, ts, text)
             return traded
+        ticks = terms[5]
         if is_buy:
-            book.bids.add(o, o.limit_ticks, o.limit_price)  # type: ignore[arg-type]
+            side = book.bids
+            key = ticks
         else:
-            book.asks.add(o, -o.limit_ticks, o.limit_price)  # type: ignore[arg-type]
+            side = book.asks
+            key = -ticks
+        level = side.levels.get(key)
+        if level is None:
+            level = Level(terms[4], ticks, key)
+            side.levels[key] = level
+            keys = side.keys
+            if not keys or key > keys[-1]:
+                keys.append(key)
+            else:
+                _insort(keys, key)
+        level.queue.append(self._entry[h])
+        level.qty += leaves
+        level.count += 1
+        self._level[h] = level
         return traded
 
     @staticmethod
-    def _fok_fillable(opp: BookSide, thresh: int, need: Decimal) -> bool:
+    def _fok_fillable(opp: BookSide, thresh: int, need: int) -> bool:
         """Is there at least ``need`` quantity at acceptable prices?"""
         levels = opp.levels
-        avail = ZERO
+        avail = 0
         for k in reversed(opp.keys):
             if k < thresh:
                 return False
@@ -401,90 +556,114 @@ class MatchingEngine:
 
     def _match(
         self,
-        o: LiveOrder,
+        h: int,
         book: SymbolBook,
         opp: BookSide,
         thresh: int,
         events: list[Event],
         ts: datetime,
-    ) -> Decimal:
-        """Trade ``o`` against ``opp`` while prices are acceptable; return leaves."""
+    ) -> int:
+        """Trade order ``h`` against ``opp`` while prices are acceptable; return leaves."""
+        snaps = self._snaps
+        level_of = self._level
+        entry_of = self._entry
+        s = snaps[h]
+        info = s[0]  # type: ignore[index]
+        terms = s[1]  # type: ignore[index]
+        cum = s[2]  # type: ignore[index]
+        leaves = s[3]  # type: ignore[index]
+        notional = s[4]  # type: ignore[index]
+        is_buy = info[9]
+        aggressor_code = info[3]
+        cl = terms[0]
         keys = opp.keys
         levels = opp.levels
-        leaves = o.leaves_qty
-        is_buy = o.is_buy
-        aggressor_side = o.side
         trades = self._trades
-        trade_by_id = self._trade_by_id
         fee_rate = book.fee_rate
         symbol = book.symbol
+        qty_cache = book.qty_cache
         append = events.append
-        px = ZERO
-        traded_key = 0
+        px = None
+        ticks = 0
         while leaves and keys:
             price_key = keys[-1]
             if price_key < thresh:
                 break
-            traded_key = price_key
             level = levels[price_key]
             queue = level.queue
             px = level.price
+            ticks = level.ticks
             while leaves and level.count:
-                r = queue[0]
-                if r.level is not level:
+                entry = queue[0]
+                r = entry & HANDLE_MASK
+                if entry_of[r] != entry:  # canceled or re-queued: stale
                     queue.popleft()
                     continue
-                r_leaves = r.leaves_qty
+                rs = snaps[r]
+                r_leaves = rs[3]  # type: ignore[index]
                 fq = leaves if leaves < r_leaves else r_leaves
                 leaves -= fq
                 r_leaves -= fq
-                self._trade_seq += 1
-                tid = f"T{self._trade_seq}"
-                value = fq * px
-                # resting side
-                r.leaves_qty = r_leaves
-                r.cum_qty = r_cum = r.cum_qty + fq
-                r.notional = r_notional = r.notional + value
-                r.avg_px = r_notional / r_cum
+                value = fq * ticks
                 level.qty -= fq
                 if r_leaves:
-                    r.state = _PARTIAL
+                    r_state = PARTIAL_CODE
                 else:
-                    r.state = _FILLED
+                    r_state = FILLED_CODE
                     queue.popleft()
-                    r.level = None
+                    level_of[r] = None
+                    entry_of[r] = NOT_QUEUED
                     level.count -= 1
-                # aggressor
-                o.leaves_qty = leaves
-                o.cum_qty = o_cum = o.cum_qty + fq
-                o.notional = o_notional = o.notional + value
-                o.avg_px = o_notional / o_cum
-                o.state = _PARTIAL if leaves else _FILLED
-                trade = Trade(
-                    tid, symbol, fq, px, o if is_buy else r, r if is_buy else o,
-                    aggressor_side, ts, fee_rate,
-                )
-                trades.append(trade)
-                trade_by_id[tid] = trade
-                self._seq += 2
-                seq = self._seq
-                append(filled(seq - 1, ts, o.snapshot(), tid, fq, px, True))
-                append(filled(seq, ts, r.snapshot(), tid, fq, px, False))
+                r_terms = rs[1]  # type: ignore[index]
+                rs = snaps[r] = (rs[0], r_terms, rs[2] + fq, r_leaves, rs[4] + value, r_state)  # type: ignore[index]
+                cum += fq
+                notional += value
+                s = snaps[h] = (info, terms, cum, leaves, notional, PARTIAL_CODE if leaves else FILLED_CODE)
+                self._trade_seq = n = self._trade_seq + 1
+                tid = f"T{n}"
+                if is_buy:
+                    trades.append((tid, symbol, fq, px, ticks, h, r, cl, r_terms[0], aggressor_code,
+                                   ts, fee_rate, False, False))
+                else:
+                    trades.append((tid, symbol, fq, px, ticks, r, h, r_terms[0], cl, aggressor_code,
+                                   ts, fee_rate, False, False))
+                try:
+                    q = qty_cache[fq]
+                except KeyError:
+                    q = book.qty(fq)
+                self._seq = seq = self._seq + 2
+                e = _new(OrderFilled)  # events_fast.filled, inlined (twice)
+                _f_seq(e, seq - 1)
+                _f_ts(e, ts)
+                _f_order(e, new_snapshot(_Snap, s))
+                _f_tid(e, tid)
+                _f_qty(e, q)
+                _f_px(e, px)
+                _f_aggr(e, True)
+                append(e)
+                e = _new(OrderFilled)
+                _f_seq(e, seq)
+                _f_ts(e, ts)
+                _f_order(e, new_snapshot(_Snap, rs))
+                _f_tid(e, tid)
+                _f_qty(e, q)
+                _f_px(e, px)
+                _f_aggr(e, False)
+                append(e)
             if not level.count:
                 keys.pop()
                 del levels[price_key]
         book.last_price = px
-        book.last_ticks = -traded_key if is_buy else traded_key
-        return leaves
+        book.last_ticks = ticks
+        return leaves  # type: ignore[no-any-return]
 
-    def _cancel_rest(self, o: LiveOrder, events: list[Event], ts: datetime, text: str) -> None:
+    def _cancel_rest(self, h: int, events: list[Event], ts: datetime, text: str) -> None:
         """Unsolicited cancel of a non-resting remainder (IOC/FOK/MARKET)."""
-        q = o.leaves_qty
-        o.closed_qty += q
-        o.leaves_qty = ZERO
-        o.state = _CANCELED
+        s = self._snaps[h]
+        q = s[3]  # type: ignore[index]
+        s = self._snaps[h] = (s[0], s[1], s[2], 0, s[4], CANCELED_CODE)  # type: ignore[index]
         self._seq += 1
-        events.append(canceled(self._seq, ts, o.snapshot(), q, text))
+        events.append(canceled(self._seq, ts, new_snapshot(_Snap, s), self._books[s[0][2]].qty(q), text))
 
     # ------------------------------------------------------------------ stops
 
@@ -492,13 +671,15 @@ class MatchingEngine:
         """Trigger eligible stops one at a time (oldest first) until none is left."""
         buys = book.buy_stops
         sells = book.sell_stops
+        token = self._token
+        snaps = self._snaps
         while True:
             last = book.last_ticks
             if last is None:
                 return
-            while buys and buys[0][2].stop_token != buys[0][1]:
+            while buys and token.get(buys[0][2]) != buys[0][1]:
                 heappop(buys)
-            while sells and sells[0][2].stop_token != sells[0][1]:
+            while sells and token.get(sells[0][2]) != sells[0][1]:
                 heappop(sells)
             buy_ok = bool(buys) and buys[0][0] <= last
             sell_ok = bool(sells) and -sells[0][0] >= last
@@ -510,21 +691,25 @@ class MatchingEngine:
                 heap = sells
             else:
                 return
-            _, _, o = heappop(heap)
-            o.stop_token = 0
-            o.triggered = True
-            o.state = _PARTIAL if o.cum_qty else _NEW
+            _, _, h = heappop(heap)
+            del token[h]
+            s = snaps[h]
+            t = s[1]  # type: ignore[index]
+            terms = (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], True)
+            cum = s[2]  # type: ignore[index]
+            s = snaps[h] = (s[0], terms, cum, s[3], s[4], PARTIAL_CODE if cum else NEW_CODE)  # type: ignore[index]
             self._seq += 1
-            events.append(OrderTriggered(self._seq, ts, o.snapshot(), book.last_price))  # type: ignore[arg-type]
-            self._execute(o, book, events, ts)
+            view = new_snapshot(_Snap, s)
+            events.append(OrderTriggered(self._seq, ts, view, book.last_price))  # type: ignore[arg-type]
+            self._execute(h, book, events, ts)
 
     # ------------------------------------------------------------------ cancel
 
     def _cancel_reject(
-        self, c: CancelOrder, o: LiveOrder | None, reason: CancelRejectReason, text: str
+        self, c: CancelOrder, h: int | None, reason: CancelRejectReason, text: str
     ) -> list[Event]:
         self._seq += 1
-        snap = o.snapshot() if o is not None else None
+        snap = new_snapshot(_Snap, self._snaps[h]) if h is not None else None
         return [
             CancelRejected(
                 self._seq, c.timestamp, snap, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason, text
@@ -533,48 +718,97 @@ class MatchingEngine:
 
     def _lookup_for_change(
         self, owner: str, cl_ord_id: str, orig_cl_ord_id: str
-    ) -> tuple[LiveOrder | None, CancelRejectReason | None, str]:
+    ) -> tuple[int | None, CancelRejectReason | None, str]:
         """Shared cancel/replace checks: unique new ClOrdID, known and working order."""
-        o = self._by_cl.get((owner, orig_cl_ord_id))
-        if (owner, cl_ord_id) in self._by_cl:
-            return o, CancelRejectReason.DUPLICATE_CL_ORD_ID, "duplicate ClOrdID"
-        if o is None:
+        by_owner = self._by_cl.get(owner)
+        if by_owner is None:
             return None, CancelRejectReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id}"
-        st = o.state
-        if not (st is _NEW or st is _PARTIAL or st is _PENDING):
-            return o, CancelRejectReason.TOO_LATE_TO_CANCEL, f"order is {o.state.name}"
-        return o, None, ""
+        h = by_owner.get(orig_cl_ord_id)
+        if cl_ord_id in by_owner:
+            return h, CancelRejectReason.DUPLICATE_CL_ORD_ID, "duplicate ClOrdID"
+        if h is None:
+            return None, CancelRejectReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id}"
+        st = self._snaps[h][5]  # type: ignore[index]
+        if not (st is NEW_CODE or st is PARTIAL_CODE or st is PENDING_CODE):
+            state = new_snapshot(_Snap, self._snaps[h]).state
+            return h, CancelRejectReason.TOO_LATE_TO_CANCEL, f"order is {state.name}"
+        return h, None, ""
 
     def _cancel(self, c: CancelOrder) -> list[Event]:
-        o, reason, text = self._lookup_for_change(c.owner, c.cl_ord_id, c.orig_cl_ord_id)
-        if reason is not None or o is None:
-            return self._cancel_reject(c, o, reason or CancelRejectReason.UNKNOWN_ORDER, text)
-        self._take_off_book(o)
-        q = o.leaves_qty
-        o.closed_qty += q
-        o.leaves_qty = ZERO
-        o.state = _CANCELED
-        o.orig_cl_ord_id = o.cl_ord_id
-        o.cl_ord_id = c.cl_ord_id
-        self._by_cl[(c.owner, c.cl_ord_id)] = o
-        self._seq += 1
-        return [canceled(self._seq, c.timestamp, o.snapshot(), q, "canceled on request")]
+        owner = c.owner
+        cl = c.cl_ord_id
+        try:
+            by_owner = self._by_cl[owner]
+            h = by_owner[c.orig_cl_ord_id]
+        except KeyError:
+            by_owner = h = None
+        s = self._snaps[h] if h is not None else None
+        st = s[5] if s is not None else None
+        working = st is NEW_CODE or st is PARTIAL_CODE or st is PENDING_CODE
+        if st is None or cl in by_owner or not working:  # type: ignore[operator]
+            h, reason, text = self._lookup_for_change(owner, cl, c.orig_cl_ord_id)
+            return self._cancel_reject(c, h, reason or CancelRejectReason.UNKNOWN_ORDER, text)
+        info = s[0]  # type: ignore[index]
+        level_of = self._level
+        level = level_of[h]
+        q = s[3]  # type: ignore[index]
+        book = self._books[info[2]]
+        if level is not None:  # _take_off_book, inlined
+            level_of[h] = None
+            entry_of = self._entry
+            entry_of[h] = NOT_QUEUED
+            level.count -= 1
+            if level.count:
+                level.qty -= q
+                if len(level.queue) > (level.count << 1) + 16:
+                    level.compact(entry_of)
+            else:
+                (book.bids if info[9] else book.asks).drop(level.key)
+        elif s[5] is PENDING_CODE:  # type: ignore[index]
+            del self._token[h]
+        t = s[1]  # type: ignore[index]
+        s = self._snaps[h] = (  # type: ignore[index]
+            info, (cl, t[0], t[2], t[3], t[4], t[5], t[6], t[7], t[8]),
+            s[2], 0, s[4], CANCELED_CODE,  # type: ignore[index]
+        )
+        by_owner[cl] = h  # type: ignore[index]
+        self._seq = seq = self._seq + 1
+        try:
+            canceled_qty = book.qty_cache[q]
+        except KeyError:
+            canceled_qty = book.qty(q)
+        e = _new(OrderCanceled)  # events_fast.canceled, inlined
+        _c_seq(e, seq)
+        _c_ts(e, c.timestamp)
+        _c_order(e, new_snapshot(_Snap, s))
+        _c_qty(e, canceled_qty)
+        _c_text(e, "canceled on request")
+        return [e]
 
-    def _take_off_book(self, o: LiveOrder) -> None:
+    def _take_off_book(self, h: int, s: tuple) -> None:  # type: ignore[type-arg]
         """Unlink a working order from the book or the stop queue (lazily)."""
-        if o.level is not None:
-            side = o.book.bids if o.is_buy else o.book.asks
-            side.unlink(o)
-        elif o.state is _PENDING:
-            o.stop_token = 0  # heap entry becomes stale
+        level = self._level[h]
+        if level is not None:
+            self._level[h] = None
+            self._entry[h] = NOT_QUEUED
+            level.count -= 1
+            if level.count:
+                level.qty -= s[3]
+                if len(level.queue) > (level.count << 1) + 16:
+                    level.compact(self._entry)
+            else:
+                book = self._books[s[0][2]]
+                (book.bids if s[0][9] else book.asks).drop(level.key)
+        elif s[5] is PENDING_CODE:
+            del self._token[h]  # heap entry becomes stale
 
     # ------------------------------------------------------------------ replace
 
     def _replace_reject(
-        self, c: ReplaceOrder, o: LiveOrder | None, reason: CancelRejectReason, text: str
+        self, c: ReplaceOrder, h: int | None, reason: CancelRejectReason, text: str
     ) -> list[Event]:
         self._seq += 1
-        snap = o.snapshot() if o is not None else None
+        snap = new_snapshot(_Snap, self._snaps[h]) if h is not None else None
         return [
             ReplaceRejected(
                 self._seq, c.timestamp, snap, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason, text
@@ -582,87 +816,86 @@ class MatchingEngine:
         ]
 
     def _replace(self, c: ReplaceOrder) -> list[Event]:
-        o, reason, text = self._lookup_for_change(c.owner, c.cl_ord_id, c.orig_cl_ord_id)
-        if reason is not None or o is None:
-            return self._replace_reject(c, o, reason or CancelRejectReason.UNKNOWN_ORDER, text)
+        h, reason, text = self._lookup_for_change(c.owner, c.cl_ord_id, c.orig_cl_ord_id)
+        if reason is not None or h is None:
+            return self._replace_reject(c, h, reason or CancelRejectReason.UNKNOWN_ORDER, text)
+        snaps = self._snaps
+        s = snaps[h]
+        info = s[0]  # type: ignore[index]
+        t = s[1]  # type: ignore[index]
         invalid = CancelRejectReason.INVALID
-        if c.side is not None and c.side is not o.side:
-            return self._replace_reject(c, o, invalid, "side cannot be changed")
-        if c.symbol is not None and c.symbol != o.symbol:
-            return self._replace_reject(c, o, invalid, "symbol cannot be changed")
-        book = o.book
-        err = book.check_qty(c.qty)
+        if c.side is not None and c.side is not (_BUY if info[9] else _SELL):
+            return self._replace_reject(c, h, invalid, "side cannot be changed")
+        if c.symbol is not None and c.symbol != info[2]:
+            return self._replace_reject(c, h, invalid, "symbol cannot be changed")
+        book = self._books[info[2]]
+        new_lots, err = book.qty_lots(c.qty)
         if err:
-            return self._replace_reject(c, o, invalid, err)
-        otype = o.order_type
-        uses_limit = otype is _LIMIT or otype is _STOP_LIMIT
-        uses_stop = (otype is _STOP or otype is _STOP_LIMIT) and not o.triggered
-        limit_ticks, stop_ticks = o.limit_ticks, o.stop_ticks
+            return self._replace_reject(c, h, invalid, err)
+        otype = info[4]
+        uses_limit = otype is LIMIT_CODE or otype is STOP_LIMIT_CODE
+        uses_stop = (otype is STOP_CODE or otype is STOP_LIMIT_CODE) and not t[8]
+        limit_price, limit_ticks, stop_price, stop_ticks = t[4], t[5], t[6], t[7]
         if uses_limit:
-            limit_ticks, err = book.price_ticks(c.limit_price, "limit price")
+            limit_price = c.limit_price
+            limit_ticks, err = book.price_ticks(limit_price, "limit price")
             if err:
-                return self._replace_reject(c, o, invalid, err)
+                return self._replace_reject(c, h, invalid, err)
         if uses_stop:
-            stop_ticks, err = book.price_ticks(c.stop_price, "stop price")
+            stop_price = c.stop_price
+            stop_ticks, err = book.price_ticks(stop_price, "stop price")
             if err:
-                return self._replace_reject(c, o, invalid, err)
+                return self._replace_reject(c, h, invalid, err)
 
         ts = c.timestamp
-        new_qty: Decimal = c.qty
-        old_leaves = o.leaves_qty
-        used = o.cum_qty + o.closed_qty
-        new_leaves = new_qty - used
-        price_changed = limit_ticks != o.limit_ticks or stop_ticks != o.stop_ticks
+        cum, old_leaves, notional, state = s[2], s[3], s[4], s[5]  # type: ignore[index]
+        used = t[3] - old_leaves  # cum + closed
+        new_leaves = new_lots - used
+        price_changed = limit_ticks != t[5] or stop_ticks != t[7]
         lost_priority = price_changed or new_leaves > old_leaves
-        o.orig_cl_ord_id = o.cl_ord_id
-        o.cl_ord_id = c.cl_ord_id
-        self._by_cl[(c.owner, c.cl_ord_id)] = o
-        if uses_limit:
-            o.limit_price = c.limit_price
-            o.limit_ticks = limit_ticks
-        if uses_stop:
-            o.stop_price = c.stop_price
-            o.stop_ticks = stop_ticks
-        events: list[Event] = []
+        self._by_cl[c.owner][c.cl_ord_id] = h
 
-        if new_leaves <= ZERO:
+        if new_leaves <= 0:
             # Replaced down to (or below) what is already done: the order is finished.
-            self._take_off_book(o)
-            o.qty = used
-            o.leaves_qty = ZERO
-            o.state = _FILLED if o.cum_qty else _CANCELED
+            self._take_off_book(h, s)  # type: ignore[arg-type]
+            terms = (c.cl_ord_id, t[0], lots_to_qty(used, info[7]), used, limit_price, limit_ticks,
+                     stop_price, stop_ticks, t[8])
+            s = snaps[h] = (info, terms, cum, 0, notional, FILLED_CODE if cum else CANCELED_CODE)
             self._seq += 1
-            events.append(OrderReplaced(self._seq, ts, o.snapshot(), True))
-            return events
+            return [OrderReplaced(self._seq, ts, new_snapshot(_Snap, s), True)]  # type: ignore[arg-type]
 
-        o.qty = new_qty
-        if o.state is _PENDING:
-            o.leaves_qty = new_leaves
+        terms = (c.cl_ord_id, t[0], c.qty, new_lots, limit_price, limit_ticks, stop_price,
+                 stop_ticks, t[8])
+        new = (info, terms, cum, new_leaves, notional, state)
+        view = new_snapshot(_Snap, new)
+        events: list[Event] = []
+        if state is PENDING_CODE:
+            snaps[h] = new
             if price_changed:
-                o.stop_token = 0
-                self._stop_token += 1
-                o.stop_token = self._stop_token
-                book.add_stop(o)
+                self._stop_token = token = self._stop_token + 1
+                self._token[h] = token
+                book.add_stop(h, info[9], stop_ticks, token)
             self._seq += 1
-            events.append(OrderReplaced(self._seq, ts, o.snapshot(), lost_priority))
+            events.append(OrderReplaced(self._seq, ts, view, lost_priority))  # type: ignore[arg-type]
             self._run_stops(book, events, ts)
             return events
 
         # resting order (LIMIT or triggered STOP_LIMIT)
-        side = book.bids if o.is_buy else book.asks
+        level = self._level[h]
+        assert level is not None
         if not lost_priority:
-            o.leaves_qty = new_leaves
-            level = o.level
-            assert level is not None
             level.qty -= old_leaves - new_leaves
+            snaps[h] = new
             self._seq += 1
-            events.append(OrderReplaced(self._seq, ts, o.snapshot(), False))
+            events.append(OrderReplaced(self._seq, ts, view, False))  # type: ignore[arg-type]
             return events
-        side.remove_now(o)
-        o.leaves_qty = new_leaves
+        entry = self._entry[h]
+        self._take_off_book(h, s)  # type: ignore[arg-type]
+        self._entry[h] = entry + GENERATION  # the old entry goes stale where it stands
+        snaps[h] = new
         self._seq += 1
-        events.append(OrderReplaced(self._seq, ts, o.snapshot(), True))
-        if self._execute(o, book, events, ts) and (book.buy_stops or book.sell_stops):
+        events.append(OrderReplaced(self._seq, ts, view, True))  # type: ignore[arg-type]
+        if self._execute(h, book, events, ts) and (book.buy_stops or book.sell_stops):
             self._run_stops(book, events, ts)
         return events
 
@@ -671,21 +904,39 @@ class MatchingEngine:
     def _end_of_day(self, c: EndOfDay) -> list[Event]:
         events: list[Event] = []
         trade_date = c.trade_date
-        for o in self._orders.values():
-            if not _working(o.state):
+        snaps = self._snaps
+        known = self._known()
+        for h in known:
+            s = snaps[h]
+            if not is_working(s[5]):  # type: ignore[index]
                 continue
-            tif = o.tif
-            if tif is _DAY or (tif is _GTD and o.expire_date <= trade_date):  # type: ignore[operator]
-                self._take_off_book(o)
-                q = o.leaves_qty
-                o.closed_qty += q
-                o.leaves_qty = ZERO
-                o.state = _EXPIRED
+            info = s[0]  # type: ignore[index]
+            tif = info[5]
+            if tif is DAY_CODE or (tif is GTD_CODE and info[6] <= trade_date):
+                self._take_off_book(h, s)  # type: ignore[arg-type]
+                q = s[3]  # type: ignore[index]
+                s = snaps[h] = (info, s[1], s[2], 0, s[4], EXPIRED_CODE)  # type: ignore[index]
                 self._seq += 1
-                events.append(OrderExpired(self._seq, c.timestamp, o.snapshot(), q))
-        # Done orders are forgotten so a long-running venue does not grow without bound.
-        self._orders = {k: o for k, o in self._orders.items() if _working(o.state)}
-        self._by_cl = {k: o for k, o in self._by_cl.items() if _working(o.state)}
+                view = new_snapshot(_Snap, s)
+                events.append(OrderExpired(self._seq, c.timestamp, view, lots_to_qty(q, info[7])))  # type: ignore[arg-type]
+        # Done orders are forgotten so a long-running venue does not grow without bound;
+        # those no trade refers to also give up their state (three list slots per order stay:
+        # handles are positions, and trades keep referring to theirs).
+        carried = [h for h in known if is_working(snaps[h][5])]  # type: ignore[index]
+        keep = set(carried)
+        traded = {t[5] for t in self._trades} | {t[6] for t in self._trades}
+        for h in known:
+            if h not in keep and h not in traded:
+                snaps[h] = None
+        self._carried = carried
+        self._carried_set = keep
+        self._day_first = len(snaps)
+        by_cl: dict[str, dict[str, int]] = {}
+        for owner, m in self._by_cl.items():
+            live = {cl: h for cl, h in m.items() if h in keep}
+            if live:
+                by_cl[owner] = live
+        self._by_cl = by_cl
         return events
 
     # ------------------------------------------------------------------ busts / corrections
@@ -694,64 +945,67 @@ class MatchingEngine:
         self._seq += 1
         return [TradeActionRejected(self._seq, ts, trade_id, text)]
 
-    @staticmethod
-    def _take_back(o: LiveOrder, qty: Decimal, value: Decimal) -> None:
-        """Remove ``qty`` worth ``value`` from an order's executions into closed_qty."""
-        o.cum_qty -= qty
-        o.notional -= value
-        o.closed_qty += qty
-        o.avg_px = o.notional / o.cum_qty if o.cum_qty else ZERO
-        if o.state is _FILLED:
-            o.state = _CANCELED
-        elif o.state is _PARTIAL and not o.cum_qty:
-            o.state = _NEW
+    def _take_back(self, h: int, lots: int, value: int) -> OrderSnapshot:
+        """Remove ``lots`` worth ``value`` (lots x ticks) from an order's executions.
+
+        The quantity goes to closed (qty stays, cum drops); returns the new snapshot.
+        """
+        s = self._snaps[h]
+        cum = s[2] - lots  # type: ignore[index]
+        state = s[5]  # type: ignore[index]
+        if not lots:  # a price-only correction changes the notional, not the state
+            pass
+        elif state is FILLED_CODE:
+            state = CANCELED_CODE
+        elif state is PARTIAL_CODE and not cum:
+            state = NEW_CODE
+        s = self._snaps[h] = (s[0], s[1], cum, s[3], s[4] - value, state)  # type: ignore[index]
+        return new_snapshot(_Snap, s)  # type: ignore[no-any-return]
 
     def _bust(self, c: BustTrade) -> list[Event]:
-        t = self._trade_by_id.get(c.trade_id)
-        if t is None:
+        i = self._trade_index(c.trade_id)
+        if i is None:
             return self._trade_reject(c.trade_id, c.timestamp, "unknown trade")
-        if t.busted:
+        t = self._trades[i]
+        if t[12]:
             return self._trade_reject(c.trade_id, c.timestamp, "trade already busted")
-        t.busted = True
+        self._trades[i] = t[:12] + (True, t[13])
+        lots, price = t[2], t[3]
+        qty = lots_to_qty(lots, self._books[t[1]].lot)
         events: list[Event] = []
-        value = t.qty * t.price
-        for o in (t.buy, t.sell):
-            self._take_back(o, t.qty, value)
+        for h in (t[5], t[6]):
+            s = self._take_back(h, lots, lots * t[4])
             self._seq += 1
-            events.append(TradeBusted(self._seq, c.timestamp, o.snapshot(), t.trade_id, t.qty, t.price))
+            events.append(TradeBusted(self._seq, c.timestamp, s, t[0], qty, price))
         return events
 
     def _correct(self, c: CorrectTrade) -> list[Event]:
-        t = self._trade_by_id.get(c.trade_id)
         ts = c.timestamp
-        if t is None:
+        i = self._trade_index(c.trade_id)
+        if i is None:
             return self._trade_reject(c.trade_id, ts, "unknown trade")
-        if t.busted:
+        t = self._trades[i]
+        if t[12]:
             return self._trade_reject(c.trade_id, ts, "trade is busted")
-        book = self._books[t.symbol]
-        err = book.check_qty(c.qty)
+        book = self._books[t[1]]
+        new_lots, err = book.qty_lots(c.qty)
         if err:
             return self._trade_reject(c.trade_id, ts, err)
-        if c.qty > t.qty:
+        if new_lots > t[2]:
             return self._trade_reject(c.trade_id, ts, "corrections may only lower the quantity")
-        _, err = book.price_ticks(c.price, "price")
+        new_ticks, err = book.price_ticks(c.price, "price")
         if err:
             return self._trade_reject(c.trade_id, ts, err)
-        old_qty, old_price = t.qty, t.price
-        delta_qty = old_qty - c.qty
-        delta_value = old_qty * old_price - c.qty * c.price
-        t.qty, t.price, t.corrected = c.qty, c.price, True
+        old_lots, old_price = t[2], t[3]
+        old_qty = lots_to_qty(old_lots, book.lot)
+        delta_lots = old_lots - new_lots
+        delta_value = old_lots * t[4] - new_lots * new_ticks
+        self._trades[i] = t[:2] + (new_lots, c.price, new_ticks) + t[5:13] + (True,)
         events: list[Event] = []
-        for o in (t.buy, t.sell):
-            if delta_qty:
-                self._take_back(o, delta_qty, delta_value)
-            else:
-                o.notional -= delta_value
-                o.avg_px = o.notional / o.cum_qty if o.cum_qty else ZERO
+        for h in (t[5], t[6]):
+            s = self._take_back(h, delta_lots, delta_value)
             self._seq += 1
             events.append(
-                TradeCorrected(
-                    self._seq, ts, o.snapshot(), t.trade_id, old_qty, old_price, c.qty, c.price
-                )
+                TradeCorrected(self._seq, ts, s, t[0], old_qty, old_price, c.qty, c.price)
             )
         return events

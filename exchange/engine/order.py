@@ -1,69 +1,59 @@
-"""Mutable engine-internal order record; the outside world only sees snapshots."""
+"""How the engine holds an order: an integer handle and an immutable compact state tuple.
+
+An order is a handle ``h`` (0, 1, 2, ... in OrderID order) into three engine lists:
+its current state tuple, the price level it rests on (None when not in the book; also
+how lazily-deleted queue entries are recognised) and its stop token (0 unless it is an
+untriggered stop in a heap).  Every change builds a new state tuple; the event that
+reports the change carries an :class:`~exchange.engine.types.OrderSnapshot` made from
+it (``new_snapshot(OrderSnapshot, state)``: one six-slot copy, fields converted only
+when read).  The state is kept as a *plain* tuple of plain values because CPython's
+collector untracks exactly those -- a tuple subclass per order would be walked by
+every full collection.
+
+State layout, indices used as literals on the hot path::
+
+    state = (info, terms, cum_lots, leaves_lots, notional, state_code)
+    info  = (order_number, owner, symbol, side_code, type_code, tif_code, expire_date,
+             lot_size, tick_size, is_buy)                      # never changes
+    terms = (cl_ord_id, orig_cl_ord_id, qty, qty_lots, limit_price, limit_ticks,
+             stop_price, stop_ticks, triggered)               # changed by cancel/replace/trigger
+
+Quantities are integer lots and prices integer ticks (exact, since every order is
+validated against the instrument's lot and tick size); ``notional`` is the sum of
+lots x ticks over the fills; OrderID is ``O<order_number>`` (handle + 1).  Codes are
+the Enum values (FIX-like strings), so a state holds no Enum member and the garbage
+collector can untrack it.  ``closed`` quantity is ``qty_lots - cum - leaves``.
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-from typing import TYPE_CHECKING
+from exchange.engine.types import OrderState, OrderType, Side, TimeInForce
 
-from exchange.engine.types import OrderSnapshot, OrderState, OrderType, Side, TimeInForce
+new_snapshot = tuple.__new__  # new_snapshot(OrderSnapshot, (info, terms, cum, leaves, notional, state))
 
-if TYPE_CHECKING:
-    from exchange.engine.book import Level, SymbolBook
+# codes (the very objects stored in snapshots, so identity tests are safe)
+BUY_CODE = Side.BUY._value_
+SELL_CODE = Side.SELL._value_
+MARKET_CODE = OrderType.MARKET._value_
+LIMIT_CODE = OrderType.LIMIT._value_
+STOP_CODE = OrderType.STOP._value_
+STOP_LIMIT_CODE = OrderType.STOP_LIMIT._value_
+DAY_CODE = TimeInForce.DAY._value_
+GTC_CODE = TimeInForce.GTC._value_
+IOC_CODE = TimeInForce.IOC._value_
+FOK_CODE = TimeInForce.FOK._value_
+GTD_CODE = TimeInForce.GTD._value_
+NEW_CODE = OrderState.NEW._value_
+PARTIAL_CODE = OrderState.PARTIALLY_FILLED._value_
+FILLED_CODE = OrderState.FILLED._value_
+CANCELED_CODE = OrderState.CANCELED._value_
+EXPIRED_CODE = OrderState.EXPIRED._value_
+PENDING_CODE = OrderState.PENDING_TRIGGER._value_
 
-ZERO = Decimal(0)
-_tuple_new = tuple.__new__
+
+def is_working(state_code: str) -> bool:
+    """Can the order still trade or be changed?"""
+    return state_code is NEW_CODE or state_code is PARTIAL_CODE or state_code is PENDING_CODE
 
 
-class LiveOrder:
-    """An order as the engine tracks it.
-
-    Slots keep it small and attribute access fast; ``level`` is the price level the
-    order rests on (None when not in the book), which also marks lazily-deleted queue
-    entries as stale.
-    """
-
-    __slots__ = (
-        "order_id", "owner", "cl_ord_id", "orig_cl_ord_id", "symbol", "side", "is_buy",
-        "order_type", "tif", "qty", "limit_price", "stop_price", "expire_date",
-        "cum_qty", "leaves_qty", "closed_qty", "notional", "avg_px", "state",
-        "triggered", "level", "limit_ticks", "stop_ticks", "stop_token", "book",
-    )
-
-    order_id: str
-    owner: str
-    cl_ord_id: str
-    orig_cl_ord_id: str | None
-    symbol: str
-    side: Side
-    is_buy: bool
-    order_type: OrderType
-    tif: TimeInForce
-    qty: Decimal
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    expire_date: date | None
-    cum_qty: Decimal
-    leaves_qty: Decimal
-    closed_qty: Decimal
-    notional: Decimal
-    avg_px: Decimal
-    state: OrderState
-    triggered: bool
-    level: "Level | None"
-    limit_ticks: int
-    stop_ticks: int
-    stop_token: int
-    book: "SymbolBook"
-
-    def snapshot(self) -> OrderSnapshot:
-        """Immutable copy for events and queries (field order = OrderSnapshot)."""
-        return _tuple_new(
-            OrderSnapshot,
-            (
-                self.order_id, self.owner, self.cl_ord_id, self.orig_cl_ord_id, self.symbol,
-                self.side, self.order_type, self.tif, self.qty, self.limit_price,
-                self.stop_price, self.cum_qty, self.leaves_qty, self.avg_px, self.state,
-                self.closed_qty, self.expire_date, self.triggered,
-            ),
-        )
+__all__ = ["new_snapshot", "is_working"]

@@ -1,14 +1,28 @@
-"""Trade records kept for end-of-day reporting, busts and corrections."""
+"""Trade records kept for end-of-day reporting, busts and corrections.
+
+A trade is an immutable tuple (no Enum members, so the garbage collector untracks
+it); busts and corrections replace it in the engine's list.  Layout::
+
+    (trade_id, symbol, qty_lots, price, price_ticks, buy_handle, sell_handle,
+     buy_cl_ord_id, sell_cl_ord_id, aggressor_side_code, timestamp, fee_rate,
+     busted, corrected)
+
+The fee is derived from qty/price at report time so the matching hot path does not
+pay for it and corrections never leave a stale fee behind.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from exchange.engine.order import LiveOrder
-from exchange.engine.types import Side, TradeReport
+from exchange.engine.types import OrderSnapshot, Side, TradeReport, lots_to_qty
 
 _CENT = Decimal("0.01")
+_SIDE_BY_CODE = {m._value_: m for m in Side}
+
+TradeRecord = tuple  # see the module docstring for the layout
+
+QTY, PRICE, TICKS, BUY, SELL, TIMESTAMP, BUSTED = 2, 3, 4, 5, 6, 10, 12
 
 
 def compute_fee(qty: Decimal, price: Decimal, rate: Decimal) -> Decimal:
@@ -16,61 +30,25 @@ def compute_fee(qty: Decimal, price: Decimal, rate: Decimal) -> Decimal:
     return (qty * price * rate).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
-class Trade:
-    """Mutable trade record (busts/corrections change it); reported via ``report()``.
-
-    The fee is derived from qty/price at report time so the matching hot path does
-    not pay for it and corrections never leave a stale fee behind.
-    """
-
-    __slots__ = (
-        "trade_id", "symbol", "qty", "price", "buy", "sell", "buy_cl_ord_id",
-        "sell_cl_ord_id", "aggressor_side", "timestamp", "busted", "corrected", "fee_rate",
+def trade_report(t: TradeRecord, buy: OrderSnapshot, sell: OrderSnapshot) -> TradeReport:
+    """Immutable view; trade date is the UTC calendar date of the timestamp."""
+    buy_info, sell_info = buy[0], sell[0]
+    qty = lots_to_qty(t[2], buy_info[7])
+    return TradeReport(
+        trade_id=t[0],
+        trade_date=t[10].date(),
+        symbol=t[1],
+        qty=qty,
+        price=t[3],
+        buy_order_id=buy.order_id,
+        sell_order_id=sell.order_id,
+        buy_owner=buy_info[1],
+        sell_owner=sell_info[1],
+        buy_cl_ord_id=t[7],
+        sell_cl_ord_id=t[8],
+        aggressor_side=_SIDE_BY_CODE[t[9]],
+        timestamp=t[10],
+        fee=compute_fee(qty, t[3], t[11]),
+        busted=t[12],
+        corrected=t[13],
     )
-
-    def __init__(
-        self,
-        trade_id: str,
-        symbol: str,
-        qty: Decimal,
-        price: Decimal,
-        buy: LiveOrder,
-        sell: LiveOrder,
-        aggressor_side: Side,
-        timestamp: datetime,
-        fee_rate: Decimal,
-    ) -> None:
-        self.trade_id = trade_id
-        self.symbol = symbol
-        self.qty = qty
-        self.price = price
-        self.buy = buy
-        self.sell = sell
-        self.buy_cl_ord_id = buy.cl_ord_id
-        self.sell_cl_ord_id = sell.cl_ord_id
-        self.aggressor_side = aggressor_side
-        self.timestamp = timestamp
-        self.busted = False
-        self.corrected = False
-        self.fee_rate = fee_rate
-
-    def report(self) -> TradeReport:
-        """Immutable view; trade date is the UTC calendar date of the timestamp."""
-        return TradeReport(
-            trade_id=self.trade_id,
-            trade_date=self.timestamp.date(),
-            symbol=self.symbol,
-            qty=self.qty,
-            price=self.price,
-            buy_order_id=self.buy.order_id,
-            sell_order_id=self.sell.order_id,
-            buy_owner=self.buy.owner,
-            sell_owner=self.sell.owner,
-            buy_cl_ord_id=self.buy_cl_ord_id,
-            sell_cl_ord_id=self.sell_cl_ord_id,
-            aggressor_side=self.aggressor_side,
-            timestamp=self.timestamp,
-            fee=compute_fee(self.qty, self.price, self.fee_rate),
-            busted=self.busted,
-            corrected=self.corrected,
-        )

@@ -8,7 +8,8 @@ knowing about QuickFIX.
 * Events are frozen dataclasses returned, in order, by ``process``.  Every event has
   an engine-wide, strictly increasing ``seq`` (use it to build ExecID) and the
   ``timestamp`` of the command that caused it.  Order-related events carry an
-  :class:`OrderSnapshot` taken at the moment the event happened.
+  :class:`OrderSnapshot` taken at the moment the event happened (stored compactly,
+  converted to Decimals and Enums when a field is read).
 * Money and quantities are :class:`~decimal.Decimal`, never float.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import NamedTuple, Union
+from typing import Union
 
 
 class Side(str, Enum):
@@ -209,32 +210,187 @@ Command = Union[SubmitOrder, CancelOrder, ReplaceOrder, EndOfDay, BustTrade, Cor
 # ------------------------------------------------------------------------- snapshots
 
 
-class OrderSnapshot(NamedTuple):
+_SIDE_BY_CODE = {m._value_: m for m in Side}
+_TYPE_BY_CODE = {m._value_: m for m in OrderType}
+_TIF_BY_CODE = {m._value_: m for m in TimeInForce}
+_STATE_BY_CODE = {m._value_: m for m in OrderState}
+_ZERO = Decimal(0)
+
+
+def lots_to_qty(lots: int, lot: Decimal) -> Decimal:
+    """Integer lots back to a Decimal quantity (exact: lots x lot size)."""
+    return Decimal(lots) * lot if lots else _ZERO
+
+
+class OrderSnapshot(tuple):  # type: ignore[type-arg]
     """Immutable picture of an order at the time of an event.
 
-    A NamedTuple (not a dataclass) because one is built per event on the hot path
-    and tuple construction is ~4x cheaper.  ``qty == cum_qty + leaves_qty +
-    closed_qty`` always holds (``closed_qty`` = canceled / expired / busted quantity).
+    The engine builds one per order change, so it is stored in the engine's compact
+    form -- ``(info, terms, cum_lots, leaves_lots, notional, state_code)`` with integer
+    lots/ticks and no Enum members (so the garbage collector untracks it) -- and the
+    public fields below are computed only when read.  Built through the public
+    constructor (all 18 fields, like the NamedTuple it replaces) it holds the given
+    values as they are.  ``qty == cum_qty + leaves_qty + closed_qty`` always holds
+    (``closed_qty`` = canceled / expired / busted quantity).
     """
 
-    order_id: str
-    owner: str
-    cl_ord_id: str
-    orig_cl_ord_id: str | None
-    symbol: str
-    side: Side
-    order_type: OrderType
-    tif: TimeInForce
-    qty: Decimal
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    cum_qty: Decimal
-    leaves_qty: Decimal
-    avg_px: Decimal
-    state: OrderState
-    closed_qty: Decimal
-    expire_date: date | None
-    triggered: bool
+    __slots__ = ()
+
+    _fields = (
+        "order_id", "owner", "cl_ord_id", "orig_cl_ord_id", "symbol", "side", "order_type",
+        "tif", "qty", "limit_price", "stop_price", "cum_qty", "leaves_qty", "avg_px", "state",
+        "closed_qty", "expire_date", "triggered",
+    )
+
+    def __new__(
+        cls,
+        order_id: str,
+        owner: str,
+        cl_ord_id: str,
+        orig_cl_ord_id: str | None,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        tif: TimeInForce,
+        qty: Decimal,
+        limit_price: Decimal | None,
+        stop_price: Decimal | None,
+        cum_qty: Decimal,
+        leaves_qty: Decimal,
+        avg_px: Decimal,
+        state: OrderState,
+        closed_qty: Decimal,
+        expire_date: date | None,
+        triggered: bool,
+    ) -> "OrderSnapshot":
+        # "given values" form: lot size None marks it; values are kept as passed
+        info = (order_id, owner, symbol, side, order_type, tif, expire_date, None, None, None)
+        terms = (cl_ord_id, orig_cl_ord_id, qty, None, limit_price, None, stop_price, None, triggered)
+        return tuple.__new__(cls, (info, terms, cum_qty, leaves_qty, (avg_px, closed_qty), state))
+
+    # -- fields (engine form: codes and integer lots are converted on the way out)
+    @property
+    def order_id(self) -> str:
+        info = self[0]
+        return info[0] if info[7] is None else f"O{info[0]}"  # type: ignore[no-any-return]
+
+    @property
+    def owner(self) -> str:
+        return self[0][1]  # type: ignore[no-any-return]
+
+    @property
+    def symbol(self) -> str:
+        return self[0][2]  # type: ignore[no-any-return]
+
+    @property
+    def side(self) -> Side:
+        info = self[0]
+        return info[3] if info[7] is None else _SIDE_BY_CODE[info[3]]  # type: ignore[no-any-return]
+
+    @property
+    def order_type(self) -> OrderType:
+        info = self[0]
+        return info[4] if info[7] is None else _TYPE_BY_CODE[info[4]]  # type: ignore[no-any-return]
+
+    @property
+    def tif(self) -> TimeInForce:
+        info = self[0]
+        return info[5] if info[7] is None else _TIF_BY_CODE[info[5]]  # type: ignore[no-any-return]
+
+    @property
+    def expire_date(self) -> date | None:
+        return self[0][6]  # type: ignore[no-any-return]
+
+    @property
+    def cl_ord_id(self) -> str:
+        return self[1][0]  # type: ignore[no-any-return]
+
+    @property
+    def orig_cl_ord_id(self) -> str | None:
+        return self[1][1]  # type: ignore[no-any-return]
+
+    @property
+    def qty(self) -> Decimal:
+        return self[1][2]  # type: ignore[no-any-return]
+
+    @property
+    def limit_price(self) -> Decimal | None:
+        return self[1][4]  # type: ignore[no-any-return]
+
+    @property
+    def stop_price(self) -> Decimal | None:
+        return self[1][6]  # type: ignore[no-any-return]
+
+    @property
+    def triggered(self) -> bool:
+        return self[1][8]  # type: ignore[no-any-return]
+
+    @property
+    def cum_qty(self) -> Decimal:
+        lot = self[0][7]
+        return self[2] if lot is None else lots_to_qty(self[2], lot)  # type: ignore[no-any-return]
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        lot = self[0][7]
+        return self[3] if lot is None else lots_to_qty(self[3], lot)  # type: ignore[no-any-return]
+
+    @property
+    def closed_qty(self) -> Decimal:
+        lot = self[0][7]
+        if lot is None:
+            return self[4][1]  # type: ignore[no-any-return]
+        return lots_to_qty(self[1][3] - self[2] - self[3], lot)
+
+    @property
+    def avg_px(self) -> Decimal:
+        info = self[0]
+        if info[7] is None:
+            return self[4][0]  # type: ignore[no-any-return]
+        cum = self[2]
+        # notional is in lots x ticks: value = notional*lot*tick, so avg = notional*tick/cum
+        return Decimal(self[4]) * info[8] / Decimal(cum) if cum else _ZERO
+
+    @property
+    def state(self) -> OrderState:
+        info = self[0]
+        return self[5] if info[7] is None else _STATE_BY_CODE[self[5]]  # type: ignore[no-any-return]
+
+    # -- NamedTuple-like helpers
+    def as_tuple(self) -> tuple[object, ...]:
+        """The 18 public fields in declaration order."""
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def _asdict(self) -> dict[str, object]:
+        return dict(zip(self._fields, self.as_tuple()))
+
+    def _replace(self, **changes: object) -> "OrderSnapshot":
+        fields = self._asdict()
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown OrderSnapshot fields: {sorted(unknown)}")
+        fields.update(changes)
+        return OrderSnapshot(**fields)  # type: ignore[arg-type]
+
+    def __getnewargs__(self) -> tuple[object, ...]:  # copy / pickle rebuild the given form
+        return self.as_tuple()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OrderSnapshot):
+            return NotImplemented
+        return self.as_tuple() == other.as_tuple()
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, OrderSnapshot):
+            return NotImplemented
+        return self.as_tuple() != other.as_tuple()
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self.as_tuple()))
+        return f"OrderSnapshot({body})"
 
 
 @dataclass(frozen=True, slots=True)

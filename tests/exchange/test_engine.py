@@ -409,3 +409,52 @@ def test_accepted_event_is_a_frozen_dataclass(v: Venue) -> None:
     with pytest.raises(Exception):
         ev.seq = 5  # type: ignore[misc]
     assert not isinstance(ev, (OrderRejected, OrderCanceled))
+
+
+def test_end_of_day_keeps_working_orders_findable_and_old_trades_bustable(v: Venue) -> None:
+    v.sub("gtc", BUY, 5, "99.00", tif=GTC)
+    v.sub("s", SELL, 3, "100.00")
+    v.sub("b", BUY, 3, "100.00")  # trades T1 and both orders are done
+    v.sub("idle", SELL, 1, "105.00")  # DAY: expires, never traded
+    v.run(EndOfDay(date(2024, 1, 2), TS))
+    assert v.engine.order("O1") is not None and v.snap("gtc").state is OrderState.NEW
+    assert v.engine.order("O2") is None and v.engine.order_by_cl_ord_id("B", "s") is None
+    assert v.engine.order("O4") is None and v.engine.order("O01") is None
+    assert [o.order_id for o in v.engine.orders()] == ["O1"]
+    busted = v.run(BustTrade("T1", TS))
+    assert kinds(busted) == ["TradeBusted", "TradeBusted"]
+    assert {e.order.order_id for e in busted} == {"O2", "O3"}
+    assert v.engine.trade("T1").busted and v.engine.trade("T1").buy_order_id == "O3"
+    v.sub("next", BUY, 1, "98.00")
+    assert v.snap("next").order_id == "O5" and [o.order_id for o in v.engine.orders()] == ["O1", "O5"]
+
+
+def test_priority_survives_many_cancels_at_one_price(v: Venue) -> None:
+    """Mostly-canceled queues get compacted; time priority and replace rules still hold."""
+    for i in range(60):
+        v.sub(f"s{i}", SELL, 1, "100.00")
+    for i in range(60):
+        if i % 4:
+            v.cancel(f"x{i}", f"s{i}")
+    v.replace("r0", "s0", 2, "100.00")  # quantity up: s0 goes to the back
+    v.replace("r4", "s4", 1, "100.00")  # unchanged: keeps its place
+    evs = v.sub("b", BUY, 15, "100.00")
+    passive = [e.order.cl_ord_id for e in evs if isinstance(e, OrderFilled) and not e.aggressor]
+    assert passive == ["r4"] + [f"s{i}" for i in range(8, 60, 4)] + ["r0"]
+    assert v.engine.book_depth("AAPL")[1] == [(D("100.00"), D(1))]
+
+
+def test_order_that_leaves_a_price_and_comes_back_queues_behind(v: Venue) -> None:
+    """Its old place in the queue is gone for good, however often it moves (and only one place)."""
+    v.sub("a", SELL, 1, "100.00")
+    v.sub("b", SELL, 1, "100.00")
+    v.replace("a1", "a", 1, "100.05")  # away ...
+    v.sub("c", SELL, 1, "100.00")
+    v.replace("a2", "a1", 1, "100.00")  # ... and back: behind b and c
+    v.replace("b1", "b", 2, "100.00")  # quantity up at the same price: behind a2
+    v.replace("b2", "b1", 3, "100.00")  # and again
+    assert [o.cl_ord_id for o in v.engine.resting_orders("AAPL", SELL)] == ["c", "a2", "b2"]
+    evs = v.sub("buy", BUY, 5, "100.00")
+    passive = [(e.order.cl_ord_id, e.last_qty) for e in evs if isinstance(e, OrderFilled) and not e.aggressor]
+    assert passive == [("c", 1), ("a2", 1), ("b2", 3)]
+    assert v.engine.book_depth("AAPL") == ([], [])

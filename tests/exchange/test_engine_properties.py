@@ -14,11 +14,13 @@ from exchange.engine import (
     EndOfDay,
     MatchingEngine,
     OrderFilled,
+    OrderSnapshot,
     OrderType,
     ReplaceOrder,
     Side,
     SubmitOrder,
     TimeInForce,
+    TradeBusted,
 )
 from exchange.instruments import Instrument
 
@@ -160,3 +162,44 @@ def test_price_time_priority(ops_list: list[tuple]) -> None:
         assert [e.order.order_id for e in passive] == expected_ids
         for e, o in zip(passive, before):
             assert e.last_px == o.limit_price
+
+
+@COMMON
+@given(ops)
+def test_integer_lots_and_ticks_agree_with_decimal_arithmetic(ops_list: list[tuple]) -> None:
+    """The engine counts in integer lots and ticks; what it reports must equal plain Decimal sums.
+
+    For every order, from its events alone: cum_qty is the Decimal sum of its fills less busts,
+    avg_px is the Decimal VWAP of those fills, quantities sit on the lot grid and prices on the
+    tick grid (BBB has lot 10 and tick 0.05, so a lot or tick slip shows), and a snapshot rebuilt
+    from its public fields equals the original.
+    """
+    engine, events = run(ops_list)
+    filled: dict[str, D] = {}
+    value: dict[str, D] = {}
+    for e in events:
+        snap = getattr(e, "order", None)
+        if snap is None or snap.order_id == "NONE":
+            continue
+        oid = snap.order_id
+        if isinstance(e, OrderFilled):
+            filled[oid] = filled.get(oid, D(0)) + e.last_qty
+            value[oid] = value.get(oid, D(0)) + e.last_qty * e.last_px
+        elif isinstance(e, TradeBusted):
+            filled[oid] -= e.qty
+            value[oid] -= e.qty * e.price
+        inst = INSTRUMENTS[snap.symbol]
+        cum = filled.get(oid, D(0))
+        assert snap.cum_qty == cum, e
+        assert snap.avg_px == (value[oid] / cum if cum else D(0)), e
+        for q in (snap.qty, snap.cum_qty, snap.leaves_qty, snap.closed_qty):
+            assert type(q) is D and q % inst.lot_size == 0, (e, q)
+        for px in (snap.limit_price, snap.stop_price):
+            assert px is None or px % inst.tick_size == 0
+        if isinstance(e, OrderFilled):
+            assert e.last_qty % inst.lot_size == 0 and e.last_px % inst.tick_size == 0
+        assert OrderSnapshot(*snap.as_tuple()) == snap
+    for sym in INSTRUMENTS:
+        for side_depth in engine.book_depth(sym, 1000):
+            for px, q in side_depth:
+                assert px % INSTRUMENTS[sym].tick_size == 0 and q % INSTRUMENTS[sym].lot_size == 0

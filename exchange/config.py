@@ -104,6 +104,12 @@ class VenueConfig:
     def quickfix_settings_text(self) -> str:
         """The INI text for quickfix.SessionSettings: only the venue's sessions, DEFAULT already merged."""
         lines: list[str] = []
+        log_paths = [value for session in self.sessions for key, value in session.settings.items()
+                     if key.upper() == "FILELOGPATH"]
+        if log_paths:
+            # QuickFIX's FileLogFactory also opens an engine-wide event log, which it places by the
+            # [DEFAULT] FileLogPath only: without one the acceptor refuses to start.
+            lines += ["[DEFAULT]", f"FileLogPath={log_paths[0]}", ""]
         for session in self.sessions:
             lines.append("[SESSION]")
             lines.extend(f"{key}={value}" for key, value in session.settings.items()

@@ -146,16 +146,20 @@ class VenueService:
         self._owner_routes: dict[str, SessionKey] = {}
         self._symbols = frozenset(engine.engine.instruments)
         self._market_data = MarketDataHub(self._symbols)
+        # Session routes and market-data subscriptions have their own lock: QuickFIX calls onLogon/onLogout
+        # while holding its session mutex, and the engine lock is held while sending (which takes that
+        # mutex), so taking the engine lock in those callbacks would invert the order and deadlock.
+        self._session_lock = threading.Lock()
         self._timers: set[threading.Timer] = set()
         self._closed = False
 
     # ------------------------------------------------------------------ session lifecycle
     def on_logon(self, session: SessionKey) -> None:
-        with self._lock:
+        with self._session_lock:
             self._owner_routes[session.broker_comp_id] = session
 
     def on_logout(self, session: SessionKey) -> None:
-        with self._lock:
+        with self._session_lock:
             self._market_data.drop_session(session)
 
     # ------------------------------------------------------------------ orders
@@ -165,7 +169,8 @@ class VenueService:
         owner = session.broker_comp_id
         with self._lock:
             now = self._clock()
-            self._owner_routes[owner] = session
+            with self._session_lock:
+                self._owner_routes[owner] = session
             if tr.is_resend(header):
                 known = self._engine.engine.order_by_cl_ord_id(owner, tr.required(body, tr.CL_ORD_ID))
                 if known is not None:
@@ -191,7 +196,8 @@ class VenueService:
 
     def cancel(self, session: SessionKey, body: tr.FieldSource) -> None:
         with self._lock:
-            self._owner_routes[session.broker_comp_id] = session
+            with self._session_lock:
+                self._owner_routes[session.broker_comp_id] = session
             command = tr.cancel_order(session.broker_comp_id, body, self._clock())
             self._publish(command, self._engine.process(command), session)
 
@@ -199,7 +205,8 @@ class VenueService:
         owner = session.broker_comp_id
         with self._lock:
             now = self._clock()
-            self._owner_routes[owner] = session
+            with self._session_lock:
+                self._owner_routes[owner] = session
             orig = tr.required(body, tr.ORIG_CL_ORD_ID)
             current = self._engine.engine.order_by_cl_ord_id(owner, orig)
             try:
@@ -232,7 +239,9 @@ class VenueService:
     def market_data_request(self, session: SessionKey, request: MarketDataRequest) -> None:
         with self._lock:
             tops = {s: self._top(s) for s in request.symbols if s in self._symbols}
-            for reply in self._market_data.request(session, request, session.version, tops):
+            with self._session_lock:
+                replies = list(self._market_data.request(session, request, session.version, tops))
+            for reply in replies:
                 self._send(session, reply)
 
     def trade_capture_request(self, session: SessionKey, request: TradeCaptureRequest) -> None:
@@ -327,8 +336,11 @@ class VenueService:
                 if original is not None:
                     outbound = tr.with_exec_ref(outbound, original)
             self._send(session, outbound)
-        if symbols and self._market_data.has_subscribers():
-            for session, outbound in self._market_data.changes({s: self._top(s) for s in sorted(symbols)}):
+        if symbols:
+            with self._session_lock:
+                changes = (list(self._market_data.changes({s: self._top(s) for s in sorted(symbols)}))
+                           if self._market_data.has_subscribers() else [])
+            for session, outbound in changes:
                 self._send(session, outbound)  # type: ignore[arg-type]
 
     def _route(self, owner: str, order_id: str | None, origin: SessionKey | None) -> SessionKey | None:
@@ -339,8 +351,10 @@ class VenueService:
             return self._order_routes[order_id]
         if origin is not None and origin.broker_comp_id == owner:
             return origin
-        if owner in self._owner_routes:
-            return self._owner_routes[owner]
+        with self._session_lock:
+            known = self._owner_routes.get(owner)
+        if known is not None:
+            return known
         candidates = sorted((s for s in self._sessions if s.broker_comp_id == owner),
                             key=lambda s: s.begin_string, reverse=True)
         return candidates[0] if candidates else None

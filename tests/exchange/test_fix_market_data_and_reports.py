@@ -109,3 +109,23 @@ def test_restart_keeps_book_orders_and_exec_ids(venue, client: FixClient) -> Non
     assert resting_fill[37] == accepted[37] and resting_fill[14] == "40"
     rows = offline_rows(venue.config, datetime.now(timezone.utc).date())
     assert {r.cl_ord_id for r in rows} == {"RS0", "RS1", "RS2"}
+
+
+def test_logout_and_stop_while_the_market_maker_streams_never_deadlock(venue_factory, client_factory) -> None:
+    """QuickFIX calls onLogout holding its session mutex while the market-maker thread sends (taking that
+    mutex) under the engine lock: the session callbacks must not need the engine lock."""
+    import threading
+
+    venue = venue_factory(MarketMakerIntervalMs=2)
+    client = client_factory(venue)
+    md_request(client, "MDS", "1", ["AAPL", "MSFT", "GOOG"])
+    client.wait_for(lambda m: m.msg_type == "X" and m.get(262) == "MDS", timeout_s=10)
+    for _ in range(3):
+        client.stop()
+        client = client_factory(venue)
+        md_request(client, "MDS", "1", ["AAPL", "MSFT", "GOOG"])
+        client.wait_for(lambda m: m.msg_type == "X" and m.get(262) == "MDS", timeout_s=10)
+    stopper = threading.Thread(target=venue.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=20)
+    assert not stopper.is_alive(), "venue.stop() deadlocked"

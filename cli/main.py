@@ -285,12 +285,15 @@ def demo() -> None:
 
 def _register_command_groups() -> None:
     """Attach the command groups that live in their own modules (imported late: they import this module)."""
+    from cli.api_cmd import api, api_keys
     from cli.certify_cmd import certify
     from cli.exchange_cmd import exchange
     from cli.fix_demo_cmd import demo_client, demo_fix
     from cli.gateway_cmd import gateway
     from cli.reconcile_cmd import reconcile
 
+    main.add_command(api)
+    main.add_command(api_keys)
     main.add_command(certify)
     main.add_command(exchange)
     main.add_command(gateway)

@@ -1,0 +1,242 @@
+"""REST order placement benchmark on PostgreSQL: throughput and latency from each request's intended send time.
+
+Usage:
+    python bench/rest_bench.py [--pg-url URL] [--seconds S] [--rate R] [--concurrency C] [--accounts A]
+
+A fresh PostgreSQL database is created, migrated, loaded with instruments, ``A`` funded accounts and one API
+key per account, and ``oms api`` is started on it as a separate process (as in production; rate limit off).
+A venue thread plays the exchange: it takes new orders from the outbox, as the FIX gateway's sender would,
+and applies a full fill for each through the OMS service (``ApplyExecution``), so every order placed also
+fills and books its ledger entries while the load runs.
+
+* throughput: ``C`` closed-loop clients POST /v1/orders (each with an Idempotency-Key) for ``S`` seconds;
+  the figure is accepted placements per second.
+* latency: an open-loop schedule at ``R`` requests per second for ``S`` seconds; each latency is measured from
+  the request's intended send time (so a stalled server cannot hide queueing: no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+from sqlalchemy import create_engine, select, text, update  # noqa: E402
+
+from oms.api.keys import Scope, create_api_key  # noqa: E402
+from oms.db.migrate import upgrade  # noqa: E402
+from oms.db.models import OutboxMessage  # noqa: E402
+from oms.domain.commands import ApplyExecution  # noqa: E402
+from oms.domain.enums import ExecType, OrderStatus  # noqa: E402
+from oms.domain.instruments import Instrument  # noqa: E402
+from oms.service.accounts import create_account, deposit, upsert_instruments  # noqa: E402
+from oms.service.executor import CommandExecutor  # noqa: E402
+from oms.service.uow import Database  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTRUMENTS = [Instrument(symbol="AAPL", currency="USD", tick_size=Decimal("0.01"), reference_price=Decimal("190.00"))]
+ORDER = b'{"symbol":"AAPL","side":"buy","type":"limit","qty":"1","limit_price":"190.00"}'
+
+
+class Venue(threading.Thread):
+    """Fills every new order found in the outbox, in batches, through the OMS service."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(name="bench-venue", daemon=True)
+        self.database = database
+        self.executor = CommandExecutor(database)
+        self.stop = threading.Event()
+        self.filled = 0
+
+    def run(self) -> None:
+        table = OutboxMessage.__table__
+        sequence = 0
+        while not self.stop.is_set():
+            with self.database.engine.begin() as connection:
+                rows = connection.execute(
+                    select(table.c.id, table.c.payload).where(table.c.sent_at.is_(None) & (table.c.kind == "new"))
+                    .order_by(table.c.id).limit(64).with_for_update(skip_locked=True)
+                ).all()  # fmt: skip
+                if rows:
+                    connection.execute(update(table).where(table.c.id.in_([r[0] for r in rows])).values(sent_at=text("now()")))
+            if not rows:
+                time.sleep(0.005)
+                continue
+            commands = []
+            for _, payload in rows:
+                sequence += 1
+                commands.append(
+                    ApplyExecution(
+                        venue_exec_id=f"BX{sequence}", cl_ord_id=payload["cl_ord_id"], venue_order_id=f"BV{sequence}",
+                        exec_type=ExecType.TRADE, ord_status=OrderStatus.FILLED, last_qty=Decimal(payload["qty"]),
+                        last_px=Decimal(payload["limit_price"]), cum_qty=Decimal(payload["qty"]),
+                    )
+                )  # fmt: skip
+            self.executor.execute(commands)
+            self.filled += len(commands)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def closed_loop(url: str, keys: list[str], seconds: float, concurrency: int) -> tuple[int, int, list[float]]:
+    accepted = failed = 0
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def worker(index: int) -> None:
+            nonlocal accepted, failed
+            key = keys[index % len(keys)]
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post("/v1/orders", content=ORDER, headers=_headers(key))
+                latencies.append(time.perf_counter() - started)
+                if response.status_code == 201:
+                    accepted += 1
+                else:
+                    failed += 1
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return accepted, failed, latencies
+
+
+async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> tuple[int, int, list[float]]:
+    accepted = failed = 0
+    latencies: list[float] = []
+    total = int(seconds * rate)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def send(intended: float, key: str) -> None:
+            nonlocal accepted, failed
+            try:
+                response = await client.post("/v1/orders", content=ORDER, headers=_headers(key))
+            except httpx.HTTPError:
+                failed += 1
+                return
+            latencies.append(time.perf_counter() - intended)
+            if response.status_code == 201:
+                accepted += 1
+            else:
+                failed += 1
+
+        start = time.perf_counter() + 0.1
+        tasks = []
+        for i in range(total):
+            intended = start + i / rate
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(intended, keys[i % len(keys)])))
+        await asyncio.gather(*tasks)
+    return accepted, failed, latencies
+
+
+USE_IDEMPOTENCY_KEYS = True
+
+
+def _headers(key: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+    if USE_IDEMPOTENCY_KEYS:
+        headers["Idempotency-Key"] = secrets.token_hex(12)
+    return headers
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("oms api exited early")
+        try:
+            if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit("oms api did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--port", type=int, default=18090)
+    parser.add_argument("--no-idempotency-keys", action="store_true", help="send writes without Idempotency-Key")
+    args = parser.parse_args()
+    global USE_IDEMPOTENCY_KEYS
+    USE_IDEMPOTENCY_KEYS = not args.no_idempotency_keys
+
+    name = f"bench_rest_{secrets.token_hex(4)}"
+    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = args.pg_url.rsplit("/", 1)[0] + "/" + name
+    database = Database.from_url(url)
+    process: subprocess.Popen[bytes] | None = None
+    venue = Venue(database)
+    try:
+        upgrade(database.engine)
+        upsert_instruments(database, INSTRUMENTS)
+        keys = []
+        for index in range(args.accounts):
+            account = f"B{index:04d}"
+            create_account(database, account)
+            deposit(database, account, Decimal("100000000"))
+            keys.append(create_api_key(database, [account], [Scope.TRADE]))
+        environment = os.environ | {"OMS_DATABASE_URL": url, "OMS_LOG_LEVEL": "warning", "OMS_MAX_ORDERS_PER_SECOND": "0"}
+        process = subprocess.Popen(
+            [str(ROOT / ".venv/bin/oms"), "api", "--port", str(args.port), "--rate", "0"], env=environment, cwd=ROOT
+        )
+        base = f"http://127.0.0.1:{args.port}"
+        _wait_for(base, process)
+        venue.start()
+        asyncio.run(closed_loop(base, keys, 1.0, 4))  # warm up
+        accepted, failed, closed = asyncio.run(closed_loop(base, keys, args.seconds, args.concurrency))
+        throughput = accepted / args.seconds
+        print(f"throughput: {throughput:.0f} placements/s accepted ({failed} refused) with {args.concurrency} clients, "
+              f"service time p50 {1000 * statistics.median(closed):.1f} ms p99 {1000 * percentile(closed, 0.99):.1f} ms")  # fmt: skip
+        accepted, failed, opened = asyncio.run(open_loop(base, keys, args.seconds, args.rate))
+        print(f"latency at {args.rate:.0f} req/s (from intended send time): p50 {1000 * statistics.median(opened):.1f} ms "
+              f"p90 {1000 * percentile(opened, 0.90):.1f} ms p99 {1000 * percentile(opened, 0.99):.1f} ms "
+              f"max {1000 * max(opened):.1f} ms ({accepted} accepted, {failed} refused)")  # fmt: skip
+        deadline = time.monotonic() + 30
+        with database.engine.connect() as connection:
+            while time.monotonic() < deadline:
+                open_orders = connection.execute(text("SELECT COUNT(*) FROM orders WHERE status <> 'filled'")).scalar_one()
+                if open_orders == 0:
+                    break
+                time.sleep(0.2)
+                connection.commit()
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"venue filled {venue.filled} orders; orders not filled at the end: {open_orders}")
+    finally:
+        venue.stop.set()
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        venue.join(timeout=10)
+        database.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

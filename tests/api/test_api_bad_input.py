@@ -1,0 +1,156 @@
+"""Bad input is a 4xx problem body and books nothing: malformed JSON, wrong types, NaN, huge numbers, unknown fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.api.conftest import Api
+
+GOOD = {"symbol": "AAPL", "side": "buy", "type": "limit", "qty": "10", "limit_price": "190.00"}
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("urn:oms:problem:") and body["title"] and body["detail"]
+    if code is not None:
+        assert body["code"] == code
+    return body
+
+
+def nothing_booked(api: Api) -> None:
+    with api.database.engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM orders")).scalar_one() == 0
+        assert connection.execute(text("SELECT COUNT(*) FROM reservations")).scalar_one() == 0
+
+
+RAW_BODIES = [
+    "{",
+    "not json",
+    '{"symbol": "AAPL",}',
+    "[" * 5000 + "]" * 5000,
+    "\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("raw", RAW_BODIES)
+def test_malformed_json_is_400(api: Api, raw: str) -> None:
+    response = api.client.post("/v1/orders", content=raw.encode("latin-1"),
+                               headers=api.headers() | {"content-type": "application/json"})  # fmt: skip
+    assert_problem(response, 400, "MALFORMED_JSON")
+    nothing_booked(api)
+
+
+BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
+    ("number instead of decimal string", {"qty": 10}),
+    ("float", {"qty": 10.5}),
+    ("NaN", {"qty": "NaN"}),
+    ("Infinity", {"limit_price": "Infinity"}),
+    ("huge", {"qty": "1" + "0" * 40}),
+    ("huge exponent", {"qty": "1e999"}),
+    ("negative", {"qty": "-5"}),
+    ("zero", {"qty": "0"}),
+    ("too many decimals", {"limit_price": "1.0000000000001"}),
+    ("spaces", {"qty": " 10"}),
+    ("unknown side", {"side": "short"}),
+    ("unknown type", {"type": "trailing"}),
+    ("unknown tif", {"time_in_force": "forever"}),
+    ("unknown field", {"leverage": "10"}),
+    ("list", {"qty": ["10"]}),
+    ("null qty", {"qty": None}),
+    ("bad symbol", {"symbol": "aa pl"}),
+    ("bad client id", {"client_order_id": "has space"}),
+    ("long client id", {"client_order_id": "x" * 65}),
+    ("bad date", {"time_in_force": "gtd", "expire_date": "tomorrow"}),
+]
+
+
+@pytest.mark.parametrize(("case", "change"), BAD_FIELDS, ids=[case for case, _ in BAD_FIELDS])
+def test_bad_fields_are_422_problems_naming_the_field(api: Api, case: str, change: dict[str, Any]) -> None:
+    body = assert_problem(api.post("/v1/orders", GOOD | change), 422, "VALIDATION_FAILED")
+    assert body["errors"], case
+    nothing_booked(api)
+
+
+def test_missing_fields_are_named(api: Api) -> None:
+    body = assert_problem(api.post("/v1/orders", {"symbol": "AAPL"}), 422, "VALIDATION_FAILED")
+    assert {error["field"] for error in body["errors"]} >= {"side", "type", "qty"}
+
+
+def test_wrong_top_level_type_is_422(api: Api) -> None:
+    assert_problem(api.post("/v1/orders", ["AAPL"]), 422)
+    assert_problem(api.post("/v1/orders", "AAPL"), 422)
+
+
+def test_business_rule_violations_use_the_fix_reason_codes(api: Api) -> None:
+    assert_problem(api.post("/v1/orders", GOOD | {"limit_price": "190.001"}), 422, "INVALID_PRICE")
+    assert_problem(api.post("/v1/orders", GOOD | {"type": "market"}), 422)
+    assert_problem(api.post("/v1/orders", GOOD | {"limit_price": "500.00"}), 422, "PRICE_OUTSIDE_COLLAR")
+    assert_problem(api.post("/v1/orders", GOOD | {"side": "sell"}), 422, "INSUFFICIENT_POSITION")
+    assert_problem(api.post("/v1/orders", GOOD | {"time_in_force": "gtd"}), 422, "INVALID_EXPIRE_DATE")
+
+
+def test_oversized_bodies_are_413(api: Api) -> None:
+    big = GOOD | {"padding": "x" * 100_000}
+    assert_problem(api.post("/v1/orders", big), 413, "BODY_TOO_LARGE")
+    nothing_booked(api)
+
+
+def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
+    assert_problem(api.get("/v1/nope"), 404)
+    assert_problem(api.client.put("/v1/orders", headers=api.headers()), 405)
+
+
+def test_bad_query_parameters_are_problems(api: Api) -> None:
+    assert_problem(api.get("/v1/orders", params={"limit": "0"}), 422)
+    assert_problem(api.get("/v1/orders", params={"limit": "lots"}), 422)
+    assert_problem(api.get("/v1/orders", params={"after": "yesterday"}), 422)
+    assert_problem(api.get("/v1/orders/" + "x" * 300), 404)
+    assert_problem(api.get("/v1/events", params={"since": "-1"}), 422)
+    response = api.client.get("/v1/events", headers=api.headers() | {"Last-Event-ID": "abc"})
+    assert_problem(response, 400, "INVALID_LAST_EVENT_ID")
+
+
+def test_money_requests_are_validated(api: Api) -> None:
+    assert_problem(api.post("/v1/accounts/ALICE/deposits", {"amount": 5}), 422)
+    assert_problem(api.post("/v1/accounts/ALICE/deposits", {"amount": "-5"}), 422)
+    assert_problem(api.post("/v1/accounts/ALICE/deposits", {"amount": "5", "currency": "EUR"}), 422)
+    assert_problem(api.post("/v1/accounts/ALICE/withdrawals", {"amount": "1000000"}), 422, "INSUFFICIENT_FUNDS")
+
+
+def test_out_of_range_cursors_and_sequence_numbers_are_problems_not_database_errors(api: Api) -> None:
+    from oms.api.queries import encode_cursor
+
+    assert_problem(api.get("/v1/accounts/ALICE/statement", params={"cursor": encode_cursor(10**30)}), 400, "INVALID_CURSOR")
+    assert_problem(api.get("/v1/accounts/ALICE/statement", params={"cursor": encode_cursor("x")}), 400, "INVALID_CURSOR")
+    assert_problem(api.get("/v1/orders", params={"cursor": encode_cursor("not a time", "id")}), 400, "INVALID_CURSOR")
+    assert_problem(api.get("/v1/executions", params={"cursor": encode_cursor(1, 2, 3)}), 400, "INVALID_CURSOR")
+    assert_problem(api.get("/v1/events", params={"since": str(10**30)}), 422)
+
+
+def test_times_at_the_edge_of_the_calendar_are_problems(api: Api) -> None:
+    assert_problem(api.get("/v1/orders", params={"after": "9999-12-31T23:59:59-14:00"}), 422)
+    assert_problem(api.get("/v1/orders", params={"until": "0001-01-01T00:00:00+14:00"}), 422)
+
+
+def test_oversized_chunked_bodies_without_content_length_are_413(api: Api) -> None:
+    def chunks() -> Any:
+        yield b'{"symbol": "AAPL", "padding": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = api.client.post("/v1/orders", content=chunks(), headers=api.headers() | {"content-type": "application/json"})
+    assert_problem(response, 413, "BODY_TOO_LARGE")
+    nothing_booked(api)
+
+
+def test_nul_characters_in_path_or_query_are_400_on_every_backend(api: Api) -> None:
+    assert_problem(api.get("/v1/orders", params={"symbol": "A\x00B"}), 400, "INVALID_CHARACTERS")
+    assert_problem(api.get("/v1/orders/abc%00def"), 400, "INVALID_CHARACTERS")
+    assert_problem(api.get("/v1/orders/by-client-id/x%00"), 400, "INVALID_CHARACTERS")

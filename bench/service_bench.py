@@ -2,7 +2,8 @@
 
 Usage:
     python bench/service_bench.py --backend sqlite|postgresql|both --orders N --batch B --accounts A
-        [--mode batch|group|both] [--threads K] [--pg-url URL] [--profile FILE]
+        [--mode batch|group|both] [--threads K] [--committers C] [--processes P ...] [--pg-url URL]
+        [--profile FILE]
 
 For every backend a fresh database is created (PostgreSQL: ``CREATE DATABASE bench_<random>``, dropped at
 the end; SQLite: a temporary file, WAL + ``synchronous=FULL`` as ``make_engine`` sets it), migrated with
@@ -13,10 +14,14 @@ the end; SQLite: a temporary file, WAL + ``synchronous=FULL`` as ``make_engine``
   ``result.venue_cl_ord_id``) in a second one. No result is looked at before ``execute`` returns, i.e. before
   its commit is durable.
 * ``group`` mode: ``K`` threads each submit place, wait for the durable result, then submit the fill and wait,
-  through one :class:`GroupCommitter` (group commit of single submissions).
+  through one :class:`GroupCommitter` (group commit of single submissions; ``C`` committer threads on
+  PostgreSQL).
+* ``procs`` (``--processes P``): ``P`` gateway processes, each owning every ``P``-th account (DESIGN.md's
+  scale-out), run the batch loop at the same time against the same database.
 
 The figure is orders placed + filled per second (wall clock over the timed loop), with per-batch (batch
-mode) or per-order (group mode) latency percentiles. At the end ``verify_ledger`` must be clean and
+mode) or per-order (group mode) latency percentiles; batch mode also prints the client process's CPU time
+per order, a figure less disturbed by other load on a shared machine. At the end ``verify_ledger`` must be clean and
 every order must be filled. SQLite WAL checkpoints run from a background thread, off the order path.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import multiprocessing
 import os
 import platform
 import pstats
@@ -293,6 +299,7 @@ def run_batches(db: BenchDb, accounts: list[str], n: int, batch: int, tag: str, 
     checkpointer = Checkpointer(db, checkpoint_s)
     exec_seq = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()  # this process's CPU (all threads): less sensitive to other load
     for start in range(0, n, batch):
         chunk = places[start : start + batch]
         t0 = time.perf_counter()
@@ -315,20 +322,23 @@ def run_batches(db: BenchDb, accounts: list[str], n: int, batch: int, tag: str, 
         fill_ms.append((t3 - t2) * 1000)
         pair_ms.append((t3 - t0) * 1000)
     elapsed = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     checkpointer.stop()
     return RunResult(
         db.backend, "batch", n, f"B={batch}", elapsed, pair_ms, "per-batch (place+fill)",
         checkpointer.count, checkpointer.seconds,
         {"place_p50_ms": pct(place_ms, 50), "fill_p50_ms": pct(fill_ms, 50),
-         "place_p99_ms": pct(place_ms, 99), "fill_p99_ms": pct(fill_ms, 99)},
+         "place_p99_ms": pct(place_ms, 99), "fill_p99_ms": pct(fill_ms, 99),
+         "client_cpu_us_per_order": cpu_s / n * 1e6},
     )  # fmt: skip
 
 
 def run_group(
-    db: BenchDb, accounts: list[str], n: int, threads: int, max_batch: int, tag: str, checkpoint_s: float
+    db: BenchDb, accounts: list[str], n: int, threads: int, max_batch: int, tag: str, checkpoint_s: float,
+    committers: int = 1,
 ) -> RunResult:
     executor = CommandExecutor(db.database, CONFIG)
-    committer = GroupCommitter(executor, max_batch=max_batch)
+    committer = GroupCommitter(executor, max_batch=max_batch, committers=committers)
     places = order_stream(n, accounts, tag)
     shares = [places[i::threads] for i in range(threads)]
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -378,9 +388,58 @@ def run_group(
         raise errors[0]
     flat = [value for chunk in latencies for value in chunk]
     return RunResult(
-        db.backend, "group", n, f"K={threads}", elapsed, flat, "per-order (place+fill)",
+        db.backend, "group", n, f"K={threads},C={committers}", elapsed, flat, "per-order (place+fill)",
         checkpointer.count, checkpointer.seconds,
         {"commits": float(len(batch_sizes)), "mean_cmds_per_commit": statistics.fmean(batch_sizes) if batch_sizes else 0.0},
+    )  # fmt: skip
+
+
+def _partition_worker(url: str, accounts: list[str], n: int, batch: int, tag: str, start, results) -> None:  # type: ignore[no-untyped-def]
+    """One gateway process owning a partition of the accounts: its own engine, the same batch loop."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    database = Database(make_engine(url, pool_size=2))
+    db = BenchDb("worker", url, database, lambda: None)
+    try:
+        start.wait()
+        result = run_batches(db, accounts, n, batch, tag, 0)
+        results.put((result.seconds, result.latencies_ms, None))
+    except BaseException as error:  # noqa: BLE001
+        results.put((0.0, [], repr(error)))
+    finally:
+        database.dispose()
+
+
+def run_processes(db: BenchDb, accounts: list[str], n: int, batch: int, processes: int, tag: str, checkpoint_s: float) -> RunResult:
+    """``processes`` gateway processes, each owning every ``processes``-th account, run the batch loop at once.
+
+    This is DESIGN.md's scale-out: several processes, disjoint account partitions, one database. The
+    figure is all their orders over the wall-clock time from the common start to the last one done.
+    """
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(processes + 1)
+    results = context.Queue()
+    share = n // processes
+    workers = [
+        context.Process(target=_partition_worker, args=(db.url, accounts[i::processes], share, batch, f"{tag}p{i}-", start, results))
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    checkpointer = Checkpointer(db, checkpoint_s)
+    start.wait(timeout=120)
+    started = time.perf_counter()
+    outcomes = [results.get(timeout=600) for _ in workers]
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    checkpointer.stop()
+    errors = [error for _, _, error in outcomes if error]
+    if errors:
+        raise AssertionError("worker failed: " + errors[0])
+    latencies = [value for _, chunk, _ in outcomes for value in chunk]
+    return RunResult(
+        db.backend, "procs", share * processes, f"P={processes},B={batch}", elapsed, latencies, "per-batch (place+fill)",
+        checkpointer.count, checkpointer.seconds,
     )  # fmt: skip
 
 
@@ -402,7 +461,10 @@ def verify(db: BenchDb, expected_orders: int) -> str:
 def bench_backend(backend: str, args: argparse.Namespace) -> list[RunResult]:
     tmp_root = tempfile.mkdtemp(prefix="bench_svc_", dir="/tmp")
     modes = ["batch", "group"] if args.mode == "both" else [args.mode]
-    runs = len(args.batch) * ("batch" in modes) + len(args.threads) * ("group" in modes)
+    if args.processes:
+        modes.append("procs")
+    runs = (len(args.batch) * ("batch" in modes) + len(args.threads) * ("group" in modes)
+            + len(args.processes or []) * ("procs" in modes))  # fmt: skip
     if backend == "sqlite":
         db = make_sqlite(tmp_root)
     else:
@@ -417,17 +479,21 @@ def bench_backend(backend: str, args: argparse.Namespace) -> list[RunResult]:
         total = warm
         profiler = cProfile.Profile() if args.profile else None
         for mode in modes:
-            for param in args.batch if mode == "batch" else args.threads:
+            params = {"batch": args.batch, "group": args.threads, "procs": args.processes or []}[mode]
+            for param in params:
                 tag = f"{mode[0].upper()}{param}-"
                 if profiler:
                     profiler.enable()
                 if mode == "batch":
                     result = run_batches(db, accounts, args.orders, param, tag, args.checkpoint_interval)
+                elif mode == "group":
+                    committers = args.committers if db.backend == "postgresql" else 1
+                    result = run_group(db, accounts, args.orders, param, args.max_batch, tag, args.checkpoint_interval, committers)
                 else:
-                    result = run_group(db, accounts, args.orders, param, args.max_batch, tag, args.checkpoint_interval)
+                    result = run_processes(db, accounts, args.orders, max(args.batch), param, tag, args.checkpoint_interval)
                 if profiler:
                     profiler.disable()
-                total += args.orders
+                total += result.orders
                 print(result.line(), flush=True)
                 results.append(result)
         if db.backend == "sqlite":
@@ -457,6 +523,8 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--mode", choices=("batch", "group", "both"), default="both")
     parser.add_argument("--threads", type=int, nargs="+", default=[64], help="client threads K for group mode")
+    parser.add_argument("--processes", type=int, nargs="*", help="also run P gateway processes on disjoint account partitions (batch loop, largest B)")
+    parser.add_argument("--committers", type=int, default=1, help="GroupCommitter committer threads on PostgreSQL (SQLite: always 1)")
     parser.add_argument("--max-batch", type=int, default=256, help="GroupCommitter max_batch")
     parser.add_argument("--checkpoint-interval", type=float, default=1.0, help="SQLite background checkpoint period (s); 0 = none")
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL))

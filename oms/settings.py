@@ -8,6 +8,7 @@ start with a message naming the setting.
 from __future__ import annotations
 
 import os
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -48,8 +49,16 @@ class Settings(BaseSettings):
     default_market_collar_pct: Decimal = Decimal("0.05")
     fee_rate: Decimal = Decimal("0.0005")
     fee_minimum: Decimal = Decimal("0")
-    # Trading calendar: "always" (24x7, demo and simulator) or "us-equities".
+    # Trading calendar: "always" (24x7, the default for the demo, the simulator and tests) or "us-equities"
+    # (09:30-16:00 America/New_York, Monday to Friday, minus OMS_MARKET_HOLIDAYS).
     trading_calendar: Literal["always", "us-equities"] = "always"
+    # Comma-separated ISO dates on which the market is closed (also skipped by T+N settlement).
+    market_holidays: str = ""
+    # Orders per second an account may place (a sliding one-second window kept in the database); an
+    # account's own non-zero ``max_orders_per_second`` overrides it; 0 means no limit.
+    max_orders_per_second: int = 1000
+    # SQLite only: how often a background thread folds the WAL back into the database file (seconds).
+    sqlite_checkpoint_interval_s: float = 1.0
 
     @field_validator("database_url")
     @classmethod
@@ -69,7 +78,28 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// URL")
         return value
 
-    @field_validator("group_commit_max_batch", "settlement_days")
+    @field_validator("market_holidays")
+    @classmethod
+    def _iso_dates(cls, value: str) -> str:
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            try:
+                date.fromisoformat(part)
+            except ValueError:
+                raise ValueError(f"{part!r} is not a date (YYYY-MM-DD)") from None
+        return value
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(part.strip()) for part in self.market_holidays.split(",") if part.strip())
+
+    @field_validator("sqlite_checkpoint_interval_s")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("group_commit_max_batch", "settlement_days", "max_orders_per_second")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 0:

@@ -26,8 +26,26 @@ def test_plain_postgresql_urls_get_the_psycopg_driver() -> None:
         ({"OMS_REDIS_URL": "http://x"}, "invalid OMS_REDIS_URL"),
         ({"OMS_SETTLEMENT_DAYS": "two"}, "invalid OMS_SETTLEMENT_DAYS"),
         ({"OMS_LOG_LEVEL": "loud"}, "invalid OMS_LOG_LEVEL"),
+        ({"OMS_TRADING_CALENDAR": "nyse"}, "invalid OMS_TRADING_CALENDAR"),
+        ({"OMS_MARKET_HOLIDAYS": "2026-12-25,xmas"}, "invalid OMS_MARKET_HOLIDAYS: .*'xmas' is not a date"),
+        ({"OMS_MAX_ORDERS_PER_SECOND": "-1"}, "invalid OMS_MAX_ORDERS_PER_SECOND"),
+        ({"OMS_SQLITE_CHECKPOINT_INTERVAL_S": "0"}, "invalid OMS_SQLITE_CHECKPOINT_INTERVAL_S"),
     ],
 )
 def test_unknown_or_invalid_settings_are_refused_by_name(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(environ)
+
+
+def test_risk_defaults_keep_the_demo_trading_around_the_clock_with_a_per_account_order_rate() -> None:
+    settings = load_settings({})
+    assert settings.trading_calendar == "always"
+    assert settings.max_orders_per_second == 1000
+    assert settings.holidays == frozenset()
+
+
+def test_market_holidays_are_a_comma_separated_list_of_dates() -> None:
+    from datetime import date
+
+    settings = load_settings({"OMS_TRADING_CALENDAR": "us-equities", "OMS_MARKET_HOLIDAYS": "2026-12-25, 2027-01-01"})
+    assert settings.holidays == frozenset({date(2026, 12, 25), date(2027, 1, 1)})

@@ -8,17 +8,15 @@ round trips, while every entry is still checked to balance per asset before it i
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, select
 
+from oms.db.bulk import BulkWriter
 from oms.db.models import JournalEntry, LedgerAccount, Posting
 from oms.ledger.chart import BROKER, NON_NEGATIVE_NAMES, ledger_key
 
@@ -67,8 +65,9 @@ def transfer(source: tuple[str, str], target: tuple[str, str], asset: str, amoun
 class LedgerBook:
     """In-transaction working set of ledger balances plus buffered, balanced journal entries."""
 
-    def __init__(self, connection: Connection, known_broker_keys: set[str]) -> None:
+    def __init__(self, connection: Connection, known_broker_keys: set[str], *, writer: BulkWriter | None = None) -> None:
         self._connection = connection
+        self._writer = writer or BulkWriter(connection)
         # Broker-side ledger accounts are created once per database (INSERT ... ON CONFLICT DO NOTHING)
         # and then only referenced; the set, owned by whoever owns the engine, remembers them.
         self._known_broker_keys = known_broker_keys
@@ -117,16 +116,21 @@ class LedgerBook:
         self._check_balanced(legs)
         if (kind, reference) in self._references:
             raise LedgerError(f"entry {kind}:{reference} is already booked in this transaction")
-        changes: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        balances = self._balances
+        changes: dict[str, Decimal] = {}
+        postings: list[tuple[str, str, Decimal]] = []
         for leg in legs:
-            if leg.amount:
-                changes[self._account_key(leg)] += leg.amount
+            amount = leg.amount
+            if amount:
+                key = self._account_key(leg)
+                changes[key] = changes.get(key, ZERO) + amount
+                postings.append((key, leg.asset, amount))
         if not allow_negative:
             for key, change in changes.items():
-                if key in self._balances and key.split("/", 2)[1] in NON_NEGATIVE_NAMES:
-                    if self._balances[key] + change < ZERO:
-                        raise InsufficientBalance(key, self._balances[key], change)
-        entry_id = uuid.uuid4().hex
+                balance = balances.get(key)
+                if balance is not None and balance + change < ZERO and key.split("/", 2)[1] in NON_NEGATIVE_NAMES:
+                    raise InsufficientBalance(key, balance, change)
+        entry_id = os.urandom(16).hex()  # 128 random bits, like uuid4().hex
         self._entries.append(
             {
                 "id": entry_id,
@@ -138,26 +142,26 @@ class LedgerBook:
             }
         )
         self._references.add((kind, reference))
-        for leg in legs:
-            if not leg.amount:
-                continue
-            key = ledger_key(leg.owner, leg.name, leg.asset)
-            self._postings.append({"entry_id": entry_id, "ledger_account": key, "asset": leg.asset, "amount": leg.amount})
+        append = self._postings.append
+        for key, asset, amount in postings:
+            append({"entry_id": entry_id, "ledger_account": key, "asset": asset, "amount": amount})
+        dirty = self._dirty
         for key, change in changes.items():
-            if key in self._balances:
-                self._balances[key] += change
-                self._dirty.add(key)
+            if key in balances:
+                balances[key] += change
+                dirty.add(key)
         return entry_id
 
     @staticmethod
     def _check_balanced(legs: Sequence[Leg]) -> None:
         if not legs:
             raise UnbalancedEntry("an entry needs at least two legs")
-        totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        totals: dict[str, Decimal] = {}
         for leg in legs:
-            if not isinstance(leg.amount, Decimal) or not leg.amount.is_finite():
-                raise UnbalancedEntry(f"leg amount must be a finite Decimal, got {leg.amount!r}")
-            totals[leg.asset] += leg.amount
+            amount = leg.amount
+            if not isinstance(amount, Decimal) or not amount.is_finite():
+                raise UnbalancedEntry(f"leg amount must be a finite Decimal, got {amount!r}")
+            totals[leg.asset] = totals.get(leg.asset, ZERO) + amount
         unbalanced = {asset: total for asset, total in totals.items() if total != ZERO}
         if unbalanced:
             detail = ", ".join(f"{asset}={total}" for asset, total in sorted(unbalanced.items()))
@@ -182,30 +186,26 @@ class LedgerBook:
         return len(self._entries)
 
     def flush(self) -> None:
-        """Write buffered accounts, entries, postings and balances in a few batched statements."""
-        connection = self._connection
+        """Write buffered accounts, entries, postings and balances: one multi-row statement each."""
+        writer = self._writer
         if self._new_accounts:
             rows = list(self._new_accounts.values())
             for row in rows:
                 row["balance"] = self._balances.get(str(row["key"]), ZERO) if row["keeps_balance"] else ZERO
-            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-            connection.execute(insert(_accounts).on_conflict_do_nothing(), rows)
+            writer.insert(_accounts, rows, on_conflict_do_nothing=True)
             for row in rows:
                 if not row["keeps_balance"]:
                     self._known_broker_keys.add(str(row["key"]))
             self._dirty.difference_update(self._new_accounts)
             self._new_accounts.clear()
         if self._entries:
-            connection.execute(_entries.insert(), self._entries)
+            writer.insert(_entries, self._entries)
             self._entries = []
         if self._postings:
-            connection.execute(_postings.insert(), self._postings)
+            writer.insert(_postings, self._postings)
             self._postings = []
         if self._dirty:
-            connection.execute(
-                update(_accounts).where(_accounts.c.key == bindparam("k")).values(balance=bindparam("b")),
-                [{"k": key, "b": self._balances[key]} for key in sorted(self._dirty)],
-            )
+            writer.update(_accounts, "key", [{"key": key, "balance": self._balances[key]} for key in sorted(self._dirty)])
             self._dirty.clear()
 
 

@@ -8,6 +8,7 @@ batch is rolled back and every command retried alone, so one bad command cannot 
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.service.orders import (
+    RATE_WINDOW,
     ApplyCancelReject,
     OrderResult,
     ServiceConfig,
@@ -28,6 +30,7 @@ from oms.service.orders import (
     cancel_order,
     find_order_for_report,
     place_order,
+    rate_limit,
     replace_order,
 )
 from oms.service.uow import Database, UnitOfWork
@@ -51,13 +54,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# A batch keeps thousands of young objects alive until its commit (records, events, legs, rows). With
+# CPython's default young-generation threshold (700 allocations) the cyclic collector then runs over a
+# thousand times per 10,000 orders and re-scans those survivors each time: about a tenth of the order
+# path's time in the service benchmark. A higher threshold collects the same cycles, less often.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Raise the cyclic GC's young-generation threshold for this process (never lowers a higher one)."""
+    young, middle, old = gc.get_threshold()
+    if young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, max(middle, 20), max(old, 100))
+
+
 class CommandExecutor:
     """The OMS order path: commands in, results out, every result durable before it is returned."""
 
-    def __init__(self, database: Database, config: ServiceConfig | None = None, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, database: Database, config: ServiceConfig | None = None, clock: Clock = utc_now, *, tune_gc: bool = True
+    ) -> None:
         self.database = database
         self.config = config or ServiceConfig()
         self.clock = clock
+        if tune_gc:
+            tune_garbage_collector()
 
     def execute(self, commands: Sequence[Command]) -> list[OrderResult]:
         if not commands:
@@ -77,7 +98,7 @@ class CommandExecutor:
     def _run(self, commands: Sequence[Command]) -> list[OrderResult]:
         now = self.clock()
         with UnitOfWork(self.database) as uow:
-            _prefetch(uow, commands)
+            _prefetch(uow, commands, self.config, now)
             results = [_HANDLERS[type(command)](uow, command, self.config, now) for command in commands]
             uow.commit()
         return results
@@ -86,15 +107,17 @@ class CommandExecutor:
         return self.execute([command])[0]
 
 
-def _prefetch(uow: UnitOfWork, commands: Sequence[Command]) -> None:
+def _prefetch(uow: UnitOfWork, commands: Sequence[Command], config: ServiceConfig, now: datetime) -> None:
     """Load what the batch refers to in a few queries, then lock every account it touches, sorted."""
     accounts: set[str] = set()
+    placing: set[str] = set()
     client_keys: list[tuple[str, str]] = []
     venue_ids: list[str] = []
     exec_ids: list[str] = []
     for command in commands:
         if isinstance(command, PlaceOrder):
             accounts.add(command.account)
+            placing.add(command.account)
             client_keys.append((command.account, command.cl_ord_id))
         elif isinstance(command, (CancelOrder, ReplaceOrder)):
             accounts.add(command.account)
@@ -120,6 +143,9 @@ def _prefetch(uow: UnitOfWork, commands: Sequence[Command]) -> None:
     uow.lock_accounts(accounts)
     if order_ids:
         uow.prefetch_reservations(order_ids)
+    limited = [a for a in placing if (record := uow.accounts.get(a)) is not None and rate_limit(record, config) > 0]
+    if limited:
+        uow.prefetch_recent_order_counts(limited, now - RATE_WINDOW)
 
 
 def _report_order(uow: UnitOfWork, command: ApplyExecution | ApplyCancelReject) -> Any:
@@ -140,13 +166,24 @@ class GroupCommitter:
     (``max_batch``) and a lone command waits at most ``max_wait_s`` for company.
     """
 
-    def __init__(self, executor: CommandExecutor, *, max_batch: int = 256, max_wait_s: float = 0.0005) -> None:
+    def __init__(
+        self, executor: CommandExecutor, *, max_batch: int = 256, max_wait_s: float = 0.0005, committers: int = 1
+    ) -> None:
+        """``committers`` > 1 runs that many batches at once (PostgreSQL: one batch's commit and round trips
+        overlap the next one's Python work; row locks taken in sorted order keep them apart). Keep 1 on
+        SQLite, whose single write lock would only make the extra committers wait."""
+        if committers < 1:
+            raise ValueError("committers must be at least 1")
         self._executor = executor
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._queue: queue.Queue[tuple[Command, Future[OrderResult]] | None] = queue.Queue(maxsize=max_batch * 64)
-        self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"group-commit-{i}", daemon=True) for i in range(committers)
+        ]
+        self._thread = self._threads[0]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, command: Command) -> Future[OrderResult]:
         future: Future[OrderResult] = Future()
@@ -157,8 +194,10 @@ class GroupCommitter:
         return self.submit(command).result(timeout)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def _loop(self) -> None:
         while True:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -62,6 +63,7 @@ from oms.ledger import movements
 from oms.ledger.chart import CASH_AVAILABLE, SHARES_AVAILABLE
 from oms.service.order_rows import OrderRecord
 from oms.service.uow import AccountRecord, ReservationRecord, UnitOfWork, new_id
+from oms.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +77,30 @@ class ServiceConfig:
     fee_schedule: FeeSchedule = FeeSchedule(rate=Decimal("0.0005"))
     calendar: TradingCalendar = TradingCalendar(always_open=True)
     settlement_days: int = 2
+    # Orders per second per account when the account sets no limit of its own; 0 = no limit.
+    max_orders_per_second: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceConfig:
+        """The order path's parameters as configured (``OMS_TRADING_CALENDAR``, fees, rate, settlement)."""
+        return cls(
+            fee_schedule=FeeSchedule(rate=settings.fee_rate, minimum=settings.fee_minimum),
+            calendar=trading_calendar(settings.trading_calendar, settings.holidays),
+            settlement_days=settings.settlement_days,
+            max_orders_per_second=settings.max_orders_per_second,
+        )
+
+
+US_EQUITIES_SESSION = (time(9, 30), time(16, 0))
+
+
+def trading_calendar(name: str, holidays: frozenset[date] = frozenset()) -> TradingCalendar:
+    """The calendar a setting names: ``always`` (24x7, simulator and demo) or ``us-equities``."""
+    if name == "always":
+        return TradingCalendar(always_open=True, holidays=holidays)
+    if name == "us-equities":
+        return TradingCalendar.weekdays("America/New_York", *US_EQUITIES_SESSION, holidays=holidays)
+    raise ValueError(f"unknown trading calendar {name!r}")
 
 
 class Outcome(StrEnum):
@@ -136,6 +162,7 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
         return OrderResult(Outcome.DENIED, denial=duplicate_denial(command.account, command.cl_ord_id))
     instrument = uow.instruments().get(command.symbol)
     currency = instrument.currency if instrument is not None else account.currency
+    rate_denial = _rate_denial(uow, account, config, now)
     context = PreTradeContext(
         account_status=AccountStatus(account.status),
         instrument=instrument,
@@ -147,7 +174,7 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
         available_shares=uow.ledger.balance(account.id, SHARES_AVAILABLE, command.symbol),
         now=now,
     )
-    denial = check_new_order(command, context)
+    denial = rate_denial or check_new_order(command, context)
     order = Order.place(OrderId(new_id()), command, now)
     record = OrderRecord(order=order, venue_cl_ord_id=str(order.order_id), fingerprint=print_)
     if denial is not None:
@@ -653,13 +680,45 @@ def _resolve(uow: UnitOfWork, reservation: ReservationRecord, now: datetime, *, 
 
 
 def _limits(account: AccountRecord) -> AccountLimits:
+    return _account_limits(
+        account.max_order_qty, account.max_order_notional, account.price_collar_pct, account.market_collar_pct,
+        max(account.max_orders_per_second, 1),
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _account_limits(qty: Decimal, notional: Decimal, collar: Decimal, market_collar: Decimal, rate: int) -> AccountLimits:
+    """Limits are validated values; accounts share a handful of limit sets, so build each once."""
     return AccountLimits(
-        max_order_qty=account.max_order_qty,
-        max_order_notional=account.max_order_notional,
-        price_collar_pct=account.price_collar_pct,
-        market_order_collar_pct=account.market_collar_pct,
-        max_orders_per_second=max(account.max_orders_per_second, 1),
+        max_order_qty=qty,
+        max_order_notional=notional,
+        price_collar_pct=collar,
+        market_order_collar_pct=market_collar,
+        max_orders_per_second=rate,
     )
+
+
+RATE_WINDOW = timedelta(seconds=1)
+
+
+def rate_limit(account: AccountRecord, config: ServiceConfig) -> int:
+    """Orders per second the account may place: its own limit, else the broker's; 0 = unlimited."""
+    return account.max_orders_per_second if account.max_orders_per_second > 0 else config.max_orders_per_second
+
+
+def _rate_denial(uow: UnitOfWork, account: AccountRecord, config: ServiceConfig, now: datetime) -> Denial | None:
+    """A sliding one-second window over the account's orders in the database (no per-process state).
+
+    The caller holds the account lock, so concurrent gateway processes see and extend the same window.
+    """
+    limit = rate_limit(account, config)
+    if limit <= 0:
+        return None
+    since = now - RATE_WINDOW
+    if uow.recent_order_count(account.id, since) >= limit:
+        return Denial(ReasonCode.RATE_LIMITED, {"max_per_second": limit})
+    uow.count_recent_order(account.id, since)
+    return None
 
 
 def _kill_switches(uow: UnitOfWork, account: AccountRecord) -> KillSwitches:

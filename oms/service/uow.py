@@ -8,17 +8,18 @@ of commands (group commit) without any of them being acknowledged before it is d
 
 from __future__ import annotations
 
+import os
 import threading
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, or_, select, tuple_
 
-from oms.db.engine import make_engine
+from oms.db.bulk import BulkWriter
+from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
     Execution,
@@ -34,6 +35,7 @@ from oms.db.models import Order as OrderRow
 from oms.domain.instruments import Instrument as DomainInstrument
 from oms.ledger.book import LedgerBook
 from oms.service.order_rows import MUTABLE_ORDER_COLUMNS, ORDER_COLUMNS, OrderRecord, record_from_row, record_to_row
+from oms.settings import Settings
 
 _orders = OrderRow.__table__
 _reservations = Reservation.__table__
@@ -42,9 +44,16 @@ _instruments = Instrument.__table__
 _executions = Execution.__table__
 
 
+DEFAULT_CHECKPOINT_INTERVAL_S = 1.0
+
+# Orders denied for their rate are stored (their ClOrdID is used) but do not count toward the rate.
+RATE_LIMITED_PREFIX = "RATE_LIMITED"
+
+
 def new_id() -> str:
-    """A database-independent unique id; no counter shared between gateway processes is needed."""
-    return uuid.uuid4().hex
+    """A database-independent unique id (128 random bits, 32 hex digits, like ``uuid4().hex``): no counter
+    shared between gateway processes is needed."""
+    return os.urandom(16).hex()
 
 
 @dataclass(slots=True)
@@ -106,17 +115,30 @@ def _domain_instrument(record: InstrumentRecord) -> DomainInstrument:
 
 
 class Database:
-    """An engine plus the per-database caches every unit of work on it shares."""
+    """An engine plus the per-database caches every unit of work on it shares.
 
-    def __init__(self, engine: Engine) -> None:
+    With ``checkpoint_interval_s`` on SQLite it also owns the background WAL checkpointer (the engine turns
+    automatic checkpoints off so no commit on the order path pays for one); :meth:`dispose` stops it.
+    """
+
+    def __init__(self, engine: Engine, *, checkpoint_interval_s: float | None = None) -> None:
         self.engine = engine
         self.broker_ledger_keys: set[str] = set()
         self._instruments: dict[str, DomainInstrument] | None = None
         self._lock = threading.Lock()
+        self.checkpointer: WalCheckpointer | None = None
+        if checkpoint_interval_s is not None and is_sqlite(engine):
+            self.checkpointer = WalCheckpointer(engine, checkpoint_interval_s)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, checkpoint_interval_s: float | None = DEFAULT_CHECKPOINT_INTERVAL_S) -> Database:
+        """The database at ``url``; on SQLite with a WAL checkpointer unless ``checkpoint_interval_s`` is None."""
+        return cls(make_engine(url), checkpoint_interval_s=checkpoint_interval_s)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The configured database (``OMS_DATABASE_URL``), checkpointed every ``OMS_SQLITE_CHECKPOINT_INTERVAL_S``."""
+        return cls.from_url(settings.database_url, checkpoint_interval_s=settings.sqlite_checkpoint_interval_s)
 
     @property
     def is_postgres(self) -> bool:
@@ -137,6 +159,8 @@ class Database:
             self._instruments = None
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 
@@ -147,7 +171,8 @@ class UnitOfWork:
         self.database = database
         self.connection: Connection = database.engine.connect()
         self._transaction = self.connection.begin()
-        self.ledger = LedgerBook(self.connection, database.broker_ledger_keys)
+        self._writer = BulkWriter(self.connection)
+        self.ledger = LedgerBook(self.connection, database.broker_ledger_keys, writer=self._writer)
         self.accounts: dict[str, AccountRecord | None] = {}
         self._orders: dict[str, OrderRecord] = {}
         self._orders_by_client: dict[tuple[str, str], OrderRecord] = {}
@@ -163,6 +188,7 @@ class UnitOfWork:
         self.applied_exec_ids: set[str] = set()
         self._rows: dict[Any, list[dict[str, Any]]] = {}
         self._global_kill: bool | None = None
+        self._recent_orders: dict[tuple[str, datetime], int] = {}
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -205,6 +231,43 @@ class UnitOfWork:
     def instruments(self) -> dict[str, DomainInstrument]:
         return self.database.instruments(self.connection)
 
+    # -- order rate -----------------------------------------------------------------------------------
+    def prefetch_recent_order_counts(self, account_ids: Iterable[str], since: datetime) -> None:
+        """Count, in one query, each account's orders created after ``since`` (rate-limited ones excepted).
+
+        The orders table is the limiter's state: every process sees the same window, and the count is
+        exact because the caller holds the account locks (row locks, or SQLite's write lock).
+        """
+        wanted = sorted({a for a in account_ids if (a, since) not in self._recent_orders})
+        if not wanted:
+            return
+        text_column = _orders.c.text
+        rows = self.connection.execute(
+            select(_orders.c.account_id, func.count())
+            .where(
+                _orders.c.account_id.in_(wanted),
+                _orders.c.created_at > since,
+                or_(text_column.is_(None), ~text_column.like(RATE_LIMITED_PREFIX + "%")),
+            )
+            .group_by(_orders.c.account_id)
+        )
+        found = dict(rows.all())
+        for account_id in wanted:
+            self._recent_orders[(account_id, since)] = int(found.get(account_id, 0))
+
+    def recent_order_count(self, account_id: str, since: datetime) -> int:
+        """Orders the account placed after ``since``, including those of this transaction."""
+        key = (account_id, since)
+        if key not in self._recent_orders:
+            self.prefetch_recent_order_counts([account_id], since)
+        return self._recent_orders[key]
+
+    def count_recent_order(self, account_id: str, since: datetime) -> None:
+        key = (account_id, since)
+        if key not in self._recent_orders:
+            self.prefetch_recent_order_counts([account_id], since)
+        self._recent_orders[key] += 1
+
     # -- orders ---------------------------------------------------------------------------------------
     def _remember(self, order: OrderRecord) -> OrderRecord:
         known = self._orders.get(order.id)
@@ -225,12 +288,32 @@ class UnitOfWork:
         rows = self.connection.execute(select(*(_orders.c[name] for name in ORDER_COLUMNS)).where(condition))
         return [self._remember(record_from_row(row)) for row in rows]
 
+    def _pg_fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """PostgreSQL: one statement with array parameters, whatever the batch size.
+
+        A 500-element ``IN`` list or row-value ``IN`` costs the planner more than the lookups themselves;
+        ``= ANY(array)`` and a join with ``unnest`` plan in constant time and probe the unique indexes.
+        psycopg already returns the Python types (Decimal, aware datetime, parsed JSON) the records take.
+        """
+        cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params, binary=True)  # binary: arrays go out without text quoting
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
+
+    def _load_orders_pg(self, sql: str, params: tuple[Any, ...]) -> list[OrderRecord]:
+        return [self._remember(record_from_row(row)) for row in self._pg_fetch(sql, params)]
+
     def prefetch_orders_by_client(self, keys: Iterable[tuple[str, str]]) -> None:
         """Load, in one query, the orders a batch of commands refers to by (account, ClOrdID)."""
         wanted = [key for key in set(keys) if key not in self._orders_by_client and key not in self._missing_client_keys]
         if not wanted:
             return
-        self._load_orders(tuple_(_orders.c.account_id, _orders.c.cl_ord_id).in_(wanted))
+        if self.database.is_postgres:
+            self._load_orders_pg(_PG_ORDERS_BY_CLIENT, ([a for a, _ in wanted], [c for _, c in wanted]))
+        else:
+            self._load_orders(tuple_(_orders.c.account_id, _orders.c.cl_ord_id).in_(wanted))
         self._missing_client_keys.update(key for key in wanted if key not in self._orders_by_client)
 
     def prefetch_orders_by_venue_cl_ord_id(self, venue_cl_ord_ids: Iterable[str]) -> None:
@@ -239,10 +322,15 @@ class UnitOfWork:
             for value in set(venue_cl_ord_ids)
             if value not in self._orders_by_venue_cl and value not in self._orders_by_pending_venue_cl
         ]
-        if wanted:
-            self._load_orders(
-                _orders.c.venue_cl_ord_id.in_(wanted) | _orders.c.pending_venue_cl_ord_id.in_(wanted)
-            )
+        if not wanted:
+            return
+        if not self.database.is_postgres:
+            self._load_orders(_orders.c.venue_cl_ord_id.in_(wanted) | _orders.c.pending_venue_cl_ord_id.in_(wanted))
+            return
+        self._load_orders_pg(_PG_ORDERS_BY_VENUE_CL, (wanted,))
+        rest = [value for value in wanted if value not in self._orders_by_venue_cl]
+        if rest:  # cancel and replace responses carry the ClOrdID of our pending request
+            self._load_orders_pg(_PG_ORDERS_BY_PENDING_VENUE_CL, (rest,))
 
     def order(self, order_id: str) -> OrderRecord | None:
         if order_id not in self._orders:
@@ -250,11 +338,17 @@ class UnitOfWork:
         return self._orders.get(order_id)
 
     def order_by_client(self, account_id: str, cl_ord_id: str) -> OrderRecord | None:
-        self.prefetch_orders_by_client([(account_id, cl_ord_id)])
+        key = (account_id, cl_ord_id)
+        if key in self._missing_client_keys:
+            return None
+        self.prefetch_orders_by_client([key])
         return self._orders_by_client.get((account_id, cl_ord_id))
 
     def order_by_venue_cl_ord_id(self, venue_cl_ord_id: str) -> OrderRecord | None:
         """The order we sent under ``venue_cl_ord_id``, or whose pending cancel/replace carries it."""
+        found = self._orders_by_venue_cl.get(venue_cl_ord_id)
+        if found is not None:
+            return found
         self.prefetch_orders_by_venue_cl_ord_id([venue_cl_ord_id])
         found = self._orders_by_venue_cl.get(venue_cl_ord_id)
         if found is None:
@@ -295,11 +389,14 @@ class UnitOfWork:
         wanted = [order_id for order_id in set(order_ids) if order_id not in self._reservations_by_order]
         if not wanted:
             return
-        rows = self.connection.execute(
-            select(*(_reservations.c[name] for name in _RESERVATION_FIELDS)).where(
-                _reservations.c.order_id.in_(wanted) & (_reservations.c.status == "pending")
+        if self.database.is_postgres:
+            rows: Iterable[Any] = self._pg_fetch(_PG_PENDING_RESERVATIONS, (wanted,))
+        else:
+            rows = self.connection.execute(
+                select(*(_reservations.c[name] for name in _RESERVATION_FIELDS)).where(
+                    _reservations.c.order_id.in_(wanted) & (_reservations.c.status == "pending")
+                )
             )
-        )
         for row in rows:
             record = ReservationRecord(*row)
             self._reservations_by_order[record.order_id] = record
@@ -327,11 +424,13 @@ class UnitOfWork:
     # -- executions -----------------------------------------------------------------------------------
     def prefetch_exec_ids(self, venue_exec_ids: Iterable[str]) -> None:
         wanted = [value for value in set(venue_exec_ids) if value not in self.applied_exec_ids]
-        if wanted:
-            rows = self.connection.execute(
-                select(_executions.c.venue_exec_id).where(_executions.c.venue_exec_id.in_(wanted))
-            )
-            self.applied_exec_ids.update(value for (value,) in rows)
+        if not wanted:
+            return
+        if self.database.is_postgres:
+            rows: Iterable[Any] = self._pg_fetch(_PG_APPLIED_EXEC_IDS, (wanted,))
+        else:
+            rows = self.connection.execute(select(_executions.c.venue_exec_id).where(_executions.c.venue_exec_id.in_(wanted)))
+        self.applied_exec_ids.update(value for (value,) in rows)
 
     # -- plain inserts --------------------------------------------------------------------------------
     def insert(self, model: Any, row: dict[str, Any]) -> None:
@@ -340,45 +439,34 @@ class UnitOfWork:
 
     # -- finishing ------------------------------------------------------------------------------------
     def flush(self) -> None:
-        connection = self.connection
+        """Write everything buffered: one multi-row statement per table (see :mod:`oms.db.bulk`)."""
+        writer = self._writer
         self.ledger.flush()
         if self._new_orders:
-            connection.execute(_orders.insert(), [record_to_row(order) for order in self._new_orders.values()])
+            writer.insert(_orders, [record_to_row(order) for order in self._new_orders.values()])
             self._new_orders.clear()
         if self._dirty_orders:
             rows = []
             for order_id in sorted(self._dirty_orders):
                 full = record_to_row(self._orders[order_id])
-                rows.append({"_id": order_id, **{name: full[name] for name in MUTABLE_ORDER_COLUMNS}})
-            connection.execute(
-                update(_orders)
-                .where(_orders.c.id == bindparam("_id"))
-                .values({name: bindparam(name) for name in MUTABLE_ORDER_COLUMNS}),
-                rows,
-            )
+                rows.append({name: full[name] for name in _ORDER_UPDATE_COLUMNS})
+            writer.update(_orders, "id", rows)
             self._dirty_orders.clear()
         if self._new_reservations:
-            connection.execute(
-                _reservations.insert(), [_as_row(r, _RESERVATION_FIELDS) for r in self._new_reservations.values()]
-            )
+            writer.insert(_reservations, [_as_row(r, _RESERVATION_FIELDS) for r in self._new_reservations.values()])
             self._new_reservations.clear()
         if self._dirty_reservations:
             records = {r.id: r for r in self._all_reservations()}
-            changed = ("order_id", "amount", "remaining", "status", "resolved_at")
-            connection.execute(
-                update(_reservations)
-                .where(_reservations.c.id == bindparam("_id"))
-                .values({name: bindparam(name) for name in changed}),
-                [
-                    {"_id": rid, **{name: getattr(records[rid], name) for name in changed}}
-                    for rid in sorted(self._dirty_reservations)
-                ],
+            writer.update(
+                _reservations,
+                "id",
+                [_as_row(records[rid], _RESERVATION_UPDATE_COLUMNS) for rid in sorted(self._dirty_reservations)],
             )
             self._dirty_reservations.clear()
         for table in _INSERT_ORDER:
             rows = self._rows.pop(table, None)
             if rows:
-                connection.execute(table.insert(), rows)
+                writer.insert(table, rows)
 
     def _all_reservations(self) -> Iterable[ReservationRecord]:
         yield from (r for r in self._reservations_by_order.values() if r is not None)
@@ -396,6 +484,22 @@ class UnitOfWork:
         self.rollback()
         self.connection.close()
 
+
+_ORDER_SELECT = "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM orders AS o "
+_PG_ORDERS_BY_CLIENT = (
+    _ORDER_SELECT + "JOIN unnest(%s::varchar[], %s::varchar[]) AS k(account_id, cl_ord_id) "
+    "ON o.account_id = k.account_id AND o.cl_ord_id = k.cl_ord_id"
+)
+_PG_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%s::varchar[])"
+_PG_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_id = ANY(%s::varchar[])"
+
+_PG_PENDING_RESERVATIONS = (
+    "SELECT " + ", ".join(_RESERVATION_FIELDS) + " FROM reservations WHERE order_id = ANY(%s::varchar[]) AND status = 'pending'"
+)
+_PG_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%s::varchar[])"
+
+_ORDER_UPDATE_COLUMNS = ("id", *MUTABLE_ORDER_COLUMNS)
+_RESERVATION_UPDATE_COLUMNS = ("id", "order_id", "amount", "remaining", "status", "resolved_at")
 
 _INSERT_ORDER = (
     Execution.__table__,

@@ -1,139 +1,179 @@
-"""``oms demo``: the whole order path on the embedded default, in one command.
+"""``oms demo``: the whole product in one command, on the embedded default (SQLite, no servers).
 
-Until the FIX gateway runs the venue session, the demo plays the venue's part with the bundled matching
-engine in-process: each accepted order from the outbox is matched against a seeded market maker, and the
-engine's fills come back through the same ``ApplyExecution`` path a FIX ExecutionReport will take.
+It starts the simulated exchange, the FIX gateway and the REST API in-process on free loopback ports, then
+plays both kinds of customer: an institutional client over FIX (a fill, a market order, a replace, a cancel
+and a denial by the buying-power check) and a retail backend over REST (an order with an Idempotency-Key,
+replayed, and followed until the venue fills it). It ends with the account's balances and `ledger verify`.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import click
 
-from exchange.engine import MatchingEngine, OrderFilled, SubmitOrder
-from exchange.engine import OrderType as VenueOrderType
-from exchange.engine import Side as VenueSide
-from exchange.engine import TimeInForce as VenueTif
+from cli.demo_client import FINAL_EXEC_TYPES, DemoFixClient, fix_time
+from cli.demo_stack import DEMO_CLIENT, DemoStack
 from exchange.instruments import load_instruments
-from exchange.market_maker import MarketMaker
 from oms.db.migrate import upgrade
-from oms.domain.commands import ApplyExecution, PlaceOrder
-from oms.domain.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.instruments import Instrument
 from oms.ledger.verify import verify_ledger
-from oms.service.accounts import AccountError, balances, create_account, deposit, upsert_instruments
-from oms.service.executor import CommandExecutor
-from oms.service.orders import OrderResult, Outcome
+from oms.service.accounts import AccountError, AccountLimitsConfig, balances, create_account, deposit, upsert_instruments
 from oms.service.uow import Database
 
-DEMO_ACCOUNT = "CLIENT1"
 DEMO_CASH = Decimal("1000000")
+EXEC_TYPE_NAMES = {"0": "New", "4": "Canceled", "5": "Replaced", "8": "Rejected", "C": "Expired", "F": "Trade",
+                   "I": "Status"}
+REST_FILL_TIMEOUT_S = 15.0
 
-_SIDES = {Side.BUY: VenueSide.BUY, Side.SELL: VenueSide.SELL}
-_TYPES = {OrderType.LIMIT: VenueOrderType.LIMIT, OrderType.MARKET: VenueOrderType.MARKET}
 
-
-def run_demo(database: Database) -> None:
+def run_demo(database: Database, work_dir: Path) -> None:
     upgrade(database.engine)
-    venue_instruments = load_instruments()
-    upsert_instruments(
-        database,
-        [
-            Instrument(symbol=i.symbol, currency=i.currency, tick_size=i.tick_size, lot_size=i.lot_size, reference_price=i.reference_price)
-            for i in venue_instruments.values()
-        ],
-    )
+    _seed(database)
+    api_key = _api_key(database)
+    stack = DemoStack(work_dir, database)
+    click.echo("starting the simulated exchange, the FIX gateway and the REST API ...")
+    stack.start()
+    client: DemoFixClient | None = None
     try:
-        create_account(database, DEMO_ACCOUNT)
-        deposit(database, DEMO_ACCOUNT, DEMO_CASH, reference="demo-funding")
-        click.echo(f"created {DEMO_ACCOUNT} and deposited {DEMO_CASH} USD")
+        click.echo(f"exchange on :{stack.venue_port}, gateway clients on :{stack.client_port}, "
+                   f"REST on {stack.api_url}")
+        client = DemoFixClient(stack.client_port, work_dir / "client-store", DEMO_CLIENT).start()
+        _fix_session(client)
+        _rest_session(stack.api_url, api_key)
+    finally:
+        if client is not None:
+            client.stop()
+        stack.stop()
+    _summary(database)
+
+
+def _seed(database: Database) -> None:
+    """The venue's instruments, and CLIENT1 with 1,000,000 USD (a second run reuses the account)."""
+    upsert_instruments(database, [
+        Instrument(symbol=i.symbol, currency=i.currency, tick_size=i.tick_size, lot_size=i.lot_size,
+                   reference_price=i.reference_price)
+        for i in load_instruments().values()
+    ])
+    try:
+        create_account(database, DEMO_CLIENT, limits=AccountLimitsConfig(max_order_qty=Decimal("1000000"),
+                                                                         max_order_notional=Decimal("10000000")))
+        deposit(database, DEMO_CLIENT, DEMO_CASH, reference="demo-funding")
+        click.echo(f"created {DEMO_CLIENT} and deposited {DEMO_CASH} USD")
     except AccountError:
-        click.echo(f"{DEMO_ACCOUNT} exists; reusing it")
-    engine = MatchingEngine(venue_instruments)
-    maker = MarketMaker(venue_instruments, seed=7)
-    now = datetime.now(UTC)
-    for command in maker.step(now):
-        maker.on_events(engine.process(command))
-    executor = CommandExecutor(database)
-    stamp = now.strftime("%H%M%S")
-    orders = [
-        ("buy 100 AAPL at market", _order(f"demo-{stamp}-1", Side.BUY, "AAPL", "100", None)),
-        ("buy 50 MSFT limit 430.00", _order(f"demo-{stamp}-2", Side.BUY, "MSFT", "50", "430.00")),
-        ("sell 40 AAPL at market", _order(f"demo-{stamp}-3", Side.SELL, "AAPL", "40", None)),
-        ("buy 10,000 SPY limit 500.00 (more than the account can pay)", _order(f"demo-{stamp}-4", Side.BUY, "SPY", "10000", "500.00")),
+        click.echo(f"{DEMO_CLIENT} exists; reusing it")
+
+
+def _api_key(database: Database) -> str:
+    from oms.api.keys import Scope, create_api_key
+
+    return create_api_key(database, [DEMO_CLIENT], [Scope.READ, Scope.TRADE], label="oms demo")
+
+
+# ---------------------------------------------------------------------------------------------- FIX
+def _fix_session(client: DemoFixClient) -> None:
+    click.echo(f"\n== FIX: {DEMO_CLIENT} over FIX.4.4")
+    stamp = datetime.now(UTC).strftime("%H%M%S%f")[:10]
+    steps: list[tuple[str, str, list[tuple[int, str]], frozenset[str]]] = [
+        ("buy 100 AAPL limit 195.00 (marketable)", "D", _new(f"F{stamp}-1", "AAPL", "100", "195.00"),
+         frozenset({"F"}) | FINAL_EXEC_TYPES),
+        ("buy 10 MSFT at market", "D", _new(f"F{stamp}-2", "MSFT", "10", None), frozenset({"F"}) | FINAL_EXEC_TYPES),
+        ("buy 100 AAPL limit 150.00 (rests)", "D", _new(f"F{stamp}-3", "AAPL", "100", "150.00"),
+         frozenset({"0"}) | FINAL_EXEC_TYPES),
+        ("replace it: 200 @ 151.00", "G", _replace(f"F{stamp}-4", f"F{stamp}-3", "200", "151.00"), FINAL_EXEC_TYPES),
+        ("cancel it", "F", _cancel(f"F{stamp}-5", f"F{stamp}-4"), FINAL_EXEC_TYPES),
+        ("buy 10,000 SPY limit 500.00 (more than the account can pay)", "D",
+         _new(f"F{stamp}-6", "SPY", "10000", "500.00"), FINAL_EXEC_TYPES),
     ]
-    for label, command in orders:
-        result = executor.one(command)
-        click.echo(f"\n> {label}: {_describe(result)}")
-        if result.outcome is Outcome.ACCEPTED and result.venue_cl_ord_id:
-            _route(engine, executor, command, result.venue_cl_ord_id)
-    snapshot = balances(database, DEMO_ACCOUNT)
+    for label, msg_type, fields, until in steps:
+        click.echo(f"> {label}")
+        client.send(msg_type, fields)
+        for report in client.wait_for(dict(fields)[11], until):
+            click.echo(_describe(report))
+
+
+def _new(cl_ord_id: str, symbol: str, qty: str, price: str | None) -> list[tuple[int, str]]:
+    fields = [(11, cl_ord_id), (1, DEMO_CLIENT), (21, "1"), (55, symbol), (54, "1"), (60, fix_time()), (38, qty),
+              (40, "2" if price else "1"), (59, "0")]
+    return fields + ([(44, price)] if price else [])
+
+
+def _replace(cl_ord_id: str, orig: str, qty: str, price: str) -> list[tuple[int, str]]:
+    return [(11, cl_ord_id), (41, orig), (1, DEMO_CLIENT), (21, "1"), (55, "AAPL"), (54, "1"), (60, fix_time()),
+            (38, qty), (40, "2"), (44, price)]
+
+
+def _cancel(cl_ord_id: str, orig: str) -> list[tuple[int, str]]:
+    return [(11, cl_ord_id), (41, orig), (1, DEMO_CLIENT), (55, "AAPL"), (54, "1"), (60, fix_time())]
+
+
+def _describe(report: dict[int, str]) -> str:
+    if report.get(35) == "9":
+        return f"  <- OrderCancelReject {report.get(11)}: {report.get(58, '')}"
+    kind = EXEC_TYPE_NAMES.get(report.get(150, ""), report.get(150, "?"))
+    text = f"  <- ExecutionReport {kind} {report.get(11)} cum={report.get(14)} leaves={report.get(151)}"
+    if report.get(150) == "F":
+        text += f" last={report.get(32)}@{report.get(31)}"
+    if report.get(58):
+        text += f" | {report.get(58)}"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- REST
+def _rest_session(base_url: str, api_key: str) -> None:
+    import httpx
+
+    click.echo(f"\n== REST: a retail backend for {DEMO_CLIENT}")
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = {"account": DEMO_CLIENT, "symbol": "GOOG", "side": "buy", "type": "market", "qty": "5",
+            "time_in_force": "day"}
+    key = str(uuid.uuid4())
+    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as http:
+        first = http.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
+        click.echo(f"> POST /v1/orders market buy 5 GOOG: {first.status_code} {_order_line(first.json())}")
+        replay = http.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
+        same = replay.json().get("id") == first.json().get("id")
+        click.echo(f"> the same request again (same Idempotency-Key): {replay.status_code}, "
+                   f"{'the same order' if same else 'A DIFFERENT ORDER'}")
+        order = _wait_filled(http, first.json().get("id"))
+        click.echo(f"  GET /v1/orders/{order.get('id')}: {_order_line(order)}")
+        positions = http.get(f"/v1/accounts/{DEMO_CLIENT}/positions")
+        for position in positions.json() if positions.is_success else []:
+            click.echo(f"  GET positions {position['symbol']}: {position['qty']} avg cost {position['average_cost']}"
+                       f", market value {position['market_value']}, unrealized P&L {position['unrealized_pnl']}")
+
+
+def _wait_filled(http: Any, order_id: str | None) -> dict[str, Any]:
+    deadline = time.monotonic() + REST_FILL_TIMEOUT_S
+    order: dict[str, Any] = {}
+    while order_id and time.monotonic() < deadline:
+        order = http.get(f"/v1/orders/{order_id}").json()
+        if order.get("status") in ("filled", "rejected", "canceled", "expired"):
+            break
+        time.sleep(0.1)
+    return order
+
+
+def _order_line(order: dict[str, Any]) -> str:
+    if "status" not in order:
+        return str(order.get("detail") or order)
+    return (f"{order.get('status')}, filled {order.get('filled_qty')} avg {order.get('filled_avg_price')} "
+            f"(client_order_id {order.get('client_order_id')})")
+
+
+# ---------------------------------------------------------------------------------------------- end
+def _summary(database: Database) -> None:
+    snapshot = balances(database, DEMO_CLIENT)
     cash = snapshot.in_currency("USD")
-    click.echo(f"\n{DEMO_ACCOUNT}: available {cash.available} USD, reserved {cash.reserved}, unsettled {cash.unsettled}")
+    click.echo(f"\n{DEMO_CLIENT}: available {cash.available} USD, reserved {cash.reserved}, "
+               f"unsettled {cash.unsettled}")
     for symbol, position in snapshot.positions.items():
         click.echo(f"  {symbol}: {position.total} shares")
     with database.engine.connect() as connection:
         violations = verify_ledger(connection)
     click.echo("ledger verify: ok" if not violations else "\n".join(map(str, violations)))
-
-
-def _order(cl_ord_id: str, side: Side, symbol: str, qty: str, price: str | None) -> PlaceOrder:
-    return PlaceOrder(
-        account=DEMO_ACCOUNT,
-        cl_ord_id=cl_ord_id,
-        symbol=symbol,
-        side=side,
-        order_type=OrderType.LIMIT if price else OrderType.MARKET,
-        qty=Decimal(qty),
-        limit_price=Decimal(price) if price else None,
-        tif=TimeInForce.DAY,
-    )
-
-
-def _route(engine: MatchingEngine, executor: CommandExecutor, command: PlaceOrder, venue_cl_ord_id: str) -> None:
-    """Play the venue: match the order and feed each fill back as an execution report."""
-    events = engine.process(
-        SubmitOrder(
-            owner="OMS",
-            cl_ord_id=venue_cl_ord_id,
-            symbol=command.symbol,
-            side=_SIDES[command.side],
-            order_type=_TYPES[command.order_type],
-            qty=command.qty,
-            limit_price=command.limit_price,
-            stop_price=None,
-            tif=VenueTif.DAY,
-            expire_date=None,
-            timestamp=datetime.now(UTC),
-        )
-    )
-    accepted = executor.one(_report(events[0].order.order_id, venue_cl_ord_id, ExecType.NEW, f"demo-ack-{venue_cl_ord_id}"))
-    click.echo(f"  venue ack: {accepted.order.status.value if accepted.order else accepted.outcome}")
-    for event in events:
-        if isinstance(event, OrderFilled) and event.order.cl_ord_id == venue_cl_ord_id:
-            fill = _report(event.order.order_id, venue_cl_ord_id, ExecType.TRADE, f"demo-fill-{event.seq}", event.last_qty, event.last_px)
-            result = executor.one(fill)
-            assert result.order is not None
-            click.echo(f"  fill {event.last_qty} @ {event.last_px}: {result.order.status.value}, avg {result.order.avg_px}")
-
-
-def _report(venue_order_id: str, cl_ord_id: str, exec_type: ExecType, exec_id: str, qty: Decimal = Decimal(0), px: Decimal = Decimal(0)) -> ApplyExecution:
-    return ApplyExecution(
-        venue_exec_id=exec_id,
-        cl_ord_id=cl_ord_id,
-        venue_order_id=venue_order_id,
-        exec_type=exec_type,
-        ord_status=OrderStatus.NEW,
-        last_qty=qty,
-        last_px=px,
-        transact_time=datetime.now(UTC),
-    )
-
-
-def _describe(result: OrderResult) -> str:
-    if result.denial is not None:
-        return f"denied — {result.denial}"
-    assert result.order is not None
-    return f"{result.outcome.value}, order {result.order.order_id} {result.order.status.value}"

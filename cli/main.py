@@ -277,29 +277,34 @@ def ledger_statement(account: str, limit: int) -> None:
 @main.command("demo")
 @friendly_errors
 def demo() -> None:
-    """Run the order path end to end on the configured database (default: SQLite under var/)."""
+    """The whole product end to end: exchange, FIX gateway and REST API in-process, a FIX client and a REST
+    client placing orders, then balances and ledger verify (default database: SQLite under var/)."""
     from cli.demo import run_demo
 
-    run_demo(open_database())
+    run_demo(open_database(), get_settings().var_dir / "demo")
 
 
 def _register_command_groups() -> None:
     """Attach the command groups that live in their own modules (imported late: they import this module)."""
-    from cli.api_cmd import api, api_keys
     from cli.certify_cmd import certify
     from cli.exchange_cmd import exchange
-    from cli.fix_demo_cmd import demo_client, demo_fix
-    from cli.gateway_cmd import gateway
     from cli.reconcile_cmd import reconcile
+    from cli.risk_cmd import risk
+
+    main.add_command(certify)
+    main.add_command(exchange)
+    main.add_command(reconcile)
+    main.add_command(risk)
+    from cli.api_cmd import api, api_keys
 
     main.add_command(api)
     main.add_command(api_keys)
-    main.add_command(certify)
-    main.add_command(exchange)
+    from cli.fix_demo_cmd import demo_client, demo_fix
+    from cli.gateway_cmd import gateway
+
     main.add_command(gateway)
     main.add_command(demo_fix)
     main.add_command(demo_client)
-    main.add_command(reconcile)
 
 
 _register_command_groups()

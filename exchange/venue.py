@@ -120,13 +120,16 @@ class Venue:
                                             orig_cl_ord_id=order.cl_ord_id, timestamp=self._clock()))
 
     def _market_maker_loop(self) -> None:
+        """Quote at once (so the first orders after a start find liquidity), then every interval."""
         interval = self.config.market_maker_interval_ms / 1000
-        while not self._timer_stop.wait(interval):
+        while True:
             try:
                 assert self.service is not None
                 self.service.step_market_maker()
             except Exception:
                 log.exception("market maker step failed")
+            if self._timer_stop.wait(interval):
+                return
 
     def stop(self) -> None:
         self._timer_stop.set()

@@ -23,7 +23,7 @@ from oms.db.migrate import upgrade
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("OMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("OMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TEMPLATE_DB = f"oms_test_template_{os.getpid()}"
+TEMPLATE_DB = f"oms_test_template_{os.getpid()}"  # per pytest process: parallel runs never collide
 
 settings.register_profile(
     "ci", max_examples=40, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]

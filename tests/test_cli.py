@@ -58,3 +58,64 @@ def test_demo_runs_the_order_path_and_leaves_a_clean_ledger(cli: CliRunner) -> N
     assert result.exit_code == 0, result.output
     assert "INSUFFICIENT_BUYING_POWER" in result.output
     assert result.output.strip().endswith("ledger verify: ok")
+
+
+@pytest.fixture
+def fixture_db_cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The CLI on the shared fixture database (fresh, migrated; SQLite and PostgreSQL)."""
+    monkeypatch.setenv("OMS_DATABASE_URL", database_url)
+    monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_risk_kill_switch_halts_new_orders_globally_and_per_account_and_status_shows_it(fixture_db_cli: CliRunner) -> None:
+    cli = fixture_db_cli
+    from oms.domain.risk import ReasonCode
+    from oms.service.orders import ServiceConfig
+    from oms.service.uow import Database
+    from oms.service.accounts import upsert_instruments
+    from tests.service.factories import INSTRUMENTS, buy, executor
+
+    assert cli.invoke(main, ["accounts", "create", "C1", "--cash", "10000"]).exit_code == 0
+    assert cli.invoke(main, ["accounts", "create", "C2", "--cash", "10000"]).exit_code == 0
+    on = cli.invoke(main, ["risk", "kill-switch", "on", "--account", "C1"])
+    assert (on.exit_code, on.output.strip()) == (0, "kill switch on for account C1")
+    assert cli.invoke(main, ["risk", "kill-switch", "on"]).output.strip() == "kill switch on for all accounts"
+    status = json.loads(cli.invoke(main, ["risk", "status", "--json"]).output)
+    assert status["global_kill_switch"] is True
+    assert status["trading_calendar"] == "always"
+    assert [(a["account"], a["kill_switch"]) for a in status["accounts"]] == [("C1", True), ("C2", False)]
+    assert "global kill switch: ON" in cli.invoke(main, ["risk", "status"]).output
+
+    database = Database.from_url(get_settings().database_url, checkpoint_interval_s=None)
+    try:
+        upsert_instruments(database, INSTRUMENTS)
+        runner = executor(database, ServiceConfig())
+        assert str(runner.one(buy("C2", "O1", "1", "190.00")).denial) == "KILL_SWITCH: scope=all"
+        assert cli.invoke(main, ["risk", "kill-switch", "off"]).exit_code == 0
+        assert runner.one(buy("C2", "O2", "1", "190.00")).outcome.value == "accepted"
+        denied = runner.one(buy("C1", "O3", "1", "190.00")).denial
+        assert denied is not None and denied.reason is ReasonCode.KILL_SWITCH
+        assert cli.invoke(main, ["risk", "kill-switch", "off", "--account", "C1"]).exit_code == 0
+        assert runner.one(buy("C1", "O4", "1", "190.00")).outcome.value == "accepted"
+    finally:
+        database.dispose()
+    table = cli.invoke(main, ["risk", "status", "--account", "C1"]).output
+    assert "global kill switch: off" in table and "C1" in table and "C2" not in table
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        (["risk", "kill-switch", "on", "--account", "NOPE"], 1, "unknown account NOPE"),
+        (["risk", "kill-switch", "maybe"], 2, "'maybe' is not one of"),
+        (["risk", "status", "--account", "NOPE"], 1, "unknown account NOPE"),
+    ],
+)
+def test_risk_command_mistakes_are_one_line_and_a_nonzero_exit(
+    fixture_db_cli: CliRunner, args: list[str], exit_code: int, message: str
+) -> None:
+    result = fixture_db_cli.invoke(main, args)
+    assert (result.exit_code, message in result.output, "Traceback" in result.output) == (exit_code, True, False), result.output

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from fix.certification.runner import Connection, Predicate, ScriptRun, Target
+from fix.certification.runner import Predicate, ScriptRun, StepFailed, Target
 from fix.certification.script import Script, Step
 from fix.certification.wire import encode, utc_timestamp
 
-ANSWER_WAIT_S = 5.0
+ANSWER_WAIT_S = 2.0
 JUNK_VALUES = ("", "-1", "0", "NaN", "Infinity", "1e309", "99999999999999999999999", "abc", "\x00", "=",
                "1.0000000001", " 10", "ÿÿ", "\x01", "9" * 400)
 
@@ -134,7 +134,24 @@ def probe(target: Target, mutation: Mutation) -> Outcome:
         # acceptor ask for a resend before it answers: that is a live session, not a hang.
         if connection.wait_for(Predicate(35, "=", "2"), 0.1) is not None:
             return Outcome.ALIVE
-        return Outcome.HUNG
+    finally:
+        run.close_all()
+    # Still connected and silent: the acceptor may legitimately be waiting for the bytes a BodyLength promised.
+    # It has not hung as long as it serves the same session again once this connection is gone.
+    return Outcome.ALIVE if _serves_again(target) else Outcome.HUNG
+
+
+def _serves_again(target: Target) -> bool:
+    run = ScriptRun(_PROBE_SCRIPT, target)
+    try:
+        run.step_logon(())
+        test_id = "AGAIN" + run.uid
+        connection = run.connection
+        connection.send(encode([(8, target.begin_string), (35, "1"), (49, target.sender), (56, target.target),
+                                (34, str(connection.next_seq)), (52, utc_timestamp()), (112, test_id)]))
+        return connection.wait_for(Predicate(112, "=", test_id), ANSWER_WAIT_S) is not None
+    except StepFailed:
+        return False
     finally:
         run.close_all()
 

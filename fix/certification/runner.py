@@ -43,6 +43,8 @@ class Target:
     symbol: str = "AAPL"
     price: str = "100.00"
     qty: str = "10"
+    other_account: str = ""  # an account this identity must never reach (gateway security scripts)
+    other_order: str = ""  # a ClOrdID of that account's working order
     tls_ca: Path | None = None  # connect with TLS, trusting this CA file (e.g. the stunnel front's cert)
 
 
@@ -114,9 +116,15 @@ class Connection:
                 if not data:
                     self.closed_by_peer = not self._stopping
                     self._cond.notify_all()
-                    return
+                    break
                 self.messages.extend(frames.feed(data))
                 self._cond.notify_all()
+        if self.closed_by_peer:
+            # Close our side at once, as an engine would: the acceptor may hold the session until it does.
+            try:
+                self.socket.close()
+            except OSError:
+                pass
 
     def send(self, data: bytes) -> None:
         try:
@@ -216,7 +224,8 @@ class ScriptRun:
         text = _NOW.sub(now, text)
         values = {"sender": self.target.sender, "target": self.target.target, "begin": self.target.begin_string,
                   "uid": self.uid, "account": self.target.account, "symbol": self.target.symbol,
-                  "price": self.target.price, "qty": self.target.qty}
+                  "price": self.target.price, "qty": self.target.qty, "other_account": self.target.other_account,
+                  "other_order": self.target.other_order}
         for name, value in values.items():
             text = text.replace("{" + name + "}", value)
         return text
@@ -347,16 +356,26 @@ class ScriptRun:
         for token in fields:
             tag, _, value = token.partition("=")
             merged[tag] = value
-        self.connection.next_seq = 1
-        data, shown = self.build([f"{tag}={value}" for tag, value in merged.items()])
-        if merged.get("34", "1").isdigit():
-            self.connection.next_seq = int(merged.get("34", "1")) + 1
-        self.connection.send(data)
-        reply = self.connection.wait_for(Predicate(35, "=", "A"), DEFAULT_WAIT_S)
+        tokens = [f"{tag}={value}" for tag, value in merged.items()]
+        reply = self._send_logon(tokens)
+        if reply is None and self.connection.closed_by_peer and not self.connection.messages:
+            # QuickFIX 1.16's threaded acceptor can still hold the session of a connection that just ended and
+            # then drops a new logon unanswered after 5 s; a FIX engine reconnects, and so do we, once.
+            self.connect(self.current)
+            reply = self._send_logon(tokens)
         if reply is None:
             raise StepFailed("Logon (35=A) reply", _summary(self.connection.unconsumed())
                              + (" (disconnected)" if self.connection.closed_by_peer else ""))
         return "Logon (35=A) reply", _summary([reply])
+
+    def _send_logon(self, tokens: Sequence[str]) -> Message | None:
+        self.connection.next_seq = 1
+        data, _ = self.build(tokens)
+        seq = dict(token.split("=", 1) for token in tokens).get("34", "1")
+        if seq.isdigit():
+            self.connection.next_seq = int(seq) + 1
+        self.connection.send(data)
+        return self.connection.wait_for(Predicate(35, "=", "A"), DEFAULT_WAIT_S)
 
     def step_logout(self, args: Sequence[str]) -> tuple[str, str]:
         self.step_send(["35=5", *args])

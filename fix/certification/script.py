@@ -9,11 +9,12 @@
     expect-disconnect within=3
     expect-silence 1                # nothing but heartbeats for 1 s (or: expect-silence 1 35=8)
     sendraw 8=FIX.4.4|9=5|35=0|10=000|    # bytes as written, | is SOH, no header added
-    send 35=0 !10=000               # !9= / !10= force BodyLength / CheckSum
+    send 35=0 !10=bad               # !9= / !10= force BodyLength / CheckSum (bad: the right sum + 1)
     connect second / use second     # more connections; each keeps its own outgoing MsgSeqNum
     logout / close / wait 0.5
 
-Values may use {sender} {target} {begin} {uid} {account} {symbol} {price} {qty} {now} {now+30s} {now-300s}.
+Values may use {sender} {target} {begin} {uid} {account} {symbol} {price} {qty} {other_account} {other_order}
+{now} {now+30s} {now-300s}. `roles: gateway` limits a script to one kind of acceptor.
 """
 
 from __future__ import annotations

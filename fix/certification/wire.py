@@ -30,7 +30,8 @@ def encode(fields: Sequence[tuple[int, str]], *, body_length: str | None = None,
            check_sum: str | None = None) -> bytes:
     """Encode `fields` (8 first, without 9 and 10) as one FIX message.
 
-    `body_length` and `check_sum` replace the computed values when a script wants them wrong.
+    `body_length` and `check_sum` replace the computed values when a script wants them wrong; `check_sum="bad"`
+    is the correct sum plus one, so it is wrong whatever the message holds.
     """
     if not fields or fields[0][0] != 8:
         raise ValueError("a FIX message starts with BeginString (8)")
@@ -38,7 +39,11 @@ def encode(fields: Sequence[tuple[int, str]], *, body_length: str | None = None,
     body = b"".join(f"{tag}={value}".encode("latin-1") + SOH for tag, value in fields[1:])
     length = body_length if body_length is not None else str(len(body))
     head = begin + b"9=" + length.encode() + SOH
-    total = check_sum if check_sum is not None else checksum(head + body)
+    total = checksum(head + body)
+    if check_sum == "bad":  # wrong on purpose, and never right by chance
+        total = f"{(int(total) + 1) % 256:03d}"
+    elif check_sum is not None:
+        total = check_sum
     return head + body + b"10=" + total.encode() + SOH
 
 

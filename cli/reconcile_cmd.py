@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
 import click
+import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 from oms.service.orders import ServiceConfig
@@ -19,8 +21,9 @@ from oms.service.uow import Database
 from oms.settings import SettingsError, get_settings
 from reconcile import output, runs
 from reconcile.model import VenueTrade
-from reconcile.report_file import ReportError, read_report
-from reconcile.runner import run
+from reconcile.progress import Ticker
+from reconcile.report_file import ReportError
+from reconcile.runner import RunResult, run, run_file
 
 EXIT_CLEAN, EXIT_BREAKS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -79,6 +82,19 @@ def _our_comp_id(sessions_cfg: Path) -> str | None:
         return None
 
 
+def _run_report(database: Database, trade_date: date, report: Path, comp_id: str | None, apply: bool,
+                progress: bool | None) -> RunResult:
+    """The report file, streamed (PostgreSQL) or read (SQLite); a ticker on stderr when wanted."""
+    show = sys.stderr.isatty() if progress is None else progress
+    ticker = Ticker(report.stat().st_size if report.is_file() else 0) if show else None
+    try:
+        return run_file(database, trade_date, report, comp_id=comp_id, apply=apply, config=_service_config(),
+                        progress=ticker)
+    finally:
+        if ticker is not None and ticker.read:
+            ticker.done()
+
+
 def _ours_only(rows: list[VenueTrade], comp_id: str | None) -> tuple[list[VenueTrade], int]:
     """The simulator's CSV lists every broker's executions: reconcile ours only."""
     if comp_id is None:
@@ -101,12 +117,14 @@ def _ours_only(rows: list[VenueTrade], comp_id: str | None) -> tuple[list[VenueT
 @click.option("--apply", "apply", is_flag=True, help="Book the missed fills that are safe to book.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the run as JSON to this file.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write the breaks as CSV to this file.")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="Show progress of the report read on stderr (default: when stderr is a terminal).")
 @click.option("--format", "file_format", type=click.Choice(["json", "csv"]), help="With --output: the file's format.")
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="With --format: where to write.")
 @click.pass_context
 def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, from_venue: bool,
               sessions_cfg: Path | None, timeout_s: float, comp_id: str | None, apply: bool, json_path: Path | None,
-              csv_path: Path | None, file_format: str | None, output_path: Path | None) -> None:
+              csv_path: Path | None, progress: bool | None, file_format: str | None, output_path: Path | None) -> None:
     """Compare the venue's trades of --date with our executions and ledger; list the breaks.
 
     \b
@@ -129,21 +147,22 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
     _writable(csv_path, "--csv")
     settings = _settings()
     try:
-        if report is not None:
-            rows, source = read_report(report, trade_date), str(report)
-        else:
-            rows, source = _venue_rows(trade_date, sessions_cfg, timeout_s), "the venue (TradeCaptureReports)"
-        rows, skipped = _ours_only(rows, comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg))
-        if skipped:
-            source += f" ({skipped} rows of other brokers skipped)"
         database = Database.from_url(settings.database_url)
         try:
-            result = run(database, trade_date, rows, source=source, apply=apply, config=_service_config())
+            if report is not None:
+                result = _run_report(database, trade_date, report, comp_id or _our_comp_id(
+                    sessions_cfg or settings.sessions_cfg), apply, progress)
+            else:
+                rows = _venue_rows(trade_date, sessions_cfg, timeout_s)
+                rows, skipped = _ours_only(rows, comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg))
+                source = "the venue (TradeCaptureReports)" + (
+                    f" ({skipped} rows of other brokers skipped)" if skipped else "")
+                result = run(database, trade_date, rows, source=source, apply=apply, config=_service_config())
         finally:
             database.dispose()
     except ReportError as error:
         raise ReconcileInputError(str(error)) from None
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, psycopg.Error) as error:
         detail = " ".join(str(getattr(error, "orig", error)).split())
         raise ReconcileInputError(f"database error: {type(error).__name__}: {detail}") from None
     document = output.as_document(result)

@@ -6,8 +6,9 @@ PostgreSQL (NUMERIC) give the same exact answers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, select
 from oms.db.models import Execution, Instrument, JournalEntry, LedgerAccount, Order, Posting
 from oms.ledger.chart import BROKER
 from reconcile.checks import LedgerSnapshot
-from reconcile.model import ZERO, OrderRef, OurExecution, VenueTrade
+from reconcile.model import ZERO, Break, BreakKind, OrderRef, OurExecution, VenueTrade
 
 FILL = "trade"
 MONEY_IN_OUT_KINDS = ("deposit", "withdrawal")
@@ -45,7 +46,7 @@ def _executions(connection: Connection, condition: object) -> Iterator[OurExecut
     )
     if condition is not None:
         query = query.where(condition)  # type: ignore[arg-type]
-    for row in connection.execution_options(yield_per=10_000).execute(query):
+    for row in connection.execute(query, execution_options={"yield_per": 10_000}):
         (exec_id, order_id, account, venue_cl, exec_venue_order, order_venue_order, symbol, side, qty, price, fee,
          moment) = row
         yield OurExecution(exec_id, order_id, account, venue_cl, exec_venue_order or order_venue_order, symbol,
@@ -66,6 +67,16 @@ class OrderIndex:
     def account_of(self, row: VenueTrade) -> str | None:
         order = self.order_of(row)
         return None if order is None else order.account_id
+
+    def name_accounts(self, breaks: Iterable[Break], missing: Iterable[VenueTrade]) -> list[Break]:
+        """A missed fill names no account of ours until this index maps the venue's ids to one."""
+        rows = {row.exec_id: row for row in missing}
+        found: list[Break] = []
+        for item in breaks:
+            row = rows.get(item.exec_id or "") if item.kind is BreakKind.MISSING_OURS else None
+            account = None if row is None else self.account_of(row)
+            found.append(item if account is None else dataclasses.replace(item, account_id=account))
+        return found
 
 
 def order_index(connection: Connection, rows: Sequence[VenueTrade]) -> OrderIndex:
@@ -109,7 +120,7 @@ def ledger_snapshot(connection: Connection) -> LedgerSnapshot:
         .join(entries, entries.c.id == postings.c.entry_id)
         .where(entries.c.kind.in_(MONEY_IN_OUT_KINDS), accounts.c.owner != BROKER)
     )
-    for owner, asset, amount in connection.execution_options(yield_per=10_000).execute(query):
+    for owner, asset, amount in connection.execute(query, execution_options={"yield_per": 10_000}):
         flows[(owner, asset)] += amount  # type: ignore[operator]
     return LedgerSnapshot(_nonzero(shares), _nonzero(cash), _nonzero(flows))  # type: ignore[arg-type]
 

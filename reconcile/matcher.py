@@ -25,7 +25,7 @@ from reconcile.model import Break, BreakKind, Matching, OurExecution, Pair, Venu
 def match(ours: Sequence[OurExecution], venue: Sequence[VenueTrade]) -> Matching:
     """Pair the venue's trades with our executions and list every difference as a typed break."""
     breaks: list[Break] = []
-    venue_unique = _dedupe_venue(venue, breaks)
+    venue_unique = dedupe_venue(venue, breaks)
     ours_unique = _dedupe_ours(ours, breaks)
     by_exec = {execution.exec_id: execution for execution in ours_unique}
     pairs: list[Pair] = []
@@ -37,13 +37,17 @@ def match(ours: Sequence[OurExecution], venue: Sequence[VenueTrade]) -> Matching
         else:
             pairs.append(Pair(row, execution, "exec_id"))
     left_ours = [execution for execution in ours_unique if execution.exec_id in by_exec]
-    left_venue, left_ours = _pair_by_order(left_venue, left_ours, pairs)
-    left_ours = _booked_twice(left_ours, pairs, breaks)
+    left_venue, left_ours = pair_by_order(left_venue, left_ours, pairs)
+    left_ours = booked_twice(left_ours, matched_keys(pair.venue for pair in pairs) if left_ours else set(), breaks)
     for pair in pairs:
         breaks.extend(compare(pair))
-    breaks.extend(_missing_ours(row) for row in left_venue)
-    breaks.extend(_missing_venue(execution) for execution in left_ours)
+    breaks.extend(missing_breaks(left_venue, left_ours))
     return Matching(tuple(pairs), tuple(breaks), tuple(left_venue), tuple(left_ours), tuple(venue_unique))
+
+
+def missing_breaks(left_venue: Iterable[VenueTrade], left_ours: Iterable[OurExecution]) -> list[Break]:
+    """The rows left on either side after both passes, as breaks (venue side first)."""
+    return [*(_missing_ours(row) for row in left_venue), *(_missing_venue(execution) for execution in left_ours)]
 
 
 def compare(pair: Pair) -> list[Break]:
@@ -78,7 +82,7 @@ def _text(value: object) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def _dedupe_venue(rows: Iterable[VenueTrade], breaks: list[Break]) -> list[VenueTrade]:
+def dedupe_venue(rows: Iterable[VenueTrade], breaks: list[Break]) -> list[VenueTrade]:
     seen: dict[str, int] = {}
     unique: list[VenueTrade] = []
     for row in rows:
@@ -129,7 +133,7 @@ def _order_keys(order_id: str | None, cl_ord_id: str | None) -> list[tuple[str, 
     return keys
 
 
-def _pair_by_order(
+def pair_by_order(
     left_venue: list[VenueTrade], left_ours: list[OurExecution], pairs: list[Pair]
 ) -> tuple[list[VenueTrade], list[OurExecution]]:
     """Pair leftovers that belong to the same order and have the same quantity and price."""
@@ -163,14 +167,24 @@ def _venue_order(row: VenueTrade) -> tuple[object, ...]:
     return (row.transact_time, row.exec_id)
 
 
-def _booked_twice(left_ours: list[OurExecution], pairs: list[Pair], breaks: list[Break]) -> list[OurExecution]:
+def matched_keys(rows: Iterable[VenueTrade]) -> set[tuple[object, ...]]:
+    """The (order, quantity, price) keys of venue rows already paired, to recognise a fill booked twice."""
+    keys: set[tuple[object, ...]] = set()
+    for row in rows:
+        keys.update(fill_keys(row.order_id, row.cl_ord_id, row.qty, row.price))
+    return keys
+
+
+def fill_keys(order_id: str | None, cl_ord_id: str | None, qty: Decimal, price: Decimal) -> list[tuple[object, ...]]:
+    """A fill's keys for the pass by order: by venue order id and by ClOrdID, each with quantity and price."""
+    return [key + (qty, price) for key in _order_keys(order_id, cl_ord_id)]
+
+
+def booked_twice(left_ours: list[OurExecution], matched: set[tuple[object, ...]], breaks: list[Break]
+                 ) -> list[OurExecution]:
     """An execution that looks exactly like a fill already matched by ExecID is that fill booked a second time."""
     if not left_ours:
         return left_ours
-    matched: set[tuple[object, ...]] = set()
-    for pair in pairs:
-        for key in _order_keys(pair.venue.order_id, pair.venue.cl_ord_id):
-            matched.add(key + (pair.venue.qty, pair.venue.price))
     rest: list[OurExecution] = []
     for execution in left_ours:
         keys = [k + (execution.qty, execution.price) for k in _order_keys(execution.venue_order_id,

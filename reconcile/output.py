@@ -21,7 +21,7 @@ def summary_lines(result: RunResult) -> list[str]:
     counts = Counter(b.kind.value for b in result.breaks)
     lines = [
         f"reconciliation {result.trade_date} against {result.source}: {result.report_rows} report rows, "
-        f"{comparison.our_fills} fills of ours, {len(comparison.matching.pairs)} matched",
+        f"{comparison.our_fills} fills of ours, {comparison.matched} matched",
     ]
     applied = [r for r in result.repairs if r.outcome == "applied"]
     if result.repairs:
@@ -64,7 +64,7 @@ def as_document(result: RunResult) -> dict[str, Any]:
         "source": result.source,
         "report_rows": result.report_rows,
         "our_fills": result.comparison.our_fills,
-        "matched": len(result.comparison.matching.pairs),
+        "matched": result.comparison.matched,
         "clean": result.clean,
         "breaks": [{**b.as_dict(), "action": result.comparison.note(b.key)} for b in result.breaks],
         "repairs": [

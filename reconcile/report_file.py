@@ -8,7 +8,7 @@ into a false "missing on the venue's side" break.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -27,19 +27,21 @@ class ReportError(Exception):
     """The report cannot be used; the message names the file, the line and the reason."""
 
 
-def read_report(path: Path, trade_date: date) -> list[VenueTrade]:
+def read_report(path: Path, trade_date: date, progress: Callable[[int], None] | None = None) -> list[VenueTrade]:
     """Every row of the report at ``path``, or ``ReportError`` at the first problem."""
-    return list(iter_report(path, trade_date))
+    return list(iter_report(path, trade_date, progress))
 
 
-def iter_report(path: Path, trade_date: date) -> Iterator[VenueTrade]:
+def iter_report(path: Path, trade_date: date, progress: Callable[[int], None] | None = None
+                ) -> Iterator[VenueTrade]:
+    """The report's rows one by one; ``progress`` is told every so often how many more characters were read."""
     try:
         handle = path.open(encoding="utf-8", newline="")
     except OSError as error:
         raise ReportError(f"{path}: cannot read the report: {error.strerror or error}") from None
     with handle:
         try:
-            reader = csv.reader(handle, strict=True)
+            reader = csv.reader(handle if progress is None else _counted(handle, progress), strict=True)
             header = next(reader, None)
             if header is None:
                 raise ReportError(f"{path}: the report is empty (expected a header line: {','.join(COLUMNS)})")
@@ -55,6 +57,17 @@ def iter_report(path: Path, trade_date: date) -> Iterator[VenueTrade]:
             raise ReportError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
         except csv.Error as error:
             raise ReportError(f"{path}:{reader.line_num}: malformed CSV: {error}") from None
+
+
+def _counted(lines: Iterable[str], progress: Callable[[int], None], every: int = 65_536) -> Iterator[str]:
+    read = 0
+    for number, line in enumerate(lines, 1):
+        read += len(line)
+        if number % every == 0:
+            progress(read)
+            read = 0
+        yield line
+    progress(read)
 
 
 def _header(path: Path, header: list[str]) -> dict[str, int]:

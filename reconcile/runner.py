@@ -1,18 +1,22 @@
 """One reconciliation run: compare, optionally repair what is safe, compare again, check the ledger.
 
 The comparison reads our books in one transaction (one snapshot: REPEATABLE READ on PostgreSQL; SQLite's
-transactions are serialized already), so fills, orders and ledger balances agree with each other, and hands
-plain values to the pure matcher and checks. Repairs go through ``CommandExecutor`` (the live fill path) in one transaction; the run then compares
-again, so what it reports is what is still open.
+transactions are serialized already), so fills, orders and ledger balances agree with each other. Two ways to
+compare, same results: report rows in memory handed to the pure matcher and checks (``compare``), or, for a
+CSV report on PostgreSQL, the report streamed into a temporary table and compared set-based
+(``pg_report`` + ``set_compare``). Repairs go through ``CommandExecutor`` (the live fill path) in one
+transaction; the run then compares again, so what it reports is what is still open.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -21,10 +25,12 @@ from oms.ledger.verify import verify_ledger
 from oms.service.executor import CommandExecutor
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
-from reconcile import loader
+from reconcile import loader, pg_report, set_compare
 from reconcile.checks import day_checks, ledger_checks, ours_by_account, venue_by_account
 from reconcile.matcher import match
 from reconcile.model import Break, BreakKind, Matching, VenueTrade
+from reconcile.pg_report import Progress
+from reconcile.report_file import read_report
 from reconcile.repair import Refusal, Repair, plan_repairs
 
 DERIVED = frozenset({BreakKind.POSITION_MISMATCH, BreakKind.CASH_MISMATCH})
@@ -42,6 +48,7 @@ class Comparison:
     repairs: tuple[Repair, ...]
     refusals: tuple[Refusal, ...]
     our_fills: int
+    matched: int  # pairs found (the set-based path does not bring them back one by one)
 
     def note(self, key: str) -> str:
         """What happens to a break: repaired by ``--apply``, explained by trade breaks, or why it needs a human."""
@@ -109,36 +116,81 @@ def compare(database: Database, trade_date: date, rows: Sequence[VenueTrade]) ->
         ledger = loader.ledger_snapshot(connection)
         all_time = ours_by_account(loader.all_fills(connection), currency_of, with_fees=True)
     matching = match(ours, rows)
-    breaks = _with_accounts(matching, orders)
+    breaks = orders.name_accounts(matching.breaks, matching.missing_ours)
     breaks += day_checks(ours_by_account(ours, currency_of, with_fees=False),
                          venue_by_account(matching.venue_unique, orders.account_of, currency_of))
     breaks += ledger_checks(ledger, all_time)
     repairs, refusals = plan_repairs(matching.missing_ours, orders.order_of)
-    return Comparison(matching, tuple(breaks), tuple(repairs), tuple(refusals), len(ours))
-
-
-def _with_accounts(matching: Matching, orders: loader.OrderIndex) -> list[Break]:
-    """A missed fill names no account of ours until the order index maps the venue's ids to one."""
-    rows = {row.exec_id: row for row in matching.missing_ours}
-    found: list[Break] = []
-    for item in matching.breaks:
-        row = rows.get(item.exec_id or "") if item.kind is BreakKind.MISSING_OURS else None
-        account = None if row is None else orders.account_of(row)
-        found.append(item if account is None else dataclasses.replace(item, account_id=account))
-    return found
+    return Comparison(matching, tuple(breaks), tuple(repairs), tuple(refusals), len(ours), len(matching.pairs))
 
 
 def run(database: Database, trade_date: date, rows: Sequence[VenueTrade], *, source: str, apply: bool,
         config: ServiceConfig | None = None) -> RunResult:
-    first = compare(database, trade_date, rows)
+    """A run on report rows already in memory (TradeCaptureReports, or any report on SQLite)."""
+    return _run(database, trade_date, lambda: compare(database, trade_date, rows), source=source,
+                report_rows=len(rows), apply=apply, config=config)
+
+
+def run_file(database: Database, trade_date: date, path: Path, *, comp_id: str | None, apply: bool,
+             config: ServiceConfig | None = None, progress: Progress | None = None) -> RunResult:
+    """A run on the venue's CSV report. On PostgreSQL the report is streamed into a temporary table and compared
+    set-based (a million rows in seconds), while the ledger is verified on a second connection; elsewhere it is
+    read into memory and matched row by row. Either way a bad report raises ``ReportError`` before anything is
+    booked, and the results are the same."""
+    if database.engine.dialect.name != "postgresql" or not os.access(path, os.R_OK) or not path.is_file():
+        rows = read_report(path, trade_date, progress)  # (an unreadable path: the reader words the error)
+        kept = rows if comp_id is None else [row for row in rows if row.broker_comp_id == comp_id]
+        return run(database, trade_date, kept, source=_source(path, len(rows) - len(kept)), apply=apply,
+                   config=config)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-verify") as pool, \
+            database.engine.connect() as connection:
+        early_verify = pool.submit(_verify, database)  # reads only committed books: the load changes none
+        driver = connection.connection.driver_connection
+        try:
+            loaded = pg_report.load_report(driver, path, trade_date, progress)  # type: ignore[arg-type]
+            skipped = pg_report.keep_broker(driver, comp_id)  # type: ignore[arg-type]
+            count = loaded.rows - skipped
+
+            def compare_loaded() -> Comparison:
+                connection.execution_options(isolation_level="REPEATABLE READ")
+                try:
+                    found = set_compare.compare_loaded(connection, trade_date, count, loaded.repeated)
+                finally:
+                    connection.rollback()
+                return Comparison(found.matching, tuple(found.breaks), tuple(found.repairs), tuple(found.refusals),
+                                  found.our_fills, found.matched)
+
+            return _run(database, trade_date, compare_loaded, source=_source(path, skipped), report_rows=count,
+                        apply=apply, config=config, verified=early_verify.result)
+        finally:
+            connection.rollback()
+            driver.execute("DROP TABLE IF EXISTS rec_venue")  # type: ignore[attr-defined]
+            driver.commit()  # type: ignore[attr-defined]
+
+
+def _source(path: Path, skipped: int) -> str:
+    return str(path) + (f" ({skipped} rows of other brokers skipped)" if skipped else "")
+
+
+def _run(database: Database, trade_date: date, compare_now: Callable[[], Comparison], *, source: str,
+         report_rows: int, apply: bool, config: ServiceConfig | None,
+         verified: Callable[[], tuple[str, ...]] | None = None) -> RunResult:
+    """Compare, repair what is safe, compare again; ``verified`` gives the ledger verification of the books as
+    they were before any repair (run meanwhile), used when nothing was booked."""
+    first = compare_now()
     outcomes: tuple[RepairOutcome, ...] = ()
     final = first
     if apply and first.repairs:
         outcomes = _book(database, first.repairs, config)
-        final = compare(database, trade_date, rows)
+        final = compare_now()
+    booked = any(outcome.outcome == "applied" for outcome in outcomes)
+    violations = verified() if verified is not None and not booked else _verify(database)
+    return RunResult(trade_date, source, report_rows, final, outcomes, violations)
+
+
+def _verify(database: Database) -> tuple[str, ...]:
     with database.engine.connect() as connection:
-        violations = tuple(str(v) for v in verify_ledger(connection))
-    return RunResult(trade_date, source, len(rows), final, outcomes, violations)
+        return tuple(str(v) for v in verify_ledger(connection))
 
 
 def _book(database: Database, repairs: Sequence[Repair], config: ServiceConfig | None) -> tuple[RepairOutcome, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from collections.abc import Iterator
 from datetime import date
@@ -16,6 +17,7 @@ from click.testing import CliRunner, Result
 from cli.main import main
 from oms.service.accounts import settle
 from oms.settings import get_settings
+from reconcile.progress import Ticker
 from tests.reconcile.books import DATE, Books, write_report
 
 
@@ -215,3 +217,22 @@ def test_bad_options_are_usage_errors(books: Books, tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     not_text = reconcile("--report", binary)
     assert not_text.exit_code == 2 and "not UTF-8 text" in not_text.output
+
+
+def test_progress_is_shown_on_stderr_only_and_only_when_asked_or_on_a_terminal(books: Books, tmp_path: Path) -> None:
+    report = write_report(tmp_path / "trades.csv", a_day(books))
+    quiet = reconcile("--report", report)  # the test runner's stderr is no terminal
+    assert quiet.exit_code == 0 and "reading report" not in quiet.output
+    shown = reconcile("--report", report, "--progress", "--format", "json", "--output", tmp_path / "run.json")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.splitlines()[-1] == f"reading report [{'#' * 30}] 100%"
+    assert "reading report" not in shown.stdout and json.loads((tmp_path / "run.json").read_text())["clean"]
+
+
+def test_the_progress_ticker_writes_a_line_per_tenth_when_not_on_a_terminal() -> None:
+    stream = io.StringIO()
+    ticker = Ticker(1000, stream=stream)
+    for _ in range(4):
+        ticker(250)
+    ticker.done()
+    assert [line[-4:] for line in stream.getvalue().splitlines()] == [" 20%", " 50%", " 70%", "100%"]

@@ -34,7 +34,7 @@ REST_FILL_TIMEOUT_S = 15.0
 
 def run_demo(database: Database, work_dir: Path) -> None:
     upgrade(database.engine)
-    _seed(database)
+    seed_demo_book(database)
     api_key = _api_key(database)
     stack = DemoStack(work_dir, database)
     click.echo("starting the simulated exchange, the FIX gateway and the REST API ...")
@@ -53,7 +53,7 @@ def run_demo(database: Database, work_dir: Path) -> None:
     _summary(database)
 
 
-def _seed(database: Database) -> None:
+def seed_demo_book(database: Database) -> None:
     """The venue's instruments, and CLIENT1 with 1,000,000 USD (a second run reuses the account)."""
     upsert_instruments(database, [
         Instrument(symbol=i.symbol, currency=i.currency, tick_size=i.tick_size, lot_size=i.lot_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +31,10 @@ def parse(raw: str) -> dict[int, str]:
 class DemoFixClient(fix.Application):  # type: ignore[misc]
     """Logs on as `sender` to the gateway and records every ExecutionReport and OrderCancelReject."""
 
-    def __init__(self, port: int, store: Path, sender: str) -> None:
+    def __init__(self, port: int, store: Path, sender: str, host: str = "127.0.0.1",
+                 on_report: Callable[[dict[int, str]], None] | None = None) -> None:
         super().__init__()
+        self._on_report = on_report
         self.session_id = fix.SessionID("FIX.4.4", sender, "OMS")
         self.logged_on = threading.Event()
         self._reports: list[dict[int, str]] = []
@@ -44,7 +46,7 @@ class DemoFixClient(fix.Application):  # type: ignore[misc]
             "StartTime=00:00:00", "EndTime=00:00:00", f"FileStorePath={store.resolve()}",
             "UseDataDictionary=Y", f"DataDictionary={SPECS / 'FIX44.xml'}",
             "[SESSION]", "BeginString=FIX.4.4", f"SenderCompID={sender}", "TargetCompID=OMS",
-            "SocketConnectHost=127.0.0.1", f"SocketConnectPort={port}", "",
+            f"SocketConnectHost={host}", f"SocketConnectPort={port}", "",
         ]))
         self._keep: list[object] = [settings, fix.FileStoreFactory(settings)]
         self._initiator: fix.ThreadedSocketInitiator | None = fix.ThreadedSocketInitiator(
@@ -107,3 +109,5 @@ class DemoFixClient(fix.Application):  # type: ignore[misc]
             with self._cond:
                 self._reports.append(fields)
                 self._cond.notify_all()
+            if self._on_report is not None:
+                self._on_report(fields)

@@ -39,6 +39,8 @@ def demo_fix(config_path: Path) -> None:
     from oms.service.uow import Database
     from oms.settings import get_settings
 
+    from cli.demo import seed_demo_book
+
     settings = get_settings()
     configure_logging("warning", settings.log_format)
     try:
@@ -48,8 +50,8 @@ def demo_fix(config_path: Path) -> None:
         raise click.ClickException(str(error)) from None
     database = Database.from_url(settings.database_url)
     upgrade(database.engine)
-    _seed(database)
-    venue = Venue(_without_message_log(venue_config))
+    seed_demo_book(database)
+    venue = Venue(venue_config)
     venue.start()
     gateway = Gateway(gateway_settings, database)
     stop = threading.Event()
@@ -71,42 +73,9 @@ def demo_fix(config_path: Path) -> None:
         while not stop.wait(1.0):
             pass
     finally:
-        # The venue first: it stops its market-maker timer before its sessions, and a venue session logging out
-        # while that timer publishes quotes on it can deadlock inside the simulator.
-        venue.stop()
         gateway.stop()
+        venue.stop()
         click.echo("stopped")
-
-
-def _without_message_log(config):  # type: ignore[no-untyped-def]
-    """The venue's sessions without FileLogPath: exchange/venue.py builds a FileLogFactory from settings that
-    lack the [DEFAULT] FileLogPath QuickFIX wants for its global log, so a FileLogPath there fails to start."""
-    import dataclasses
-    from types import MappingProxyType
-
-    sessions = tuple(dataclasses.replace(session, settings=MappingProxyType(
-        {key: value for key, value in session.settings.items() if key.upper() != "FILELOGPATH"}))
-        for session in config.sessions)
-    return dataclasses.replace(config, sessions=sessions)
-
-
-def _seed(database) -> None:  # type: ignore[no-untyped-def]
-    """Instruments from the venue's list and CLIENT1 with 1,000,000 USD and a funded institution's limits."""
-    from exchange.instruments import load_instruments
-    from oms.domain.instruments import Instrument
-    from oms.service.accounts import AccountError, AccountLimitsConfig, create_account, deposit, upsert_instruments
-
-    upsert_instruments(database, [
-        Instrument(symbol=i.symbol, currency=i.currency, tick_size=i.tick_size, lot_size=i.lot_size,
-                   reference_price=i.reference_price)
-        for i in load_instruments().values()
-    ])
-    try:
-        create_account(database, DEMO_ACCOUNT, limits=AccountLimitsConfig(max_order_qty=Decimal("1000000"),
-                                                                          max_order_notional=Decimal("10000000")))
-    except AccountError:
-        pass  # a second run reuses the account
-    deposit(database, DEMO_ACCOUNT, DEMO_CASH, reference="demo-funding")
 
 
 @click.command("demo-client")
@@ -115,11 +84,14 @@ def _seed(database) -> None:  # type: ignore[no-untyped-def]
 @click.option("--store", default="var/demo-client", show_default=True, type=click.Path(path_type=Path))
 def demo_client(host: str, port: int, store: Path) -> None:
     """Send a handful of orders as CLIENT1 and print each report as it arrives."""
-    client = _DemoClient(host, port, store)
+    from cli.demo_client import DemoFixClient
+
+    client = DemoFixClient(port, store, DEMO_ACCOUNT, host=host, on_report=lambda report: click.echo(_describe(report)))
     try:
-        client.start()
-        if not client.logged_on.wait(10):
-            raise click.ClickException(f"no logon at {host}:{port} (is `oms demo-fix` running?)")
+        try:
+            client.start(timeout_s=10)
+        except RuntimeError:
+            raise click.ClickException(f"no logon at {host}:{port} (is `oms demo-fix` running?)") from None
         stamp = datetime.now(UTC).strftime("%H%M%S")
         steps: list[tuple[str, str, list[tuple[int, str]]]] = [
             ("limit buy 100 AAPL @ 195.00 (marketable: fills)", "D", _new(f"{stamp}-1", "AAPL", "1", "100", "195.00")),
@@ -174,67 +146,3 @@ def _describe(pairs: dict[int, str]) -> str:
     if pairs.get(58):
         text += f" | {pairs.get(58)}"
     return text
-
-
-def _make_client_class():  # type: ignore[no-untyped-def]
-    import quickfix as fix
-
-    class DemoClient(fix.Application):  # type: ignore[misc]
-        def __init__(self, host: str, port: int, store: Path) -> None:
-            super().__init__()
-            self.logged_on = threading.Event()
-            self.session_id = fix.SessionID("FIX.4.4", DEMO_ACCOUNT, "OMS")
-            specs = Path(__file__).resolve().parents[1] / "fix" / "specs" / "FIX44.xml"
-            store.mkdir(parents=True, exist_ok=True)
-            settings = fix.SessionSettings()
-            settings.setFromString("\n".join([
-                "[DEFAULT]", "ConnectionType=initiator", "ReconnectInterval=2", "HeartBtInt=30",
-                "StartTime=00:00:00", "EndTime=00:00:00", f"FileStorePath={store.resolve()}",
-                "UseDataDictionary=Y", f"DataDictionary={specs}",
-                "[SESSION]", "BeginString=FIX.4.4", f"SenderCompID={DEMO_ACCOUNT}", "TargetCompID=OMS",
-                f"SocketConnectHost={host}", f"SocketConnectPort={port}", "",
-            ]))
-            self._keep = [settings, fix.FileStoreFactory(settings)]
-            self._initiator = fix.ThreadedSocketInitiator(self, self._keep[1], settings)
-
-        def start(self) -> None:
-            self._initiator.start()
-
-        def stop(self) -> None:
-            self._initiator.stop()
-
-        def send(self, msg_type: str, fields: list[tuple[int, str]]) -> None:
-            message = fix.Message()
-            message.getHeader().setField(35, msg_type)
-            for tag, value in fields:
-                message.setField(tag, value)
-            fix.Session.sendToTarget(message, self.session_id)
-
-        def onCreate(self, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            pass
-
-        def onLogon(self, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            self.logged_on.set()
-
-        def onLogout(self, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            self.logged_on.clear()
-
-        def toAdmin(self, message, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            pass
-
-        def fromAdmin(self, message, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            pass
-
-        def toApp(self, message, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            pass
-
-        def fromApp(self, message, sessionID):  # noqa: N802,N803,ANN001,ANN201
-            from fix.wire import parse_pairs
-
-            click.echo(_describe(dict(parse_pairs(message.toString()))))
-
-    return DemoClient
-
-
-def _DemoClient(host: str, port: int, store: Path):  # type: ignore[no-untyped-def]  # noqa: N802
-    return _make_client_class()(host, port, store)

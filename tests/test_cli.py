@@ -56,7 +56,11 @@ def test_operator_mistakes_are_one_line_and_a_nonzero_exit(cli: CliRunner, args:
 def test_demo_runs_the_order_path_and_leaves_a_clean_ledger(cli: CliRunner) -> None:
     result = cli.invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
+    assert "ExecutionReport Trade" in result.output  # the FIX client's marketable orders fill at the venue
+    assert "ExecutionReport Replaced" in result.output and "ExecutionReport Canceled" in result.output
     assert "INSUFFICIENT_BUYING_POWER" in result.output
+    assert "(same Idempotency-Key): 201, the same order" in result.output
+    assert ": filled, filled 5 " in result.output  # the REST order, followed until the venue filled it
     assert result.output.strip().endswith("ledger verify: ok")
 
 

@@ -30,6 +30,7 @@ GATEWAY_KEYS: Mapping[str, str] = MappingProxyType({
     "REFERENCEPRICEFLUSHMS": "reference_flush_ms",
     "MAXBATCH": "max_batch",
     "METRICSPORT": "metrics_port",
+    "RECOVERYTIMEOUTMS": "recovery_timeout_ms",
 })
 # Defaults for every gateway session when neither the section nor [DEFAULT] sets them.
 SESSION_DEFAULTS: Mapping[str, str] = MappingProxyType({"StartTime": "00:00:00", "EndTime": "00:00:00",
@@ -85,6 +86,7 @@ class GatewaySettings:
     reference_flush_ms: int = 250
     max_batch: int = 256
     metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1 when set
+    recovery_timeout_ms: int = 10_000  # how long recovery waits for the venue's status answers
 
     def client(self, key: str) -> ClientSession | None:
         for client in self.clients:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
+from pathlib import Path
 from types import FrameType
 
 import quickfix as fix
@@ -15,11 +17,12 @@ import structlog
 
 from fix.quickfix_io import is_logged_on, send
 from fix.wire import Outbound
-from oms.gateway import queries
+from oms.gateway import crash, queries
 from oms.gateway.client_app import ClientApplication
 from oms.gateway.config import GatewaySettings
 from oms.gateway.metrics import GatewayMetrics
 from oms.gateway.outbox import OutboxSender
+from oms.gateway.recovery import AppliedSeq
 from oms.gateway.reference_prices import ReferencePrices
 from oms.gateway.venue_app import VenueApplication
 from oms.gateway.worker import Worker
@@ -34,8 +37,19 @@ def _session_id(begin_string: str, ours: str, theirs: str) -> fix.SessionID:
     return fix.SessionID(begin_string, ours, theirs)
 
 
+def _applied_seq(settings: GatewaySettings) -> AppliedSeq | None:
+    """The applied-report mark beside the venue session's file store (none with a memory store)."""
+    venue = settings.venue
+    store = next((value for key, value in venue.settings.items() if key.upper() == "FILESTOREPATH"), None)
+    if not store:
+        return None
+    return AppliedSeq(Path(store) / f"{venue.begin_string}-{venue.our_comp_id}-{venue.venue_comp_id}.applied-seq")
+
+
 class Gateway:
     def __init__(self, settings: GatewaySettings, database: Database, config: ServiceConfig | None = None) -> None:
+        crash.check()
+        crash.install(database.engine)
         self.settings = settings
         self.database = database
         self.executor = CommandExecutor(database, config)
@@ -46,8 +60,9 @@ class Gateway:
         self.metrics_port: int | None = None
         self.reference_prices = ReferencePrices(database, settings.reference_flush_ms)
         self.outbox = OutboxSender(database, venue.begin_string, self._send_venue, self.venue_up, settings.outbox_poll_ms)
+        self.applied_seq = _applied_seq(settings)
         self.worker = Worker(settings, database, self.executor, self._send_client, self._send_venue, self.venue_up,
-                             self.outbox.wake, queries.symbols(database), self.metrics)
+                             self.outbox.wake, queries.symbols(database), self.metrics, self.applied_seq)
         self.venue_app = VenueApplication(venue.begin_string, self.worker, self.reference_prices, self.metrics)
         self.client_app = ClientApplication(settings, self.worker, self.metrics)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
@@ -93,12 +108,36 @@ class Gateway:
             self._initiator = fix.ThreadedSocketInitiator(self.venue_app, store, settings, log_factory)
         else:
             self._initiator = fix.ThreadedSocketInitiator(self.venue_app, store, settings)
+        self._replay_uncommitted_reports()
         self._initiator.start()
         log.info("gateway_started", clients=len(self.settings.clients), venue=self.settings.venue.key)
         return self
 
+    def _replay_uncommitted_reports(self) -> None:
+        """Before the venue logon: expect the venue's messages from just after the last report we committed
+        and relayed, so QuickFIX asks for a resend of any it had counted but we never booked."""
+        if self.applied_seq is None:
+            return
+        session = fix.Session.lookupSession(self.venue_session_id)
+        if session is None:
+            return
+        store_next = int(session.getExpectedTargetNum())
+        applied = self.applied_seq.read()
+        if applied is None:  # the first start with this store: everything received so far counts as applied
+            self.applied_seq.write(store_next - 1)
+            return
+        wanted = AppliedSeq.next_expected(store_next, applied)
+        if wanted < store_next:
+            session.setNextTargetMsgSeqNum(wanted)
+            log.warning("venue_replay_requested", from_seq=wanted, store_next=store_next)
+
     def wait_venue(self, timeout_s: float = 10.0) -> bool:
-        return self.venue_app.logged_on.wait(timeout_s)
+        """True once the venue session is logged on and the recovery after that logon is over (the
+        gateway takes new orders)."""
+        deadline = time.monotonic() + timeout_s
+        if not self.venue_app.logged_on.wait(timeout_s):
+            return False
+        return self.worker.recovered.wait(max(0.0, deadline - time.monotonic()))
 
     def stop(self, force: bool = False) -> None:
         """Stop and destroy the QuickFIX engines (QuickFIX keeps sessions in a process-wide registry until

@@ -25,6 +25,11 @@ class GatewayMetrics:
                                ["session", "role"], registry=self.registry)
         self.queue_depth = Gauge("oms_gateway_queue_depth", "Items waiting for the gateway worker",
                                  registry=self.registry)
+        self.recovering = Gauge("oms_gateway_venue_recovering", "1 while recovery after a venue logon runs",
+                                registry=self.registry)
+        self.unresolved = Gauge("oms_gateway_unresolved_orders",
+                                "Orders whose outcome at the venue stayed unknown after recovery (reservations held)",
+                                registry=self.registry)
         self._server: Any = None
 
     def serve(self, port: int) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import structlog
 
 from fix.wire import Outbound
-from oms.gateway import queries
+from oms.gateway import crash, queries
 from oms.gateway import translate as tr
 from oms.service.uow import Database
 
@@ -73,6 +73,8 @@ class OutboxSender:
                 log.warning("outbox_send_failed", order_id=row.order_id, kind=row.kind)
                 break
             sent.append(row.id)
+            if row.kind == "new":
+                crash.at("after_send_before_ack")
             log.info("outbox_sent", order_id=row.order_id, kind=row.kind, cl_ord_id=row.payload.get("cl_ord_id"))
         queries.mark_sent(self._database, sent, datetime.now(UTC))
         self.sent += len(sent)

@@ -106,3 +106,54 @@ def resend_outbox(database: Database, order_id: str, kind: str) -> bool:
             return False
         connection.execute(update(_outbox).where(_outbox.c.id == row[0]).values(sent_at=None, attempts=0))
     return True
+
+
+RECOVERY_STATUSES = (OrderStatus.PENDING_NEW.value, OrderStatus.PENDING_CANCEL.value,
+                     OrderStatus.PENDING_REPLACE.value)
+
+
+def orders_to_resolve(database: Database) -> list[OrderRecord]:
+    """Orders whose request may have reached the venue without an answer we applied: PendingNew whose
+    NewOrderSingle was sent, and PendingCancel / PendingReplace whose request was sent. An order with a row
+    not marked sent needs no question (and must get none, or two answers could queue it twice): the outbox
+    sends it now, once, with PossResend=Y if it was attempted, and the venue answers that with its status."""
+    unsent = select(_outbox.c.order_id).where(_outbox.c.sent_at.is_(None))
+    condition = (_orders.c.status.in_(RECOVERY_STATUSES) & _orders.c.id.not_in(unsent)
+                 & ((_orders.c.status == OrderStatus.PENDING_NEW.value) | _orders.c.pending_venue_cl_ord_id.is_not(None)))
+    return _records(database, condition)
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """An order still pending at the venue past the recovery bound, with what it keeps reserved."""
+
+    record: OrderRecord
+    updated_at: datetime
+    reserved: dict[str, Any]  # asset -> remaining reserved amount
+
+
+def unresolved_orders(database: Database, older_than: datetime) -> list[Unresolved]:
+    """Orders pending at the venue (PendingNew sent, PendingCancel, PendingReplace) not changed since
+    `older_than`: their outcome is unknown to us and their reservations are still held."""
+    from oms.db.models import Reservation
+
+    reservations = Reservation.__table__
+    stale = {record.id: record for record in orders_to_resolve(database)}
+    if not stale:
+        return []
+    with database.engine.connect() as connection:
+        times = dict(connection.execute(select(_orders.c.id, _orders.c.updated_at)
+                                        .where(_orders.c.id.in_(sorted(stale)))).all())
+        held: dict[str, dict[str, Any]] = {}
+        for order_id, asset, remaining in connection.execute(
+                select(reservations.c.order_id, reservations.c.asset, reservations.c.remaining)
+                .where(reservations.c.order_id.in_(sorted(stale)) & (reservations.c.status == "pending"))):
+            held.setdefault(order_id, {})[asset] = remaining
+    found = []
+    for order_id, record in stale.items():
+        updated = times[order_id]
+        if updated.tzinfo is None:  # SQLite returns naive UTC
+            updated = updated.replace(tzinfo=older_than.tzinfo)
+        if updated <= older_than:
+            found.append(Unresolved(record, updated, held.get(order_id, {})))
+    return sorted(found, key=lambda item: item.updated_at)

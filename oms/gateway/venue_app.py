@@ -53,6 +53,7 @@ class VenueApplication(fix.Application):  # type: ignore[misc]
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
         log.warning("venue_logout", session=session_name(sessionID))
         self.logged_on.clear()
+        self._worker.venue_down()
         if self._metrics is not None:
             self._metrics.logged_on.labels(session_name(sessionID), "venue").set(0)
 
@@ -81,7 +82,8 @@ class VenueApplication(fix.Application):  # type: ignore[misc]
             kind = msg_type(message)
             pairs = parse_pairs(message.toString())
             if kind in ("W", "X"):
-                self._reference_prices.update(pairs)
+                if not message.getHeader().isSetField(POSS_DUP):  # a resent quote is stale
+                    self._reference_prices.update(pairs)
                 return
             body = DictFields(dict(pairs))
             if kind == "8":

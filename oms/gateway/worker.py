@@ -3,14 +3,18 @@
 QuickFIX callbacks only translate and `put` items here; the worker runs commands through the OMS
 `CommandExecutor` in batches (one durable commit per batch: group commit), and only after that commit
 answers clients and wakes the outbox sender. So an order is committed before the venue hears of it, and an
-execution is committed before the client hears of it (invariant 6).
+execution is committed before the client hears of it (invariant 6). After each batch it records the venue
+MsgSeqNum up to which reports are committed and relayed, and after each venue logon it runs the recovery
+round described in `oms.gateway.recovery` (new client requests wait for it: VENUE_RECOVERING).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,15 +22,18 @@ from typing import Any
 
 import structlog
 
-from fix.wire import CL_ORD_ID, CXL_REJ_REASON, ORD_REJ_REASON, ORD_STATUS, ORDER_ID, DictFields, Outbound
+from fix import oms_tables as tables
+from fix.wire import (CL_ORD_ID, CXL_REJ_REASON, MSG_SEQ_NUM, ORD_REJ_REASON, ORD_STATUS, ORDER_ID, POSS_DUP,
+                      POSS_RESEND, DictFields, Outbound)
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderSource, OrderStatus
 from oms.domain.order import Order
 from oms.domain.risk import Denial, ReasonCode
-from oms.gateway import queries
+from oms.gateway import crash, queries
 from oms.gateway import translate as tr
 from oms.gateway.config import GatewaySettings
 from oms.gateway.metrics import GatewayMetrics
+from oms.gateway.recovery import AppliedSeq, Question, RecoveryRound
 from oms.service.executor import CommandExecutor
 from oms.service.orders import ApplyCancelReject, OrderResult, Outcome
 from oms.service.uow import Database, new_id
@@ -85,7 +92,21 @@ class ClientLoggedOut:
     session: str
 
 
-Item = ClientOrder | ClientStatus | VenueReport | VenueResolve | VenueLoggedOn | ClientLoggedOut
+@dataclass(frozen=True, slots=True)
+class RecoveryDeadline:
+    """The recovery round `number` ran out of time: whatever is still unanswered is unresolved."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryRetry:
+    """Starting the recovery round failed (the database): try again."""
+
+
+Item = (ClientOrder | ClientStatus | VenueReport | VenueResolve | VenueLoggedOn | ClientLoggedOut | RecoveryDeadline
+        | RecoveryRetry)
+RECOVERY_RETRY_S = 1.0
 Sender = Callable[[str, Outbound], bool]  # (session key, message) -> sent
 
 
@@ -106,12 +127,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_EXEC_ID_NAMESPACE = uuid.UUID("6f1c2a3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b")
+
+
+def client_exec_id(venue_exec_id: str) -> str:
+    """The ExecID a client sees for a venue execution: the same every time it is relayed (a relay repeated
+    after a crash carries the ExecID the client may already have), and it does not expose the venue's."""
+    return uuid.uuid5(_EXEC_ID_NAMESPACE, venue_exec_id).hex
+
+
 class Worker:
     """Consumes `Item`s on one thread; see the module docstring."""
 
     def __init__(self, settings: GatewaySettings, database: Database, executor: CommandExecutor,
                  send_client: Sender, send_venue: Callable[[Outbound], bool], venue_up: Callable[[], bool],
-                 wake_outbox: Callable[[], None], symbols: Sequence[str], metrics: GatewayMetrics | None = None) -> None:
+                 wake_outbox: Callable[[], None], symbols: Sequence[str], metrics: GatewayMetrics | None = None,
+                 applied_seq: AppliedSeq | None = None) -> None:
         self._settings = settings
         self._database = database
         self._executor = executor
@@ -123,6 +154,14 @@ class Worker:
         self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=MAX_QUEUE)
         self._order_sessions: dict[str, str] = {}  # our order id -> client session key
         self._resolving: set[str] = set()  # venue ClOrdIDs we asked the venue about
+        self._applied_seq = applied_seq
+        self._failed_below: int | None = None  # a report failed to apply: the applied mark stays below it
+        # Set once the recovery round after the latest venue logon is over; cleared at venue logout.
+        self.recovered = threading.Event()
+        self._round: RecoveryRound | None = None
+        self._round_number = 0
+        self._timers: list[threading.Timer] = []
+        self.unresolved: dict[str, str] = {}  # our order id -> why its outcome is unknown
         self._metrics = metrics
         self.counters = Counters(metrics)
         self._idle = threading.Condition()
@@ -134,8 +173,16 @@ class Worker:
         self._thread.start()
 
     def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if self._applied_seq is not None and not self._thread.is_alive():
+            self._applied_seq.close()
+
+    def venue_down(self) -> None:
+        """The venue session logged out: nothing new goes out until the next logon's recovery is over."""
+        self.recovered.clear()
 
     def put(self, item: Item) -> None:
         """Called from QuickFIX threads: never blocks for long (the queue is bounded but large)."""
@@ -175,6 +222,9 @@ class Worker:
                 self._handle(items)
             except Exception:  # the worker must survive anything one batch does
                 log.exception("gateway_batch_failed", size=len(items))
+                for item in items:
+                    if isinstance(item, VenueReport):
+                        self._report_failed(item)
             finally:
                 with self._idle:
                     self._busy -= len(items)
@@ -193,6 +243,28 @@ class Worker:
             batch = []
             self._handle_other(item)
         self._run_batch(batch)
+        self._record_applied_seq(items)
+
+    def _record_applied_seq(self, items: list[Item]) -> None:
+        """Every venue report up to the last one in `items` is committed and relayed (see recovery); after a
+        report that could not be applied (the database failing), the mark stays just before it, so the
+        next start has the venue send it again."""
+        if self._applied_seq is None:
+            return
+        for item in reversed(items):
+            if isinstance(item, VenueReport):
+                seq = item.body.get(MSG_SEQ_NUM)
+                if seq is not None and seq.isdigit():
+                    value = int(seq) if self._failed_below is None else min(int(seq), self._failed_below)
+                    self._applied_seq.write(value)
+                return
+
+    def _report_failed(self, item: VenueReport) -> None:
+        seq = item.body.get(MSG_SEQ_NUM)
+        if seq is not None and seq.isdigit():
+            mark = int(seq) - 1
+            self._failed_below = mark if self._failed_below is None else min(self._failed_below, mark)
+            log.error("venue_report_not_applied", seq=int(seq), replay_from=mark + 1)
 
     def _handle_other(self, item: Item) -> None:
         if isinstance(item, ClientStatus):
@@ -203,8 +275,13 @@ class Worker:
             for symbol in self._symbols:
                 self._send_venue(tr.market_data_request(f"REF-{symbol}-{new_id()[:8]}", symbol))
             self._wake_outbox()
+            self._start_recovery()
         elif isinstance(item, ClientLoggedOut):
             self._cancel_on_disconnect(item.session)
+        elif isinstance(item, RecoveryDeadline):
+            self._recovery_deadline(item.number)
+        elif isinstance(item, RecoveryRetry) and self._venue_up() and not self.recovered.is_set():
+            self._start_recovery()
 
     # -- commands -------------------------------------------------------------------------------------
     def _run_batch(self, batch: list[ClientOrder | VenueReport]) -> None:
@@ -217,12 +294,17 @@ class Worker:
                 self._deny(item, item.denial, now)  # type: ignore[arg-type]
             elif isinstance(item, ClientOrder) and isinstance(item.command, PlaceOrder) and not self._venue_up():
                 self._deny(item, Denial(ReasonCode.VENUE_UNAVAILABLE, {"venue": self._settings.venue.venue_comp_id}), now)
+            elif isinstance(item, ClientOrder) and not self.recovered.is_set() and self._venue_up():
+                self._deny(item, Denial(ReasonCode.VENUE_RECOVERING, {"venue": self._settings.venue.venue_comp_id}), now)
             else:
                 runnable.append(item)
         if not runnable:
             return
         pending = queries.pending_requests(self._database, self._request_ids(runnable))
         started = time.perf_counter()
+        if crash.ARMED is not None:
+            crash.applying_fills(any(isinstance(item.command, ApplyExecution)
+                                     and item.command.exec_type is ExecType.TRADE for item in runnable))
         try:
             outcomes: list[tuple[ClientOrder | VenueReport, OrderResult]] = list(
                 zip(runnable, self._executor.execute([item.command for item in runnable]), strict=True))  # type: ignore[misc]
@@ -230,6 +312,9 @@ class Worker:
             if len(runnable) > 1:  # one bad command must not hide its neighbours' outcomes: run each alone
                 log.exception("gateway_batch_failed_retrying_one_by_one", size=len(runnable))
             outcomes = self._one_by_one(runnable, now)
+        if crash.ARMED is not None:
+            crash.applying_fills(False)
+            self._crash_points(outcomes)
         if self._metrics is not None:
             self._metrics.batch_seconds.observe(time.perf_counter() - started)
             self._metrics.batch_size.observe(len(runnable))
@@ -246,6 +331,16 @@ class Worker:
         if accepted:
             self._wake_outbox()
 
+    @staticmethod
+    def _crash_points(outcomes: list[tuple[ClientOrder | VenueReport, OrderResult]]) -> None:
+        """The drills' crash points that follow a commit (see `oms.gateway.crash`)."""
+        for item, result in outcomes:
+            if isinstance(item.command, PlaceOrder) and result.outcome is Outcome.ACCEPTED:
+                crash.at("after_reservation_commit")
+            if (isinstance(item.command, ApplyExecution) and item.command.exec_type is ExecType.TRADE
+                    and result.outcome is Outcome.APPLIED):
+                crash.at("between_fill_and_relay")
+
     def _one_by_one(self, items: list[ClientOrder | VenueReport],
                     now: datetime) -> list[tuple[ClientOrder | VenueReport, OrderResult]]:
         outcomes: list[tuple[ClientOrder | VenueReport, OrderResult]] = []
@@ -254,6 +349,8 @@ class Worker:
                 outcomes.append((item, self._executor.one(item.command)))  # type: ignore[arg-type]
             except Exception:
                 log.exception("gateway_command_failed", command=repr(item.command))
+                if isinstance(item, VenueReport):
+                    self._report_failed(item)
                 if isinstance(item, ClientOrder):
                     self._deny(item, None, now, text="INTERNAL_ERROR: the request was not accepted, retry later")
         return outcomes
@@ -341,12 +438,17 @@ class Worker:
         if isinstance(command, ApplyExecution) and command.exec_type is ExecType.ORDER_STATUS:
             self._status_answer(item)
             return
+        if result.outcome is Outcome.IGNORED and item.body.get(POSS_DUP) == "Y" and isinstance(command, ApplyExecution):
+            self._relay_again(command, now)
+            return
         if result.outcome is Outcome.QUARANTINED:
             log.warning("venue_report_quarantined", detail=result.detail, body=str(dict(item.body.values)))
             return
         if result.outcome is not Outcome.APPLIED or result.order is None:
             return
         order = result.order
+        if self.unresolved:
+            self._now_resolved(order, result.original)
         if result.original is not None:
             known = self._order_sessions.get(str(result.original.order_id))
             if known is not None:
@@ -377,7 +479,9 @@ class Worker:
                 kwargs.update(cl_ord_id=str(request.order.pending_cl_ord_id), orig_cl_ord_id=str(order.cl_ord_id))
         elif command.exec_type is ExecType.REJECTED:
             kwargs.update(text=command.text or None, ord_rej_reason_code=item.body.get(ORD_REJ_REASON) or "0")
-        self._send_client(session.key, tr.execution_report(order, command.exec_type, new_id(), begin, now, **kwargs))
+        self._send_client(session.key, tr.execution_report(order, command.exec_type,
+                                                           client_exec_id(str(command.venue_exec_id)), begin, now,
+                                                           **kwargs))
         if order.status.is_terminal:  # nothing more will be reported: keep the routing map bounded
             self._order_sessions.pop(str(order.order_id), None)
         if result.original is not None:
@@ -385,21 +489,38 @@ class Worker:
 
     # -- resend resolution ----------------------------------------------------------------------------
     def _resolved_request(self, item: VenueResolve) -> None:
+        asked = item.venue_cl_ord_id in self._resolving or (
+            self._round is not None and item.venue_cl_ord_id in self._round.open)
         self._resolving.add(item.venue_cl_ord_id)
+        if asked:  # one question, one answer: a second answer could queue the request twice
+            return
         self._send_venue(tr.venue_status_request(item.venue_cl_ord_id, item.symbol, item.side))
         log.info("venue_resend_resolving", venue_cl_ord_id=item.venue_cl_ord_id)
 
     def _status_answer(self, item: VenueReport) -> None:
-        """The venue's answer about a gap-filled request: if it never arrived, queue it again."""
+        """The venue's answer about a gap-filled request or a recovery question: if the request never
+        arrived, queue it again."""
         venue_cl_ord_id = item.body.get(CL_ORD_ID) or ""
+        if item.body.get(POSS_DUP) == "Y":  # an old answer resent: says nothing about now
+            return
+        unknown = item.body.get(ORD_STATUS) == "8" and item.body.get(ORDER_ID) in (None, "NONE")
+        handled = self._round is not None and self._recovery_answer(venue_cl_ord_id, unknown,
+                                                                    item.body.get(ORD_STATUS) or "")
         if venue_cl_ord_id not in self._resolving:
             return
         self._resolving.discard(venue_cl_ord_id)
-        unknown = item.body.get(ORD_STATUS) == "8" and item.body.get(ORDER_ID) in (None, "NONE")
-        record = queries.order_by_venue_cl_ord_id(self._database, venue_cl_ord_id)
-        if not unknown or record is None:
+        if handled:
+            return
+        if not unknown:
             self.counters.add("resend_resolved_known")
-            log.info("venue_resend_resolved", venue_cl_ord_id=venue_cl_ord_id, known=not unknown)
+            log.info("venue_resend_resolved", venue_cl_ord_id=venue_cl_ord_id, known=True)
+            return
+        self._requeue_if_never_received(venue_cl_ord_id)
+
+    def _requeue_if_never_received(self, venue_cl_ord_id: str) -> None:
+        """The venue does not know `venue_cl_ord_id`: if our order still waits for it, send it again."""
+        record = queries.order_by_venue_cl_ord_id(self._database, venue_cl_ord_id)
+        if record is None:
             return
         status = record.order.status
         if record.venue_cl_ord_id == venue_cl_ord_id and status is OrderStatus.PENDING_NEW:
@@ -414,6 +535,128 @@ class Worker:
             self.counters.add("resend_requeued")
             log.warning("venue_never_received_request", order_id=record.id, kind=kind, venue_cl_ord_id=venue_cl_ord_id)
             self._wake_outbox()
+
+    # -- recovery after a venue logon (see oms.gateway.recovery) --------------------------------------
+    def _start_recovery(self) -> None:
+        """Ask the venue about every order whose request it may hold without our knowing the outcome."""
+        self._round_number += 1
+        timeout_s = self._settings.recovery_timeout_ms / 1000
+        round_ = RecoveryRound()
+        try:
+            records = queries.orders_to_resolve(self._database)
+        except Exception:  # new orders stay refused until a round runs: retry soon rather than never
+            log.exception("venue_recovery_start_failed", retry_s=RECOVERY_RETRY_S)
+            self._later(RECOVERY_RETRY_S, RecoveryRetry())
+            return
+        for record in records:
+            order = record.order
+            asked = record.venue_cl_ord_id if order.status is OrderStatus.PENDING_NEW else record.pending_venue_cl_ord_id
+            if asked is None or asked in round_.open:
+                continue
+            round_.open[asked] = Question(record.id, asked, order.status.value)
+            if asked not in self._resolving:
+                self._send_venue(tr.venue_status_request(asked, str(order.symbol), tables.SIDES.to_fix(order.side)))
+        log.info("venue_recovery_started", round=self._round_number, questions=len(round_.open))
+        if self._metrics is not None:
+            self._metrics.recovering.set(1)
+        if round_.done:
+            self._round = None
+            self._finish_recovery({})
+            return
+        self._round = round_
+        self._later(timeout_s, RecoveryDeadline(self._round_number))
+
+    def _later(self, delay_s: float, item: Item) -> None:
+        timer = threading.Timer(delay_s, lambda: self.put(item))
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
+
+    def _recovery_answer(self, venue_cl_ord_id: str, unknown: bool, venue_status: str) -> bool:
+        """One answer of the round; True when it was one of the round's questions."""
+        assert self._round is not None
+        question = self._round.answer(venue_cl_ord_id)
+        if question is None:  # the venue may answer under the order's current ClOrdID: match by order
+            record = queries.order_by_venue_cl_ord_id(self._database, venue_cl_ord_id)
+            if record is not None:
+                match = next((q for q in self._round.open.values() if q.order_id == record.id), None)
+                question = None if match is None else self._round.answer(match.venue_cl_ord_id)
+        if question is None:
+            return False
+        if unknown:
+            self._requeue_if_never_received(question.venue_cl_ord_id)
+            self.counters.add("recovery_requeued")
+        else:
+            record = queries.order_by_venue_cl_ord_id(self._database, question.venue_cl_ord_id)
+            if record is not None and record.order.status.value in queries.RECOVERY_STATUSES:
+                # The venue knows the order, yet no report of its outcome reached our books.
+                self._round.unresolved[question.order_id] = (
+                    f"venue reports OrdStatus={venue_status}, our order is {record.order.status.value}")
+            else:
+                self.counters.add("recovery_resolved")
+        if self._round.done:
+            self._finish_recovery(self._round.unresolved)
+        return True
+
+    def _now_resolved(self, order: Order, original: Order | None) -> None:
+        """A report about an order recovery left unresolved arrived after all (a late acknowledgement)."""
+        if order.status.value in queries.RECOVERY_STATUSES:  # still waiting for the venue's answer
+            return
+        for candidate in (order, original):
+            if candidate is not None and self.unresolved.pop(str(candidate.order_id), None) is not None:
+                log.info("order_outcome_resolved_late", order_id=str(candidate.order_id), status=order.status.value)
+        if self._metrics is not None:
+            self._metrics.unresolved.set(len(self.unresolved))
+
+    def _recovery_deadline(self, number: int) -> None:
+        round_ = self._round
+        if round_ is None or number != self._round_number:
+            return
+        unresolved = dict(round_.unresolved)
+        for question in round_.open.values():
+            unresolved[question.order_id] = (f"no answer from the venue within {self._settings.recovery_timeout_ms} ms"
+                                             f" (asked about {question.venue_cl_ord_id} while {question.status})")
+        round_.open.clear()
+        self._finish_recovery(unresolved)
+
+    def _finish_recovery(self, unresolved: dict[str, str]) -> None:
+        """Outcomes still unknown keep their reservations (nothing here releases anything): reported only."""
+        self._round = None
+        self.unresolved = dict(unresolved)
+        for order_id, reason in sorted(self.unresolved.items()):
+            log.warning("order_outcome_unknown", order_id=order_id, reason=reason, reservation="kept")
+            self.counters.add("order_outcome_unknown")
+        if self._metrics is not None:
+            self._metrics.unresolved.set(len(self.unresolved))
+            self._metrics.recovering.set(0)
+        log.info("venue_recovery_finished", round=self._round_number, unresolved=len(self.unresolved))
+        self.recovered.set()
+
+    def _relay_again(self, command: ApplyExecution, now: datetime) -> None:
+        """A report we had already applied, resent by the venue because our record of relaying it may have
+        been lost in a crash: relay it again with PossResend=Y and its stable ExecID (the client keeps one)."""
+        if command.exec_type is ExecType.ORDER_STATUS:
+            return
+        record = None
+        for candidate in (command.cl_ord_id, command.orig_cl_ord_id):
+            if candidate is not None and record is None:
+                record = queries.order_by_venue_cl_ord_id(self._database, str(candidate))
+        if record is None:
+            return
+        session_key = self._client_for(record.order)
+        session = self._settings.client(session_key) if session_key else None
+        if session is None:
+            return
+        kwargs: dict[str, Any] = {}
+        if command.exec_type is ExecType.TRADE:
+            kwargs.update(last_qty=command.last_qty, last_px=command.last_px)
+        elif command.exec_type is ExecType.REJECTED:
+            kwargs.update(text=command.text or None)
+        report = tr.execution_report(record.order, command.exec_type, client_exec_id(str(command.venue_exec_id)),
+                                     session.begin_string, now, **kwargs)
+        self._send_client(session.key, dataclasses.replace(report, header=report.header + ((POSS_RESEND, "Y"),)))
+        self.counters.add("relayed_again")
+        log.info("venue_report_relayed_again", order_id=record.id, exec_id=str(command.venue_exec_id))
 
     # -- cancel on disconnect -------------------------------------------------------------------------
     def _cancel_on_disconnect(self, session_key: str) -> None:

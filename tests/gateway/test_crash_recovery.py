@@ -1,0 +1,212 @@
+"""Crash drills on PostgreSQL: `oms gateway` as a real process dies hard at each named crash point
+(GATEWAY_CRASH_AT, see oms.gateway.crash), is restarted without it, and recovery leaves the venue, our books,
+the client and the ledger in agreement: every order once at the venue and once with us, every fill once,
+every ExecutionReport at the client (repeats only as PossResend/PossDup copies of one ExecID).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fixclient import Received, is_er, new_order
+from harness import GatewayClient, VenueHarness, eventually, free_port, seed_oms, write_gateway_config
+from sqlalchemy import select
+
+from oms.db.models import Execution, Reservation
+from oms.db.models import Order as OrderRow
+from oms.domain.enums import OrderStatus
+from oms.gateway import crash
+from oms.ledger.verify import verify_ledger
+from oms.service.accounts import balances
+from oms.service.uow import Database
+
+pytestmark = [pytest.mark.fix, pytest.mark.timeout(180)]
+OMS = Path(sys.executable).parent / "oms"
+READY = "venue_recovery_finished"
+QTY = Decimal("100")
+
+
+class GatewayProcess:
+    """`oms gateway run` in a subprocess; each start logs to its own file, read to know when it is ready."""
+
+    def __init__(self, directory: Path, config: Path, database_url: str) -> None:
+        self.directory = directory
+        self.config = config
+        self.database_url = database_url
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log: Path | None = None
+        self.starts = 0
+
+    def start(self, crash_at: str | None = None) -> None:
+        self.starts += 1
+        self.log = self.directory / f"gateway-{self.starts}.log"
+        env = {key: value for key, value in os.environ.items() if key != crash.ENVIRONMENT_VARIABLE}
+        env["OMS_DATABASE_URL"] = self.database_url
+        if crash_at is not None:
+            env[crash.ENVIRONMENT_VARIABLE] = crash_at
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen([str(OMS), "gateway", "run", "--config", str(self.config)],
+                                            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.directory)
+
+    def output(self) -> str:
+        assert self.log is not None
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Logged on to the venue and through recovery (the gateway takes orders)."""
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.process.returncode}:\n{self.output()}")
+            return READY in self.output()
+        eventually(ready, timeout_s)
+
+    def wait_crash(self, timeout_s: float = 60.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout_s)
+
+    def kill(self) -> None:
+        """End the drill's process (the test is over: no orderly shutdown needed)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+class Drill:
+    """PostgreSQL, the venue in-process, the gateway as a process, and CLIENT1 (restartable on one store)."""
+
+    def __init__(self, directory: Path, database_url: str) -> None:
+        self.directory = directory
+        self.database = Database.from_url(database_url)
+        seed_oms(self.database, accounts=("ACC1",))
+        self.venue = VenueHarness(directory / "venue").start()
+        self.venue.service.step_market_maker()
+        self.client_port = free_port()
+        config = write_gateway_config(directory / "gateway", self.venue.port, self.client_port)
+        self.gateway = GatewayProcess(directory / "gateway", config, database_url)
+        self.clients: list[GatewayClient] = []
+
+    def connect(self) -> GatewayClient:
+        """CLIENT1 with its QuickFIX store: a later connection resumes the sequence numbers and asks for
+        every message the gateway stored for it meanwhile."""
+        client = GatewayClient(self.client_port, self.directory / "client", "CLIENT1").start(30)
+        self.clients.append(client)
+        return client
+
+    def gateway_stored_for_client(self, cl_ord_id: str, exec_type: str) -> bool:
+        """The gateway has written an ExecutionReport for the client into its session store."""
+        body = (self.directory / "gateway" / "var" / "gateway" / "store" / "FIX.4.4-OMS-CLIENT1.body").read_bytes()
+        return any(f"\x0111={cl_ord_id}\x01".encode() in message and f"\x01150={exec_type}\x01".encode() in message
+                   for message in body.split(b"\x0110="))
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.stop()
+        self.gateway.kill()
+        self.venue.stop()
+        self.database.dispose()
+
+
+@pytest.fixture
+def drill(tmp_path: Path, postgres_url: str) -> Iterator[Drill]:
+    drill = Drill(tmp_path, postgres_url)
+    try:
+        yield drill
+    finally:
+        drill.close()
+
+
+def best_offer(venue: VenueHarness, symbol: str = "AAPL") -> Decimal:
+    _, asks = venue.venue.engine.engine.book_depth(symbol, 1)
+    return Decimal(asks[0][0])
+
+
+def our_order(database: Database, cl_ord_id: str) -> list[dict[str, object]]:
+    table = OrderRow.__table__
+    with database.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(
+            select(table).where((table.c.account_id == "ACC1") & (table.c.cl_ord_id == cl_ord_id)))]
+
+
+def our_fills(database: Database, order_id: str) -> list[dict[str, object]]:
+    table = Execution.__table__
+    with database.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(
+            select(table).where((table.c.order_id == order_id) & (table.c.exec_type == "trade")))]
+
+
+def held_reservations(database: Database, order_id: str) -> list[dict[str, object]]:
+    table = Reservation.__table__
+    with database.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(
+            select(table).where((table.c.order_id == order_id) & (table.c.status == "pending")))]
+
+
+def client_reports(clients: list[GatewayClient], cl_ord_id: str) -> dict[str, list[Received]]:
+    """The client's ExecutionReports for one order, by ExecID (copies of one report share its ExecID)."""
+    by_exec_id: dict[str, list[Received]] = {}
+    for client in clients:
+        for message in client.received("8"):
+            if message.get(11) == cl_ord_id:
+                by_exec_id.setdefault(message[17], []).append(message)
+    return by_exec_id
+
+
+@pytest.mark.parametrize("point", sorted(crash.POINTS))
+def test_gateway_killed_at_a_crash_point_recovers_every_order_and_fill_once(drill: Drill, point: str) -> None:
+    database, venue, gateway = drill.database, drill.venue, drill.gateway
+    gateway.start(crash_at=point)
+    gateway.wait_ready()
+    client = drill.connect()
+    cl_ord_id = f"CRASH-{point}"
+    client.send("D", new_order(cl_ord_id, symbol="AAPL", side="1", qty=str(QTY), price=str(best_offer(venue)),
+                               extra=[(1, "ACC1")]))
+
+    assert gateway.wait_crash() == crash.EXIT_CODE, gateway.output()
+    assert f"crash point reached: {point}" in gateway.output()
+    client.stop()  # away while the gateway recovers: what it missed must come through its own resend
+    gateway.start()
+    gateway.wait_ready()
+    eventually(lambda: drill.gateway_stored_for_client(cl_ord_id, "F"), 60)
+    client = drill.connect()
+
+    fill_report = client.wait_for(is_er(cl_ord_id, "F"), timeout_s=60)
+    assert fill_report[39] == "2" and Decimal(fill_report[14]) == QTY
+    assert fill_report.get(43) == "Y"  # a PossDup copy: answered to the client's ResendRequest
+
+    # Once with us: one order row, filled, nothing left reserved.
+    rows = our_order(database, cl_ord_id)
+    assert len(rows) == 1
+    order = eventually(lambda: (r := our_order(database, cl_ord_id)[0])["status"] == OrderStatus.FILLED.value and r)
+    assert Decimal(order["cum_qty"]) == QTY  # type: ignore[index,arg-type]
+    assert held_reservations(database, order["id"]) == []  # type: ignore[index]
+    assert balances(database, "ACC1").in_currency("USD").reserved == 0
+
+    # Once at the venue, and every venue fill once in our books.
+    at_venue = [o for o in venue.orders() if o.cl_ord_id == order["venue_cl_ord_id"]]  # type: ignore[index]
+    assert len(at_venue) == 1 and len(venue.orders()) == 1
+    assert Decimal(at_venue[0].cum_qty) == QTY
+    venue_trades = venue.venue.engine.engine.trades(owner="OMS")
+    fills = our_fills(database, order["id"])  # type: ignore[index]
+    assert len(fills) == len(venue_trades) >= 1
+    assert sum(Decimal(f["last_qty"]) for f in fills) == QTY  # type: ignore[misc]
+
+    # The client heard of every fill; a report heard twice is flagged as a possible repeat.
+    reports = client_reports(drill.clients, cl_ord_id)
+    client_fills = [copies[0] for copies in reports.values() if copies[0].get(150) == "F"]
+    assert len(client_fills) == len(fills)
+    assert sum(Decimal(f[32]) for f in client_fills) == QTY
+    for copies in reports.values():
+        assert all(c.get(97) == "Y" or c.get(43) == "Y" for c in copies[1:]), [str(c) for c in copies]
+    assert any(copies[0].get(150) == "0" for copies in reports.values())  # the acknowledgement too
+
+    with database.engine.connect() as connection:
+        assert verify_ledger(connection) == []

@@ -122,7 +122,7 @@ def _strip_event(event: Event, prefix: str) -> Event:
     for name in ("cl_ord_id", "orig_cl_ord_id"):
         if hasattr(event, name):
             changes[name] = _strip(getattr(event, name), prefix)
-    return dataclasses.replace(event, **changes)  # type: ignore[type-var]
+    return event._replace(**changes)  # engine events are tuples with _replace (engine/types.py)
 
 
 class VenueService:

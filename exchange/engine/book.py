@@ -116,22 +116,22 @@ class SymbolBook:
         self.last_price: Decimal | None = None
         self.last_ticks: int | None = None
         # validated price -> ticks, quantity -> lots and lots -> Decimal: values repeat
-        # a lot, and the Decimal divmod behind each conversion costs more than a dict hit
-        self.ticks_cache: dict[Decimal, int] = {}
+        # a lot, and the Decimal divmod behind each conversion costs more than a dict hit.
+        # Prices are keyed by their text: a price is usually a fresh Decimal, and hashing
+        # one costs ~4,000 instructions (str() ~1,500); the text names the value exactly.
+        self.ticks_cache: dict[str, int] = {}
         self.lots_cache: dict[Decimal, int] = {}
         self.qty_cache: dict[int, Decimal] = {}
 
     def price_ticks(self, price: object, what: str) -> tuple[int, str | None]:
         """Validated price in ticks (cached); the text is set when invalid."""
-        try:
-            ticks = self.ticks_cache.get(price)  # type: ignore[call-overload]
-        except TypeError:  # unhashable / signaling NaN
-            ticks = None
-        if ticks is not None and type(price) is Decimal:
-            return ticks, None
+        if type(price) is Decimal:
+            ticks = self.ticks_cache.get(str(price))
+            if ticks is not None:
+                return ticks, None
         ticks, err = price_ticks(price, self.tick, what)
         if err is None and len(self.ticks_cache) < self.CACHE_LIMIT:
-            self.ticks_cache[price] = ticks  # type: ignore[index]
+            self.ticks_cache[str(price)] = ticks
         return ticks, err
 
     def qty_lots(self, qty: object) -> tuple[int, str | None]:

@@ -4,9 +4,9 @@ An order is a handle ``h`` (0, 1, 2, ... in OrderID order) into three engine lis
 its current state tuple, the price level it rests on (None when not in the book; also
 how lazily-deleted queue entries are recognised) and its stop token (0 unless it is an
 untriggered stop in a heap).  Every change builds a new state tuple; the event that
-reports the change carries an :class:`~exchange.engine.types.OrderSnapshot` made from
-it (``new_snapshot(OrderSnapshot, state)``: one six-slot copy, fields converted only
-when read).  The state is kept as a *plain* tuple of plain values because CPython's
+reports the change holds that tuple itself, and its ``order`` field wraps it in an
+:class:`~exchange.engine.types.OrderSnapshot` only when read
+(``new_snapshot(OrderSnapshot, state)``: fields converted only when read).  The state is kept as a *plain* tuple of plain values because CPython's
 collector untracks exactly those -- a tuple subclass per order would be walked by
 every full collection.
 

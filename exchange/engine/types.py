@@ -5,9 +5,10 @@ Everything here is plain Python (no FIX, no OMS, no database) so the FIX accepto
 knowing about QuickFIX.
 
 * Commands are frozen dataclasses fed to :meth:`MatchingEngine.process`.
-* Events are frozen dataclasses returned, in order, by ``process``.  Every event has
-  an engine-wide, strictly increasing ``seq`` (use it to build ExecID) and the
-  ``timestamp`` of the command that caused it.  Order-related events carry an
+* Events are immutable records returned, in order, by ``process``: read-only fields by
+  name, equality by value, ``_replace`` (see "events" below for why they are tuples).
+  Every event has an engine-wide, strictly increasing ``seq`` (use it to build ExecID)
+  and the ``timestamp`` of the command that caused it.  Order-related events carry an
   :class:`OrderSnapshot` taken at the moment the event happened (stored compactly,
   converted to Decimals and Enums when a field is read).
 * Money and quantities are :class:`~decimal.Decimal`, never float.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from operator import itemgetter
 from typing import Union
 
 
@@ -420,20 +422,108 @@ class TradeReport:
 
 
 # ---------------------------------------------------------------------------- events
+#
+# Events are made by the million, so they are tuples: one ``tuple.__new__`` per event
+# instead of an object plus one descriptor call per field.  Each field is a property
+# (an ``itemgetter``); ``order`` is stored in the engine's compact state form (a plain
+# tuple) and wrapped in an :class:`OrderSnapshot` only when read.  Equality, hashing,
+# ``repr``, pickling and ``_replace`` work on the public field values, as they did for
+# the frozen dataclasses these replace.
+
+_tuple_new = tuple.__new__
 
 
-@dataclass(frozen=True, slots=True)
-class OrderAccepted:
+def _order_field(self: tuple) -> OrderSnapshot | None:  # type: ignore[type-arg]
+    o = self[2]
+    return _tuple_new(OrderSnapshot, o) if type(o) is tuple else o  # type: ignore[no-any-return]
+
+
+class _Event(tuple):  # type: ignore[type-arg]
+    """Base of the engine's events: the field values, in declaration order."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> "_Event":
+        fields = cls._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{cls.__name__}() takes {len(fields)} arguments, {len(args)} given")
+        values = list(args)
+        for name in fields[len(args):]:
+            if name not in kwargs:
+                raise TypeError(f"{cls.__name__}() missing argument {name!r}")
+            values.append(kwargs.pop(name))
+        if kwargs:
+            raise TypeError(f"{cls.__name__}() got unexpected arguments {sorted(kwargs)}")
+        return _tuple_new(cls, values)
+
+    def _values(self) -> tuple[object, ...]:
+        """The public field values (``order`` as an OrderSnapshot)."""
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def _asdict(self) -> dict[str, object]:
+        return dict(zip(self._fields, self._values()))
+
+    def _replace(self, **changes: object) -> "_Event":
+        """A copy with some fields changed (like ``dataclasses.replace``)."""
+        values = self._asdict()
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"unknown {type(self).__name__} fields: {sorted(unknown)}")
+        values.update(changes)
+        return type(self)(**values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Event):
+            # a plain tuple must not compare equal through tuple's own (reflected) __eq__
+            return False if isinstance(other, tuple) else NotImplemented
+        return type(self) is type(other) and self._values() == other._values()
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._values()))
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self._values()))
+        return f"{type(self).__name__}({body})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), self._values())
+
+
+def _event(cls: type) -> type:
+    """Give an event class its field list (from the annotations) and field properties."""
+    fields = tuple(cls.__annotations__)
+    cls._fields = fields  # type: ignore[attr-defined]
+    cls.__match_args__ = fields  # type: ignore[attr-defined]
+    for i, name in enumerate(fields):
+        if name == "order":
+            assert i == 2, "the engine stores order at index 2"
+            setattr(cls, name, property(_order_field, doc="Order state at the event (OrderSnapshot)."))
+        else:
+            setattr(cls, name, property(itemgetter(i)))
+    return cls
+
+
+@_event
+class OrderAccepted(_Event):
     """Order accepted (FIX ExecType=New). For stops, state is PENDING_TRIGGER."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
     order: OrderSnapshot
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRejected:
+@_event
+class OrderRejected(_Event):
     """New order rejected; nothing entered the book. ``order.order_id`` is "NONE"."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -442,9 +532,11 @@ class OrderRejected:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class OrderFilled:
+@_event
+class OrderFilled(_Event):
     """One side of one trade (FIX ExecType=Trade). ``aggressor`` = liquidity taker."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -455,9 +547,11 @@ class OrderFilled:
     aggressor: bool
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCanceled:
+@_event
+class OrderCanceled(_Event):
     """Order canceled: on request (cl_ord_id = cancel's id) or unsolicited (IOC/FOK/market rest)."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -466,9 +560,11 @@ class OrderCanceled:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class CancelRejected:
+@_event
+class CancelRejected(_Event):
     """Cancel request refused. ``order`` is None when the order is unknown."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -480,9 +576,11 @@ class CancelRejected:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class OrderReplaced:
+@_event
+class OrderReplaced(_Event):
     """Replace accepted (FIX ExecType=Replaced): new cl_ord_id, same order_id."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -490,9 +588,11 @@ class OrderReplaced:
     lost_priority: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ReplaceRejected:
+@_event
+class ReplaceRejected(_Event):
     """Cancel/replace request refused; the original order is unchanged."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -504,9 +604,11 @@ class ReplaceRejected:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class OrderExpired:
+@_event
+class OrderExpired(_Event):
     """DAY/GTD order expired at end of day (FIX ExecType=Expired)."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -514,9 +616,11 @@ class OrderExpired:
     expired_qty: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class OrderTriggered:
+@_event
+class OrderTriggered(_Event):
     """Stop order triggered by last trade price (FIX ExecType=L); now MARKET/LIMIT."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -524,9 +628,11 @@ class OrderTriggered:
     trigger_price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class TradeBusted:
+@_event
+class TradeBusted(_Event):
     """A trade was canceled; one event per side. Busted qty is not put back on the book."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -536,9 +642,11 @@ class TradeBusted:
     price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class TradeCorrected:
+@_event
+class TradeCorrected(_Event):
     """A trade's qty/price was corrected; one event per side."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime
@@ -550,9 +658,11 @@ class TradeCorrected:
     price: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class TradeActionRejected:
+@_event
+class TradeActionRejected(_Event):
     """A BustTrade/CorrectTrade could not be applied (unknown/busted trade, bad values)."""
+
+    __slots__ = ()
 
     seq: int
     timestamp: datetime

@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 
 
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+# Seconds a PostgreSQL connect may take (libpq ``connect_timeout``) unless the URL sets its own.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -29,7 +31,12 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S  # a stalled server must not hang a connect
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from oms.db.types import ExactDecimal
@@ -38,6 +39,9 @@ NAMING_CONVENTION = {
 
 # Integer primary keys that autoincrement on both backends (SQLite only autoincrements INTEGER).
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+# The statuses of live orders (not terminal): the predicate of the partial index ix_orders_open.
+OPEN_ORDERS = "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"
 
 
 class Base(DeclarativeBase):
@@ -60,6 +64,8 @@ class Account(Base):
     max_orders_per_second: Mapped[int] = mapped_column(Integer, default=0)
     kill_switch: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The last order_events.account_seq given out; bumped under the account lock (migration 0003_event_seq).
+    event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Instrument(Base):
@@ -185,7 +191,7 @@ class Order(Base):
     limit_price: Mapped[Decimal | None]
     stop_price: Mapped[Decimal | None]
     expire_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20))
     cum_qty: Mapped[Decimal]
     leaves_qty: Mapped[Decimal]
     cum_notional: Mapped[Decimal]
@@ -207,6 +213,9 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "cl_ord_id"),
         Index("ix_orders_account_created", "account_id", "created_at"),
+        # Live orders only: finishing an order adds no entry here (migration 0003_event_seq).
+        Index("ix_orders_open", "status", postgresql_where=sql_text(OPEN_ORDERS),
+              sqlite_where=sql_text(OPEN_ORDERS)),
     )
 
 
@@ -271,8 +280,13 @@ class OrderEvent(Base):
     order_id: Mapped[str | None] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # 1, 2, 3, ... per account with no gaps, assigned with accounts.event_seq in the writing transaction.
+    account_seq: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_order_events_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_order_events_account_id_id", "account_id", "id"),
+        Index("uq_order_events_account_seq", "account_id", "account_seq", unique=True),
+    )
 
 
 class IdempotencyKey(Base):

@@ -192,7 +192,40 @@ class Order:
         if status.is_terminal:
             fields["leaves_qty"] = Decimal(0)
         fields.update(changes)
-        return dataclasses.replace(self, **fields)  # type: ignore[arg-type]
+        return self._evolve(fields)
+
+    def _evolve(self, changes: dict[str, object]) -> Order:
+        """The next snapshot with ``changes``, re-checking only what an event can change.
+
+        An event never changes qty, prices or created_at, and its own values (times, quantities, ids) were
+        validated when the event was built, so the next snapshot re-checks the quantity and pending-request
+        invariants (the ones an event can break) and skips re-parsing the fields it copies unchanged. Any other
+        change goes through the full constructor.
+        """
+        if not changes.keys() <= _EVENT_FIELDS:
+            return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        new = _allocate(Order)
+        set_field = object.__setattr__
+        for name in _FIELD_NAMES:
+            set_field(new, name, changes[name] if name in changes else getattr(self, name))
+        new._check_quantities()
+        new._check_pending()
+        return new
+
+    @classmethod
+    def from_stored(cls, **fields: object) -> Order:
+        """A snapshot read back from the OMS's own store, where only validated snapshots are written.
+
+        The quantity and pending-request invariants are still checked (cheap, and they catch a row edited
+        by hand); the per-field parsing of new input is not repeated.
+        """
+        new = _allocate(cls)
+        set_field = object.__setattr__
+        for name in _FIELD_NAMES:
+            set_field(new, name, fields[name] if name in fields else _DEFAULTS[name])
+        new._check_quantities()
+        new._check_pending()
+        return new
 
     def _fill(self, event: OrderFilled) -> Order:
         cum_qty = self.cum_qty + event.last_qty
@@ -246,6 +279,20 @@ class Order:
             pending_cl_ord_id=None,
             pending_replace=None,
         )
+
+
+_FIELD_NAMES: Final = tuple(field.name for field in dataclasses.fields(Order))
+_DEFAULTS: Final = {
+    field.name: field.default for field in dataclasses.fields(Order) if field.default is not dataclasses.MISSING
+}
+# Fields an event may change (see `Order._moved` and the `_SPECIFIC` handlers); each comes from a validated event.
+_EVENT_FIELDS: Final = frozenset(
+    {
+        "status", "updated_at", "previous_status", "pending_cl_ord_id", "pending_replace", "leaves_qty",
+        "venue_order_id", "cum_qty", "cum_notional", "cum_fees",
+    }
+)  # fmt: skip
+_allocate: Final = object.__new__
 
 
 # --- event-specific field changes, applied after the state machine accepted the event ---------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import ClassVar, Final
+from typing import ClassVar, Final, Self
 
 from oms.domain.errors import CurrencyMismatch, InvalidValue
 
@@ -66,6 +66,11 @@ class _Identifier(str):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str.__repr__(self)})"
+
+    @classmethod
+    def stored(cls, value: str) -> Self:
+        """An identifier read back from the OMS's own store, where only validated identifiers are written."""
+        return str.__new__(cls, value)
 
 
 class AccountId(_Identifier):

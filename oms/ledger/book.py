@@ -78,6 +78,7 @@ class LedgerBook:
         self._entries: list[dict[str, object]] = []
         self._postings: list[dict[str, object]] = []
         self._references: set[tuple[str, str]] = set()
+        self._created_broker_keys: list[str] = []
 
     # -- loading -----------------------------------------------------------------------------------
     def load_owners(self, owners: Iterable[str]) -> None:
@@ -180,6 +181,11 @@ class LedgerBook:
             self._new_accounts[key] = _account_row(key, leg, keeps_balance=True)
         return key
 
+    def committed(self) -> None:
+        """The transaction committed: the broker accounts it created exist for every other transaction now."""
+        self._known_broker_keys.update(self._created_broker_keys)
+        self._created_broker_keys = []
+
     # -- writing -----------------------------------------------------------------------------------
     @property
     def pending_entries(self) -> int:
@@ -193,9 +199,9 @@ class LedgerBook:
             for row in rows:
                 row["balance"] = self._balances.get(str(row["key"]), ZERO) if row["keeps_balance"] else ZERO
             writer.insert(_accounts, rows, on_conflict_do_nothing=True)
-            for row in rows:
-                if not row["keeps_balance"]:
-                    self._known_broker_keys.add(str(row["key"]))
+            # Remembered only once committed (see committed()): until then another transaction that skipped
+            # its own insert would reference a row it cannot see, or one that is rolled back.
+            self._created_broker_keys.extend(str(row["key"]) for row in rows if not row["keeps_balance"])
             self._dirty.difference_update(self._new_accounts)
             self._new_accounts.clear()
         if self._entries:

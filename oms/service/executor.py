@@ -2,7 +2,8 @@
 
 :meth:`CommandExecutor.execute` prefetches everything a batch refers to with a few queries, locks the
 accounts involved in a fixed order, runs each handler, and commits once. If anything unexpected fails, the
-batch is rolled back and every command retried alone, so one bad command cannot sink its neighbours.
+batch is rolled back and every command retried alone, so one bad command cannot sink its neighbours: it gets
+an ``Outcome.FAILED`` result of its own.
 :class:`GroupCommitter` lets many threads submit single commands that share commits (group commit).
 """
 
@@ -17,13 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.service.orders import (
     RATE_WINDOW,
     ApplyCancelReject,
     OrderResult,
+    Outcome,
     ServiceConfig,
     apply_cancel_reject,
     apply_execution,
@@ -39,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 Command = PlaceOrder | CancelOrder | ReplaceOrder | ApplyExecution | ApplyCancelReject
 Clock = Callable[[], datetime]
+OnCommit = Callable[[list[dict[str, Any]]], object]
 
 _HANDLERS: dict[type, Callable[..., OrderResult]] = {
     PlaceOrder: place_order,
@@ -72,35 +75,85 @@ class CommandExecutor:
     """The OMS order path: commands in, results out, every result durable before it is returned."""
 
     def __init__(
-        self, database: Database, config: ServiceConfig | None = None, clock: Clock = utc_now, *, tune_gc: bool = True
+        self,
+        database: Database,
+        config: ServiceConfig | None = None,
+        clock: Clock = utc_now,
+        *,
+        tune_gc: bool = True,
+        on_commit: OnCommit | None = None,
     ) -> None:
+        """``on_commit`` is called after each durable commit with the ``order_events`` rows it wrote (dicts with
+        the column names: id, account_id, account_seq, kind, order_id, payload, created_at), e.g. to publish
+        them to a Redis Stream. It runs on the executing thread; an exception in it is logged, never raised:
+        the commit stands, and the events stay in the database for readers to catch up from."""
         self.database = database
         self.config = config or ServiceConfig()
         self.clock = clock
+        self.on_commit = on_commit
         if tune_gc:
             tune_garbage_collector()
 
     def execute(self, commands: Sequence[Command]) -> list[OrderResult]:
+        """One result per command, in order; every result is durable before it is returned.
+
+        A command that raises (a bug, or a fact the database refuses) gets an ``Outcome.FAILED`` result: it was
+        rolled back and nothing of it is booked, while its neighbours, retried one by one, keep their own
+        results. Only a database that stays unreachable for a whole batch raises (OperationalError): then no
+        command of the batch has a result. Commands are idempotent (ClOrdID, ExecID), so resubmitting a FAILED
+        one, or a raised batch, is always safe.
+        """
         if not commands:
             return []
-        for attempt in range(MAX_RETRIES):
+        failure = self._attempt(commands)
+        if isinstance(failure, list):
+            return failure
+        if len(commands) == 1:
+            log.error("command_failed", command=repr(commands[0]), exc_info=failure)
+            return [_failed(failure)]
+        log.warning("batch_failed_retrying_one_by_one", size=len(commands), error=repr(failure))
+        results = []
+        for command in commands:
+            try:
+                results.append(self.execute([command])[0])
+            except OperationalError as error:  # the database went away mid-way: the others keep their results
+                log.error("command_failed", command=repr(command), exc_info=error)
+                results.append(_failed(error))
+        return results
+
+    def _attempt(self, commands: Sequence[Command]) -> list[OrderResult] | Exception:
+        """The batch's results, or the exception that sank it (after retrying what a retry can fix)."""
+        conflict_retried = False
+        for attempt in range(MAX_RETRIES + 1):
             try:
                 return self._run(commands)
-            except OperationalError as error:  # deadlock, serialization failure, lock timeout: retry
-                log.warning("batch_retry", attempt=attempt, error=str(error.orig))
-            except Exception:
-                if len(commands) == 1:
+            except OperationalError as error:  # deadlock, serialization failure, lock timeout, lost connection
+                if attempt == MAX_RETRIES:
                     raise
-                log.exception("batch_failed_retrying_one_by_one", size=len(commands))
-                return [self.execute([command])[0] for command in commands]
-        return self._run(commands)
+                log.warning("batch_retry", attempt=attempt, error=str(error.orig))
+            except IntegrityError as error:
+                # A row committed by another transaction after we looked (a ClOrdID, an ExecID): once more,
+                # the retry reads it and answers DUPLICATE/IGNORED. A second conflict is a real failure.
+                if conflict_retried:
+                    return error
+                conflict_retried = True
+                log.warning("batch_retry_after_conflict", attempt=attempt, error=str(error.orig))
+            except Exception as error:  # noqa: BLE001 - reported per command by execute
+                return error
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _run(self, commands: Sequence[Command]) -> list[OrderResult]:
         now = self.clock()
         with UnitOfWork(self.database) as uow:
+            uow.collect_events = self.on_commit is not None
             _prefetch(uow, commands, self.config, now)
             results = [_HANDLERS[type(command)](uow, command, self.config, now) for command in commands]
             uow.commit()
+        if self.on_commit is not None and uow.written_events:
+            try:
+                self.on_commit(uow.written_events)
+            except Exception:  # noqa: BLE001 - the commit is durable; publishing is best effort
+                log.exception("on_commit_failed", events=len(uow.written_events))
         return results
 
     def one(self, command: Command) -> OrderResult:
@@ -108,7 +161,13 @@ class CommandExecutor:
 
 
 def _prefetch(uow: UnitOfWork, commands: Sequence[Command], config: ServiceConfig, now: datetime) -> None:
-    """Load what the batch refers to in a few queries, then lock every account it touches, sorted."""
+    """Lock every account the batch touches (sorted, one statement), then load what it refers to.
+
+    Reading after the locks is what makes the reads current under READ COMMITTED: a transaction that
+    commits the same ClOrdID or ExecID, or changes one of these orders, holds the same account lock, so it
+    has either committed before our lock (and we read its rows) or waits for our commit. Venue reports name
+    no account: the lock statement finds their accounts from the ClOrdIDs we sent.
+    """
     accounts: set[str] = set()
     placing: set[str] = set()
     client_keys: list[tuple[str, str]] = []
@@ -127,25 +186,33 @@ def _prefetch(uow: UnitOfWork, commands: Sequence[Command], config: ServiceConfi
             venue_ids.extend(str(v) for v in (command.cl_ord_id, command.orig_cl_ord_id) if v is not None)
         else:
             venue_ids.extend(v for v in (command.venue_cl_ord_id, command.orig_venue_cl_ord_id) if v is not None)
+    uow.lock_accounts(accounts, venue_ids)
     if client_keys:
         uow.prefetch_orders_by_client(client_keys)
     if venue_ids:
         uow.prefetch_orders_by_venue_cl_ord_id(venue_ids)
-    if exec_ids:
-        uow.prefetch_exec_ids(exec_ids)
     order_ids: list[str] = []
+    late: set[str] = set()
     for command in commands:
         if isinstance(command, (ApplyExecution, ApplyCancelReject)):
             record = _report_order(uow, command)
             if record is not None:
-                accounts.add(record.account_id)
                 order_ids.append(record.id)
-    uow.lock_accounts(accounts)
+                if record.account_id not in uow.accounts:
+                    late.add(record.account_id)  # found by venue order id, or committed after our lock
+    if late:
+        uow.lock_accounts(late)
+    if exec_ids:
+        uow.prefetch_exec_ids(exec_ids)
     if order_ids:
         uow.prefetch_reservations(order_ids)
     limited = [a for a in placing if (record := uow.accounts.get(a)) is not None and rate_limit(record, config) > 0]
     if limited:
         uow.prefetch_recent_order_counts(limited, now - RATE_WINDOW)
+
+
+def _failed(error: BaseException) -> OrderResult:
+    return OrderResult(Outcome.FAILED, detail=f"{type(error).__name__}: {error}"[:500])
 
 
 def _report_order(uow: UnitOfWork, command: ApplyExecution | ApplyCancelReject) -> Any:
@@ -163,7 +230,9 @@ class GroupCommitter:
     """Collects commands from many threads and runs them in shared transactions (group commit).
 
     A command's future resolves only after the commit that made it durable. Batches are bounded
-    (``max_batch``) and a lone command waits at most ``max_wait_s`` for company.
+    (``max_batch``) and a lone command waits at most ``max_wait_s`` for company. A command that failed
+    resolves to its own ``Outcome.FAILED`` result (its neighbours' futures are unaffected); a future
+    raises only when the database was unreachable for the whole batch, in which case none of it committed.
     """
 
     def __init__(
@@ -222,7 +291,7 @@ class GroupCommitter:
     def _run(self, batch: list[tuple[Command, Future[OrderResult]]]) -> None:
         try:
             results = self._executor.execute([command for command, _ in batch])
-        except (DBAPIError, Exception) as error:  # noqa: BLE001 - every waiter must hear about the failure
+        except Exception as error:  # noqa: BLE001 - the database was unreachable: every waiter must hear it
             for _, future in batch:
                 future.set_exception(error)
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 
@@ -111,11 +111,13 @@ def record_to_row(record: OrderRecord) -> dict[str, Any]:
 def record_from_row(row: Any) -> OrderRecord:
     """Rebuild the record from a row selected with ``ORDER_COLUMNS`` in that order."""
     data = dict(zip(ORDER_COLUMNS, row, strict=True))
-    order = Order(
-        order_id=OrderId(data["id"]),
-        account=AccountId(data["account_id"]),
-        cl_ord_id=ClOrdId(data["cl_ord_id"]),
-        symbol=Symbol(data["symbol"]),
+    venue_order_id, pending_cl_ord_id, orig_cl_ord_id = data["venue_order_id"], data["pending_cl_ord_id"], data["orig_cl_ord_id"]
+    previous_status = data["previous_status"]
+    order = Order.from_stored(  # a row we wrote from a validated snapshot: only the invariants are re-checked
+        order_id=OrderId.stored(data["id"]),
+        account=AccountId.stored(data["account_id"]),
+        cl_ord_id=ClOrdId.stored(data["cl_ord_id"]),
+        symbol=Symbol.stored(data["symbol"]),
         side=Side(data["side"]),
         order_type=OrderType(data["order_type"]),
         qty=data["qty"],
@@ -128,14 +130,14 @@ def record_from_row(row: Any) -> OrderRecord:
         leaves_qty=data["leaves_qty"],
         cum_notional=data["cum_notional"],
         cum_fees=data["cum_fees"],
-        venue_order_id=None if data["venue_order_id"] is None else VenueOrderId(data["venue_order_id"]),
+        venue_order_id=None if venue_order_id is None else VenueOrderId.stored(venue_order_id),
         created_at=_aware(data["created_at"]),
         updated_at=_aware(data["updated_at"]),
         source=OrderSource(data["source"]),
-        previous_status=None if data["previous_status"] is None else OrderStatus(data["previous_status"]),
-        pending_cl_ord_id=None if data["pending_cl_ord_id"] is None else ClOrdId(data["pending_cl_ord_id"]),
+        previous_status=None if previous_status is None else OrderStatus(previous_status),
+        pending_cl_ord_id=None if pending_cl_ord_id is None else ClOrdId.stored(pending_cl_ord_id),
         pending_replace=_terms_from_json(data["pending_replace"]),
-        orig_cl_ord_id=None if data["orig_cl_ord_id"] is None else ClOrdId(data["orig_cl_ord_id"]),
+        orig_cl_ord_id=None if orig_cl_ord_id is None else ClOrdId.stored(orig_cl_ord_id),
     )
     return OrderRecord(
         order=order,
@@ -150,8 +152,6 @@ def record_from_row(row: Any) -> OrderRecord:
 
 def _aware(value: Any) -> Any:
     """SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC."""
-    from datetime import UTC
-
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value

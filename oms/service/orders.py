@@ -110,6 +110,9 @@ class Outcome(StrEnum):
     APPLIED = "applied"  # an execution report changed our books
     IGNORED = "ignored"  # an execution report already applied (same ExecID)
     QUARANTINED = "quarantined"  # an execution report we cannot book safely, kept for a human
+    # The command raised and was rolled back: nothing of it is booked (``detail`` says why). Not a success;
+    # resubmitting is safe (a command is idempotent by ClOrdID / ExecID).
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,9 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
     account = uow.account(command.account)
     if account is None:
         return OrderResult(Outcome.DENIED, denial=Denial(ReasonCode.UNKNOWN_ACCOUNT, {"account": command.account}))
+    unbookable = _value_denial(command)
+    if unbookable is not None:  # no order can carry these values: deny, store nothing, count nothing
+        return OrderResult(Outcome.DENIED, denial=unbookable)
     print_ = fingerprint(command)
     existing = uow.order_by_client(command.account, command.cl_ord_id)
     if existing is not None:
@@ -189,6 +195,25 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
     _outbox(uow, record, "new", now, _new_order_payload(record))
     _event(uow, record, "order.pending_new", now)
     return OrderResult(Outcome.ACCEPTED, order=record.order, venue_cl_ord_id=record.venue_cl_ord_id)
+
+
+def _value_denial(command: PlaceOrder | ReplaceOrder) -> Denial | None:
+    """Quantity and prices that are not positive finite numbers (0, negative, NaN, infinity).
+
+    An ``Order`` refuses them on construction, so they are denied before one is built (the usual
+    INVALID_QUANTITY / INVALID_PRICE codes) instead of raising mid-batch.
+    """
+    if not _positive_finite(command.qty):
+        return Denial(ReasonCode.INVALID_QUANTITY, {"qty": str(command.qty), "rule": "positive"})
+    for name in ("limit_price", "stop_price"):
+        price = getattr(command, name)
+        if price is not None and not _positive_finite(price):
+            return Denial(ReasonCode.INVALID_PRICE, {name: str(price), "rule": "positive"})
+    return None
+
+
+def _positive_finite(value: Decimal) -> bool:
+    return value.is_finite() and value > 0
 
 
 def _reserve_for_new_order(
@@ -244,6 +269,9 @@ def cancel_order(uow: UnitOfWork, command: CancelOrder, config: ServiceConfig, n
 
 
 def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig, now: datetime) -> OrderResult:
+    unbookable = _value_denial(command)
+    if unbookable is not None:
+        return OrderResult(Outcome.DENIED, denial=unbookable)
     record, denial = _working_order(uow, command.account, command.orig_cl_ord_id, command.cl_ord_id)
     if denial is not None or record is None:
         return OrderResult(Outcome.DENIED, order=record.order if record else None, denial=denial)
@@ -400,7 +428,10 @@ def apply_execution(uow: UnitOfWork, command: ApplyExecution, config: ServiceCon
         return _quarantine(uow, command, "UNKNOWN_ORDER", now)
     if command.exec_type in (ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT):
         return _quarantine(uow, command, "TRADE_BUST_OR_CORRECTION_NEEDS_REVIEW", now)
-    uow.lock_accounts([record.account_id])
+    if record.account_id not in uow.accounts:  # the batch prefetch locked it already, as a rule
+        uow.lock_accounts([record.account_id])  # re-reads the order if it was read before the lock
+    if uow.exec_id_applied(exec_id):  # applied by a transaction that committed before we held the lock
+        return OrderResult(Outcome.IGNORED, detail="execution already applied")
     venue_time = command.transact_time or now
     try:
         if command.exec_type is ExecType.TRADE:
@@ -512,7 +543,13 @@ def _apply_fill(
         reservation.remaining = ZERO
     overdraft = order.side is Side.BUY and notional + fee > held
     entry_id = uow.ledger.post(
-        "fill", str(command.venue_exec_id), legs, account_id=account, created_at=now, allow_negative=overdraft
+        "fill",
+        str(command.venue_exec_id),
+        legs,
+        account_id=account,
+        created_at=now,
+        memo=command.text or None,  # e.g. the reconciliation break a repaired fill settles
+        allow_negative=overdraft,
     )
     if overdraft:
         log.warning("fill_exceeds_reservation", order_id=record.id, exec_id=str(command.venue_exec_id), held=str(held))

@@ -68,6 +68,7 @@ class AccountRecord:
     max_orders_per_second: int
     kill_switch: bool
     created_at: datetime
+    event_seq: int  # the last order_events.account_seq given out; bumped under the account lock
 
 
 @dataclass(slots=True)
@@ -186,7 +187,12 @@ class UnitOfWork:
         self._dirty_reservations: set[str] = set()
         self._finished_reservations: dict[str, ReservationRecord] = {}
         self.applied_exec_ids: set[str] = set()
+        self._checked_exec_ids: set[str] = set()
         self._rows: dict[Any, list[dict[str, Any]]] = {}
+        self._event_accounts: set[str] = set()
+        # Set to keep the order_events rows this transaction writes (ids filled in at commit): an on_commit hook.
+        self.collect_events = False
+        self.written_events: list[dict[str, Any]] = []
         self._global_kill: bool | None = None
         self._recent_orders: dict[tuple[str, datetime], int] = {}
 
@@ -197,22 +203,70 @@ class UnitOfWork:
         self.close()
 
     # -- accounts and locks ---------------------------------------------------------------------------
-    def lock_accounts(self, account_ids: Iterable[str]) -> None:
+    def lock_accounts(self, account_ids: Iterable[str], venue_cl_ord_ids: Iterable[str] = ()) -> None:
         """Lock the accounts (sorted, so concurrent transactions never deadlock) and load their ledgers.
 
-        PostgreSQL takes row locks (``SELECT ... FOR UPDATE``); SQLite already holds the database write lock
-        from ``BEGIN IMMEDIATE``.
+        ``venue_cl_ord_ids`` adds the accounts of the orders we sent (or asked to cancel/replace) under those
+        ClOrdIDs: venue reports name no account. PostgreSQL takes row locks (``SELECT ... FOR UPDATE``) in one
+        statement; SQLite already holds the database write lock from ``BEGIN IMMEDIATE``.
+
+        Under READ COMMITTED an order read before its account was locked may be stale (another transaction
+        committed a change, or the same ClOrdID, in between): such orders are re-read once the lock is held.
         """
-        wanted = sorted(set(account_ids) - set(self.accounts))
-        if not wanted:
-            return
-        query = select(*(_accounts.c[name] for name in _ACCOUNT_FIELDS)).where(_accounts.c.id.in_(wanted))
+        locked = self.accounts
+        venue_ids = [] if self.database.is_postgres else list(venue_cl_ord_ids)
+        if venue_ids:  # SQLite: nothing can change under our write lock, reading the orders is the lookup
+            self.prefetch_orders_by_venue_cl_ord_id(venue_ids)
+            account_ids = [*account_ids, *(self._report_account(v) for v in venue_ids)]
+        wanted = sorted({a for a in account_ids if a is not None and a not in locked})
         if self.database.is_postgres:
-            query = query.order_by(_accounts.c.id).with_for_update()
-        found = {row[0]: AccountRecord(*row) for row in self.connection.execute(query)}
+            venue_ids = sorted(set(venue_cl_ord_ids))
+            if not wanted and not venue_ids:
+                return
+            rows = self._pg_fetch(_PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids))
+            found = {row[0]: AccountRecord(*row) for row in rows if row[0] not in self.accounts}
+            wanted = sorted(set(wanted) | set(found))
+        else:
+            if not wanted:
+                return
+            query = select(*(_accounts.c[name] for name in _ACCOUNT_FIELDS)).where(_accounts.c.id.in_(wanted))
+            found = {row[0]: AccountRecord(*row) for row in self.connection.execute(query)}
         for account_id in wanted:
             self.accounts[account_id] = found.get(account_id)
         self.ledger.load_owners(found)
+        if self.database.is_postgres:
+            self._reread_after_lock(set(wanted))
+
+    def _report_account(self, venue_cl_ord_id: str) -> str | None:
+        found = self._orders_by_venue_cl.get(venue_cl_ord_id) or self._orders_by_pending_venue_cl.get(venue_cl_ord_id)
+        return None if found is None else found.account_id
+
+    def _reread_after_lock(self, locked: set[str]) -> None:
+        """Forget what was read about ``locked`` accounts before their locks, and re-read their cached orders.
+
+        Records are refreshed in place, so a handler holding one sees the committed state.
+        """
+        self._missing_client_keys = {key for key in self._missing_client_keys if key[0] not in locked}
+        # An ExecID found missing before the lock may have been applied since: ask again when next needed.
+        self._checked_exec_ids &= self.applied_exec_ids
+        stale = [
+            order
+            for order in self._orders.values()
+            if order.account_id in locked and order.id not in self._new_orders and order.id not in self._dirty_orders
+        ]
+        if not stale:
+            return
+        fresh = {
+            str(row[0]): record_from_row(row)
+            for row in self._pg_fetch(_PG_ORDERS_BY_ID, ([order.id for order in stale],))
+        }
+        for order in stale:
+            self._unindex_order(order)
+            current = fresh.get(order.id)
+            if current is not None:
+                for name in OrderRecord.__slots__:  # type: ignore[attr-defined]
+                    setattr(order, name, getattr(current, name))
+            self.index_order(order)
 
     def account(self, account_id: str) -> AccountRecord | None:
         if account_id not in self.accounts:
@@ -276,6 +330,15 @@ class UnitOfWork:
         self._orders[order.id] = order
         self.index_order(order)
         return order
+
+    def _unindex_order(self, order: OrderRecord) -> None:
+        for index, key in (
+            (self._orders_by_client, (order.account_id, str(order.order.cl_ord_id))),
+            (self._orders_by_venue_cl, order.venue_cl_ord_id),
+            (self._orders_by_pending_venue_cl, order.pending_venue_cl_ord_id),
+        ):
+            if index.get(key) is order:  # type: ignore[attr-defined]
+                del index[key]  # type: ignore[attr-defined]
 
     def index_order(self, order: OrderRecord) -> None:
         """(Re)index an order after its ClOrdIDs changed (a cancel or replace request)."""
@@ -423,7 +486,8 @@ class UnitOfWork:
 
     # -- executions -----------------------------------------------------------------------------------
     def prefetch_exec_ids(self, venue_exec_ids: Iterable[str]) -> None:
-        wanted = [value for value in set(venue_exec_ids) if value not in self.applied_exec_ids]
+        """Learn which of these ExecIDs are already applied (call with the orders' accounts locked)."""
+        wanted = [value for value in set(venue_exec_ids) if value not in self._checked_exec_ids]
         if not wanted:
             return
         if self.database.is_postgres:
@@ -431,11 +495,34 @@ class UnitOfWork:
         else:
             rows = self.connection.execute(select(_executions.c.venue_exec_id).where(_executions.c.venue_exec_id.in_(wanted)))
         self.applied_exec_ids.update(value for (value,) in rows)
+        self._checked_exec_ids.update(wanted)
+
+    def exec_id_applied(self, venue_exec_id: str) -> bool:
+        """Whether the execution is already booked (by this transaction or a committed one)."""
+        if venue_exec_id not in self.applied_exec_ids and venue_exec_id not in self._checked_exec_ids:
+            self.prefetch_exec_ids([venue_exec_id])
+        return venue_exec_id in self.applied_exec_ids
 
     # -- plain inserts --------------------------------------------------------------------------------
     def insert(self, model: Any, row: dict[str, Any]) -> None:
-        """Buffer a row for an append-only table (executions, outbox, events, settlements, quarantine)."""
+        """Buffer a row for an append-only table (executions, outbox, events, settlements, quarantine).
+
+        An order event gets the account's next ``account_seq`` (its account is locked first if it is not yet).
+        """
+        if model is OrderEvent:
+            self._number_event(row)
         self._rows.setdefault(model.__table__, []).append(row)
+
+    def _number_event(self, row: dict[str, Any]) -> None:
+        account_id = row["account_id"]
+        account = self.accounts.get(account_id) or self.account(account_id)
+        if account is None:
+            raise ValueError(f"order event for unknown account {account_id!r}")
+        account.event_seq += 1
+        row["account_seq"] = account.event_seq
+        self._event_accounts.add(account_id)
+        if self.collect_events:
+            self.written_events.append(row)
 
     # -- finishing ------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -463,6 +550,13 @@ class UnitOfWork:
                 [_as_row(records[rid], _RESERVATION_UPDATE_COLUMNS) for rid in sorted(self._dirty_reservations)],
             )
             self._dirty_reservations.clear()
+        if self._event_accounts:
+            writer.update(
+                _accounts,
+                "id",
+                [{"id": a, "event_seq": self.accounts[a].event_seq} for a in sorted(self._event_accounts)],  # type: ignore[union-attr]
+            )
+            self._event_accounts.clear()
         for table in _INSERT_ORDER:
             rows = self._rows.pop(table, None)
             if rows:
@@ -474,7 +568,29 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.flush()
+        if self.written_events:
+            self._read_event_ids()
         self._transaction.commit()
+        self.ledger.committed()
+
+    def _read_event_ids(self) -> None:
+        """Fill in the ids the database gave the events written (bulk inserts return none)."""
+        first: dict[str, int] = {}
+        for row in self.written_events:
+            first[row["account_id"]] = min(first.get(row["account_id"], row["account_seq"]), row["account_seq"])
+        accounts = sorted(first)
+        if self.database.is_postgres:
+            rows: Iterable[Any] = self._pg_fetch(_PG_EVENT_IDS, (accounts, [first[a] for a in accounts]))
+        else:
+            events = OrderEvent.__table__
+            rows = self.connection.execute(
+                select(events.c.id, events.c.account_id, events.c.account_seq).where(
+                    or_(*((events.c.account_id == a) & (events.c.account_seq >= first[a]) for a in accounts))
+                )
+            )
+        ids = {(account_id, seq): event_id for event_id, account_id, seq in rows}
+        for row in self.written_events:
+            row["id"] = ids[(row["account_id"], row["account_seq"])]
 
     def rollback(self) -> None:
         if self._transaction.is_active:
@@ -491,6 +607,18 @@ _PG_ORDERS_BY_CLIENT = (
     "ON o.account_id = k.account_id AND o.cl_ord_id = k.cl_ord_id"
 )
 _PG_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%s::varchar[])"
+_PG_EVENT_IDS = (
+    "SELECT e.id, e.account_id, e.account_seq FROM order_events AS e "
+    "JOIN unnest(%s::varchar[], %s::bigint[]) AS k(account_id, first_seq) "
+    "ON e.account_id = k.account_id AND e.account_seq >= k.first_seq"
+)
+_PG_ORDERS_BY_ID = _ORDER_SELECT + "WHERE o.id = ANY(%s::varchar[])"
+_PG_LOCK_ACCOUNTS = (
+    "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%s::varchar[]) OR id IN "
+    "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%s::varchar[]) "
+    "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%s::varchar[])) "
+    "ORDER BY id FOR UPDATE"
+)
 _PG_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_id = ANY(%s::varchar[])"
 
 _PG_PENDING_RESERVATIONS = (

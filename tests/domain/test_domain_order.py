@@ -204,3 +204,22 @@ def test_place_refuses_non_positive_qty() -> None:
     with pytest.raises(InvalidValue):
         new_order(qty=Decimal("0"))
     assert isinstance(new_order(), Order)
+
+
+def test_every_snapshot_apply_builds_is_one_the_full_constructor_accepts_and_equals() -> None:
+    """apply re-checks only what an event can change; what it builds must still be a valid, equal snapshot."""
+    order = new_order()
+    for event in (accepted(), filled("30", "10.00", fee="0.30"), cancel_requested(), cancel_rejected(), filled("70", "11.00")):
+        order = order.apply(event)
+        assert dataclasses.replace(order) == order
+    assert (order.status, order.cum_qty, order.leaves_qty) == (S.FILLED, 100, 0)
+
+
+def test_a_stored_snapshot_with_broken_quantities_is_refused_on_reading() -> None:
+    order = new_order().apply(accepted())
+    fields = {field.name: getattr(order, field.name) for field in dataclasses.fields(Order)}
+    assert Order.from_stored(**fields) == order
+    with pytest.raises(InvalidValue):
+        Order.from_stored(**{**fields, "cum_qty": Decimal(101)})
+    with pytest.raises(InvalidValue):
+        Order.from_stored(**{**fields, "status": S.PENDING_CANCEL})  # a pending request needs its previous status

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from oms.domain.commands import CancelOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderStatus
@@ -268,3 +269,19 @@ def test_sell_expiry_gives_the_reserved_shares_back(database: Database) -> None:
     runner.one(report(placed.venue_cl_ord_id, ExecType.EXPIRED, OrderStatus.EXPIRED))
     assert shares(database, "ACC1") == (D(7), D(0))
     assert ledger_violations(database) == []
+
+
+def test_a_fill_that_carries_a_text_books_its_journal_entry_with_that_memo(database: Database) -> None:
+    """The reconciliation's repaired fills name the break they settle; the journal keeps that reference."""
+    runner = executor(database)
+    placed = runner.one(buy("ACC1", "M1", "10", "100.00"))
+    assert placed.venue_cl_ord_id is not None
+    assert runner.one(fill(placed.venue_cl_ord_id, "4", "100.00", exec_id="MEMO-1", text="reconcile repair of B-7")).ok
+    assert runner.one(fill(placed.venue_cl_ord_id, "6", "100.00", exec_id="MEMO-2")).ok
+    with database.engine.connect() as connection:
+        memos = dict(
+            connection.execute(
+                text("SELECT reference, memo FROM journal_entries WHERE kind = 'fill' ORDER BY reference")
+            ).all()
+        )
+    assert memos == {"MEMO-1": "reconcile repair of B-7", "MEMO-2": None}

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from oms.domain.commands import PlaceOrder
+from oms.domain.commands import PlaceOrder, ReplaceOrder
 from oms.domain.risk import ReasonCode
 from oms.service.accounts import AccountLimitsConfig, create_account
 from oms.service.orders import Outcome
@@ -124,3 +124,44 @@ def test_fractional_quantity_is_accepted_on_a_fractional_instrument(database: Da
 
 def test_too_many_decimals_on_a_fractional_instrument_is_denied_invalid_quantity(database: Database) -> None:
     assert_denied_and_nothing_reserved(database, buy("ACC1", "B1", "0.12345", "100.00", symbol="BTCX"), ReasonCode.INVALID_QUANTITY)
+
+
+@pytest.mark.parametrize("qty", ["0", "-1", "NaN", "Infinity", "-Infinity", "sNaN"])
+def test_a_quantity_that_is_not_a_positive_number_is_denied_invalid_quantity_and_stores_nothing(
+    database: Database, qty: str
+) -> None:
+    assert_denied_and_nothing_reserved(database, buy("ACC1", "Q1", qty, "100.00"), ReasonCode.INVALID_QUANTITY)
+    assert count_rows(database, "orders") == 0
+    assert count_rows(database, "order_events") == 0
+
+
+@pytest.mark.parametrize("price", ["0", "-100.00", "NaN", "Infinity", "sNaN"])
+def test_a_limit_price_that_is_not_a_positive_number_is_denied_invalid_price_and_stores_nothing(
+    database: Database, price: str
+) -> None:
+    assert_denied_and_nothing_reserved(database, buy("ACC1", "P1", "1", price), ReasonCode.INVALID_PRICE)
+    assert count_rows(database, "orders") == 0
+
+
+def test_a_zero_quantity_in_a_batch_is_denied_and_its_neighbours_are_accepted(database: Database) -> None:
+    results = executor(database, WITH_FEES).execute([buy("ACC1", "OK1", "1", "100.00"), buy("ACC1", "Z1", "0", "100.00")])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.DENIED]
+    assert results[1].denial is not None and results[1].denial.reason is ReasonCode.INVALID_QUANTITY
+    assert count_rows(database, "orders") == 1
+
+
+@pytest.mark.parametrize("qty", ["0", "-5", "NaN"])
+def test_a_replace_to_a_quantity_that_is_not_a_positive_number_is_denied_and_changes_nothing(
+    database: Database, qty: str
+) -> None:
+    runner = executor(database, WITH_FEES)
+    assert runner.one(buy("ACC1", "R1", "1", "100.00")).outcome is Outcome.ACCEPTED
+    before = cash(database, "ACC1")
+    result = runner.one(
+        ReplaceOrder(account="ACC1", cl_ord_id="R2", orig_cl_ord_id="R1", qty=D(qty), limit_price=D("100.00"))
+    )
+    assert result.outcome is Outcome.DENIED
+    assert result.denial is not None and result.denial.reason is ReasonCode.INVALID_QUANTITY
+    assert cash(database, "ACC1") == before
+    assert count_rows(database, "outbox") == 1
+    assert ledger_violations(database) == []

@@ -400,6 +400,11 @@ class Worker:
             self._send_status(item.session, result.order, now)
         elif result.outcome is Outcome.DENIED:
             self._deny(item, result.denial, now, order=result.order if item.msg_type != "D" else None)
+        elif result.outcome is Outcome.FAILED:
+            # The command failed on its own (its neighbours in the batch kept their results); it may be
+            # resubmitted safely: ClOrdIDs are idempotent.
+            log.error("client_request_failed", session=item.session, msg_type=item.msg_type, detail=result.detail)
+            self._deny(item, None, now, text="INTERNAL_ERROR: the request was not accepted, retry later")
 
     def _send_status(self, session_key: str, order: Order, now: datetime) -> None:
         session = self._settings.client(session_key)
@@ -443,6 +448,12 @@ class Worker:
             return
         if result.outcome is Outcome.QUARANTINED:
             log.warning("venue_report_quarantined", detail=result.detail, body=str(dict(item.body.values)))
+            return
+        if result.outcome is Outcome.FAILED:
+            # Not applied: the applied-sequence mark stays below it, so the next start's resend (or the
+            # nightly reconciliation) brings it back.
+            log.error("venue_report_failed", detail=result.detail, body=str(dict(item.body.values)))
+            self._report_failed(item)
             return
         if result.outcome is not Outcome.APPLIED or result.order is None:
             return

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -125,3 +126,69 @@ def test_unreachable_database_fails_fast_and_service_resumes_by_itself(
         assert verify_ledger(connection) == []
     battery_row("PostgreSQL unreachable", "connections refused", "clear error in bounded time, then resume",
                 f"error after {waited_s:.1f} s, resumed without restart")
+
+
+def test_gateway_rejects_clearly_while_the_database_is_away_and_resumes_by_itself(
+        postgres_url: str, tmp_path: Any, battery_row: Callable[..., None]) -> None:
+    """Through the whole FIX path: while PostgreSQL refuses connections a client's order is refused at once
+    with INTERNAL_ERROR (nothing half-booked); once it is back the gateway trades again without a restart."""
+    from battery_support import load_exchange_test_module
+    from cli.demo_client import DemoFixClient, fix_time
+    from exchange.instruments import load_instruments
+    from oms.db.migrate import upgrade
+    from oms.domain.instruments import Instrument
+    from oms.gateway.config import load_gateway_settings
+    from oms.gateway.gateway import Gateway
+    from test_network_faults_gateway import _config
+
+    url = make_url(postgres_url)
+    venue = load_exchange_test_module("conftest.py").VenueHarness(tmp_path / "venue")
+    venue.start()
+    venue.service.step_market_maker()
+    db_proxy = FaultProxy(url.port or 5432, upstream_host=url.host or "127.0.0.1").start()
+    database = Database.from_url(url.set(host="127.0.0.1", port=db_proxy.port).render_as_string(hide_password=False))
+    upgrade(database.engine)
+    upsert_instruments(database, [Instrument(symbol=i.symbol, currency=i.currency, tick_size=i.tick_size,
+                                             lot_size=i.lot_size, reference_price=i.reference_price)
+                                  for i in load_instruments().values()])
+    create_account(database, "NETACC")
+    deposit(database, "NETACC", Decimal("1000000"), reference="battery-db")
+    client_port = load_exchange_test_module("fixclient.py").free_port()
+    gateway = Gateway(load_gateway_settings(_config(tmp_path, venue.port, client_port)), database).start()
+    client = None
+    try:
+        assert gateway.wait_venue(20)
+        client = DemoFixClient(client_port, tmp_path / "client-store", "NETCLIENT").start()
+
+        def order(cl_ord_id: str) -> list[dict[int, str]]:
+            client.send("D", [(11, cl_ord_id), (1, "NETACC"), (21, "1"), (55, "AAPL"), (54, "1"), (60, fix_time()),
+                              (38, "5"), (40, "2"), (44, "200.00"), (59, "0")])
+            return client.wait_for(cl_ord_id, frozenset({"F", "8"}), 30)
+
+        assert any(r.get(150) == "F" for r in order("DB-UP-1"))
+        db_proxy.refuse(True)
+        started = time.monotonic()
+        refused = order("DB-DOWN-1")
+        waited_s = time.monotonic() - started
+        assert any(r.get(150) == "8" and r.get(58, "").startswith("INTERNAL_ERROR") for r in refused), refused
+        assert waited_s < UNREACHABLE_BOUND_S
+        db_proxy.heal()
+        deadline = time.monotonic() + 30
+        resumed: list[dict[int, str]] = []
+        while time.monotonic() < deadline and not any(r.get(150) == "F" for r in resumed):
+            resumed = order(f"DB-BACK-{int(time.monotonic() * 1000)}")
+        assert any(r.get(150) == "F" for r in resumed), resumed
+        with database.engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(Order)
+                                      .where(Order.cl_ord_id == "DB-DOWN-1")).scalar_one() == 0
+            assert verify_ledger(connection) == []
+    finally:
+        if client is not None:
+            client.stop()
+        gateway.stop(force=True)
+        db_proxy.stop()
+        venue.stop()
+        database.engine.dispose()
+    battery_row("PostgreSQL unreachable under the gateway", "DB connections refused, FIX order arrives",
+                "clear FIX reject, nothing booked, trades again by itself",
+                f"INTERNAL_ERROR after {waited_s:.1f} s, next order filled after the database came back")

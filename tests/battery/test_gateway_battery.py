@@ -193,3 +193,33 @@ def test_passwords_never_reach_files_or_logs(gateway_stack: GatewayStack, capfd:
     assert leaked == []
     battery_row("secrets in logs", "logons with right and wrong passwords", "password in no file, no log line",
                 f"{sum(1 for p in gateway_stack.log_dir.rglob('*') if p.is_file())} files scanned, none")
+
+
+def test_client_sessions_over_tls_and_plaintext_refused_on_the_tls_port(
+        gateway_stack: GatewayStack, tmp_path: Path, battery_row: Callable[..., None]) -> None:
+    import socket
+
+    from fix.certification.wire import encode, utc_timestamp
+    from fix.tls_front import StunnelFront, TlsFrontConfig, self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path / "tls")
+    config = TlsFrontConfig(accept_port=free_port(), connect_port=gateway_stack.port, cert_file=cert, key_file=key,
+                            accept_host="127.0.0.1")
+    scripts = {s.case: s for s in SCRIPTS}
+    with StunnelFront(config) as front:
+        for case in ("1S-a", "SEC-1"):
+            result = run_script(scripts[case], gateway_stack.target(port=front.config.accept_port, tls_ca=cert))
+            assert result.ok, "\n".join(map(str, result.steps))
+        logon = encode([(8, "FIX.4.4"), (35, "A"), (49, "CERT"), (56, "OMS"), (34, "1"), (52, utc_timestamp()),
+                        (98, "0"), (108, "30"), (141, "Y")])
+        received = b""
+        with socket.create_connection(("127.0.0.1", front.config.accept_port), timeout=5) as plain:
+            plain.sendall(logon)
+            try:
+                while chunk := plain.recv(4096):
+                    received += chunk
+            except (ConnectionError, TimeoutError):
+                pass
+    assert b"35=A" not in received
+    battery_row("gateway client sessions over TLS", "stunnel in front; then a plaintext Logon on the TLS port",
+                "FIX works over TLS; plaintext gets nothing", f"1S-a and SEC-1 pass; plaintext got {len(received)} bytes")

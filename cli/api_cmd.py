@@ -20,10 +20,25 @@ def _service_config() -> object:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--rate", default=200.0, show_default=True, type=click.FloatRange(0), help="Requests per second per API key (0: no limit).")
 @click.option("--burst", default=400, show_default=True, type=click.IntRange(1), help="Burst size per API key.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="uvicorn worker processes (each its own group commit; rate limits shared only through Redis).")  # fmt: skip
+@click.option("--no-event-tailer", is_flag=True,
+              help="Do not tail order_events into the Redis Stream (when every writer publishes with on_commit).")  # fmt: skip
 @friendly_errors
-def api(host: str, port: int, rate: float, burst: int) -> None:
+def api(host: str, port: int, rate: float, burst: int, workers: int, no_event_tailer: bool) -> None:
     """Serve the REST API (OpenAPI document at /openapi.json) on HOST:PORT with uvicorn."""
+    import os
+
     import uvicorn
+
+    if workers > 1:
+        from oms.api.serve import BURST_ENV, RATE_ENV, TAIL_ENV
+
+        os.environ[RATE_ENV], os.environ[BURST_ENV] = str(rate), str(burst)
+        os.environ[TAIL_ENV] = "0" if no_event_tailer else "1"
+        get_settings()  # a bad setting fails here, once, with a one-line message
+        uvicorn.run("oms.api.serve:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning")
+        return
 
     from oms.api.app import ApiSettings, create_app
     from oms.api.ratelimit import RateLimit
@@ -32,6 +47,7 @@ def api(host: str, port: int, rate: float, burst: int) -> None:
     app = create_app(
         ApiSettings(database_url=settings.database_url, redis_url=settings.redis_url, rate_limit=RateLimit(rate, burst)),
         config=_service_config(),  # type: ignore[arg-type]
+        tail_events=not no_event_tailer,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -46,7 +46,8 @@ DESCRIPTION = """REST facade of the OMS for retail app backends.
   (header `Idempotent-Replayed: true`) for 24 h, 409 while the first is running, 422 with another body.
 * **Errors** are `application/problem+json` with a `code` (the same reason codes FIX rejects carry).
 * **Rate limit**: a burst limit per API key answers 429 with `Retry-After`.
-* **Events**: `GET /v1/events` is a Server-Sent Events stream, resumable with `Last-Event-ID` or `?since=N`.
+* **Events**: `GET /v1/events` (Server-Sent Events) and `GET /v1/events/ws` (WebSocket, JSON text messages),
+  resumable with `?since=N` (or SSE `Last-Event-ID`); each event has `sequence` (the cursor) and `account_seq`.
 """
 
 
@@ -70,8 +71,14 @@ def create_app(
     max_body_bytes: int | None = None,
     poll_interval_s: float | None = None,
     heartbeat_s: float | None = None,
+    tail_events: bool = True,
 ) -> FastAPI:
-    """The API over ``source`` (settings, or an open ``Database`` that the caller keeps owning)."""
+    """The API over ``source`` (settings, or an open ``Database`` that the caller keeps owning).
+
+    With Redis, this process XADDs the events of its own commits to the Redis Stream, and ``tail_events``
+    lets it also tail ``order_events`` into the stream (one tailer at a time across processes) for writers
+    that do not publish themselves (turn it off once every writer has the ``on_commit`` hook).
+    """
     if isinstance(source, Database):
         settings = ApiSettings(database_url=str(source.engine.url), redis_url=redis_url)
         database, owns_database = source, False
@@ -82,7 +89,7 @@ def create_app(
     state = ApiState(
         database=database,
         config=config or ServiceConfig(),
-        hub=EventHub(redis),
+        hub=EventHub(redis, database, tail=tail_events),
         limiter=RateLimiter(rate_limit or settings.rate_limit, redis),
         poll_interval_s=poll_interval_s if poll_interval_s is not None else settings.poll_interval_s,
         heartbeat_s=heartbeat_s if heartbeat_s is not None else settings.heartbeat_s,
@@ -90,12 +97,21 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Test clients (schemathesis' ASGI transport) may enter the lifespan again while it runs: count.
+        state.lifespans += 1
+        if state.lifespans > 1:
+            try:
+                yield
+            finally:
+                state.lifespans -= 1
+            return
         await state.hub.start()
-        state.batcher = WriteBatcher(database)
+        state.batcher = WriteBatcher(database, on_commit=state.hub.published(), config=state.config)
         purger = asyncio.create_task(_purge_loop(database, settings.purge_interval_s))
         try:
             yield
         finally:
+            state.lifespans -= 1
             purger.cancel()
             await state.hub.stop()
             batcher, state.batcher = state.batcher, None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import OperationalError
@@ -23,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from oms.api import idempotency
 from oms.api.idempotency import StoredResponse
 from oms.api.problems import Problem
+from oms.service.orders import RATE_WINDOW, ServiceConfig, rate_limit
 from oms.service.uow import Database, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -37,15 +39,32 @@ class Write:
     principal: str
     key: str | None
     accounts: set[str]
+    fingerprint: str | None = None  # with a key: claim it inside the batch (else the caller claimed it)
     future: Future[StoredResponse] = field(default_factory=Future)
+    replayed: bool = False
+    refused: Problem | None = None  # the key's own refusal (409 / 422), raised to the caller after the batch
 
 
 class WriteBatcher:
-    def __init__(self, database: Database, *, max_batch: int = 64, max_wait_s: float = 0.0005) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_batch: int = 64,
+        max_wait_s: float = 0.0005,
+        on_commit: Callable[[list[dict[str, Any]]], Any] | None = None,
+        config: ServiceConfig | None = None,
+    ) -> None:
+        """``on_commit`` gets the ``order_events`` rows of each committed batch (as ``CommandExecutor``'s
+        hook does): the API process publishes what it wrote to the Redis Stream itself."""
         self.database = database
+        self.on_commit = on_commit
+        self.config = config or ServiceConfig()
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue[Write | None] = queue.Queue(maxsize=max_batch * 64)
+        self._in_flight: set[tuple[str, str]] = set()
+        self._flight_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="rest-group-commit", daemon=True)
         self._thread.start()
 
@@ -53,6 +72,26 @@ class WriteBatcher:
         write = Write(action, principal, key, accounts)
         self._queue.put(write, timeout=timeout_s)
         return write.future.result(timeout_s)
+
+    def run_keyed(self, action: Action, principal: str, key: str, fingerprint: str, accounts: set[str],
+                  timeout_s: float = 30.0) -> tuple[StoredResponse, bool]:  # fmt: skip
+        """Claim ``key``, run ``action`` and record its response in one group-committed transaction.
+
+        Returns (response, replayed). The same key already in flight in this process is 409 at once.
+        """
+        flight = (principal, key)
+        with self._flight_lock:
+            if flight in self._in_flight:
+                raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still running",
+                              headers={"Retry-After": "1"})  # fmt: skip
+            self._in_flight.add(flight)
+        try:
+            write = Write(action, principal, key, accounts, fingerprint)
+            self._queue.put(write, timeout=timeout_s)
+            return write.future.result(timeout_s), write.replayed
+        finally:
+            with self._flight_lock:
+                self._in_flight.discard(flight)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -90,7 +129,22 @@ class WriteBatcher:
                 self._run([write])
             return
         for write, response in zip(batch, responses, strict=True):
-            write.future.set_result(response)
+            if write.refused is not None:
+                write.future.set_exception(write.refused)
+            else:
+                write.future.set_result(response)
+
+    def _prefetch(self, uow: UnitOfWork, batch: list[Write], now: datetime) -> None:
+        """Load what the batch's placements will look up with a few statements, as ``CommandExecutor`` does,
+        instead of one round trip per order inside the single writer thread."""
+        commands = [command for write in batch if (command := getattr(write.action, "command", None)) is not None]
+        if not commands:
+            return
+        uow.prefetch_orders_by_client([(command.account, command.cl_ord_id) for command in commands])
+        placing = {command.account for command in commands}
+        limited = [a for a in placing if (record := uow.accounts.get(a)) is not None and rate_limit(record, self.config) > 0]
+        if limited:
+            uow.prefetch_recent_order_counts(limited, now - RATE_WINDOW)
 
     def _commit(self, batch: list[Write]) -> list[StoredResponse]:
         for attempt in range(MAX_ATTEMPTS):
@@ -104,16 +158,41 @@ class WriteBatcher:
     def _attempt(self, batch: list[Write]) -> list[StoredResponse]:
         now = datetime.now(UTC)
         with UnitOfWork(self.database) as uow:
+            uow.collect_events = self.on_commit is not None
             uow.lock_accounts(sorted(set().union(*(write.accounts for write in batch))))
+            self._prefetch(uow, batch, now)
+            keyed = [(w.principal, w.key, w.fingerprint) for w in batch if w.key is not None and w.fingerprint is not None]
+            claimed = idempotency.claim_many(uow.connection, keyed, now)  # type: ignore[arg-type]
             responses = []
+            record = []  # whether to store each response against its key
             for write in batch:
+                write.replayed, write.refused = False, None
+                if write.key is not None and write.fingerprint is not None and (write.principal, write.key) not in claimed:
+                    try:
+                        stored = idempotency.claim_in(uow.connection, write.principal, write.key, write.fingerprint, now)
+                    except Problem as problem:  # 409 / 422: about the key, never stored under it
+                        write.refused = problem
+                        responses.append(StoredResponse(problem.status, problem.body()))
+                        record.append(False)
+                        continue
+                    if stored is not None:
+                        write.replayed = True
+                        responses.append(stored)
+                        record.append(False)
+                        continue
                 try:
                     responses.append(write.action(uow, now))
                 except Problem as problem:  # refused before writing anything: a response like any other
                     responses.append(StoredResponse(problem.status, problem.body()))
+                record.append(write.key is not None)
             uow.flush()
-            for write, response in zip(batch, responses, strict=True):
-                if write.key is not None:
-                    idempotency.complete(uow.connection, write.principal, write.key, response)
+            completions = [(write.principal, write.key, response)
+                           for write, response, keep in zip(batch, responses, record, strict=True) if keep]  # fmt: skip
+            idempotency.complete(uow.connection, completions)  # type: ignore[arg-type]
             uow.commit()
+        if self.on_commit is not None and uow.written_events:
+            try:
+                self.on_commit(uow.written_events)
+            except Exception:  # noqa: BLE001 - the commit is durable; readers catch up from the database
+                log.exception("rest_on_commit_failed", events=len(uow.written_events))
         return responses

@@ -37,6 +37,7 @@ class ApiState:
     batcher: WriteBatcher | None = None  # started with the app (lifespan)
     poll_interval_s: float = 1.0
     heartbeat_s: float = 15.0
+    lifespans: int = 0  # lifespans entered and not yet left: only the first starts, only the last stops
     _key_cache: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
     _key_lock: threading.Lock = field(default_factory=threading.Lock)
 

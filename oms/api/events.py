@@ -1,11 +1,12 @@
-"""The order-event stream: ``order_events`` rows, per account, pushed over Server-Sent Events.
+"""The order-event stream: ``order_events`` rows, per account, pushed over Server-Sent Events and WebSocket.
 
-The database is the source of truth and the resume point: every event has the row's id, which increases
-per account, and a client reconnecting with ``Last-Event-ID`` (or ``?since=N``) gets every event after N,
-then live ones. Waking is only a latency matter: writes in this process wake streams directly; with
-``OMS_REDIS_URL`` set, writers publish on a Redis channel so streams in other API processes wake too; and
-every stream re-polls at least every ``poll_interval_s`` so events written by processes that do not
-publish (the FIX gateway) still arrive, just later.
+The database is the source of truth and the resume point: every event has the row's id (``sequence``,
+the cursor) and, once the schema has it, ``account_seq`` (contiguous per account). A client reconnecting
+with ``Last-Event-ID`` (or ``?since=N``) gets every event after N from the database, then live ones.
+In process, writes wake streams, which read the database. With ``OMS_REDIS_URL`` set, every committing
+process appends its events to a Redis Stream and each API process XREADs it into a buffer that streams
+take live events from, so an API process sees what a gateway process did within milliseconds. Every
+stream also re-reads the database every ``poll_interval_s``: nothing published is lost if Redis is not.
 
 PostgreSQL may commit a lower id after a higher one; each poll re-reads a short ``grace`` window behind
 the newest event and sends only ids not yet sent, so a late commit is not skipped.
@@ -14,8 +15,9 @@ the newest event and sends only ids not yet sent, so a late commit is not skippe
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,12 +27,12 @@ import structlog
 from sqlalchemy import select
 
 from oms.api.render import timestamp
+from oms.events.codec import event_from_row
 from oms.db.models import OrderEvent
 from oms.service.uow import Database
 
 log = structlog.get_logger(__name__)
 
-REDIS_CHANNEL = "oms:order_events"
 BATCH = 500
 HEARTBEAT_S = 15.0
 GRACE = timedelta(seconds=5)
@@ -39,44 +41,66 @@ _table = OrderEvent.__table__
 
 
 class EventHub:
-    """Wakes waiting streams when events were written: in-process, and across processes through Redis."""
+    """Wakes waiting streams when events were written and, with Redis, carries the events themselves.
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    In process, ``notify`` (called after a REST commit) wakes streams, which then read the database.
+    With ``OMS_REDIS_URL`` set, one task per API process XREADs the shared Redis Stream that every
+    committing process appends to (:mod:`oms.events.publisher`) and keeps the newest ``buffer_size`` events
+    in memory; streams take live events from that buffer and go to the database only to catch up (a
+    ``since`` older than what they saw, a buffer overrun, a Redis outage).
+    """
+
+    def __init__(self, redis_url: str | None = None, database: Database | None = None, *, tail: bool = True,
+                 buffer_size: int = 20_000) -> None:  # fmt: skip
         self.redis_url = redis_url
+        self.database = database
+        self.tail = tail  # also publish what other writers commit without a hook (OrderEventTailer)
         self._generation = 0
         self._condition: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._tailer: Any = None
         self._publisher: Any = None
-        self._listener: asyncio.Task[None] | None = None
+        self._buffer: deque[dict[str, Any]] = deque(maxlen=buffer_size)
+        self._received = 0  # events ever appended to the buffer: positions are counted in these
+        self._valid_from = 0  # positions before this may have missed events (a Redis reconnect)
+        self.streaming = False  # True while the Redis Stream reader is connected
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._condition = asyncio.Condition()
         if self.redis_url:
-            import redis
+            from oms.events.publisher import OrderEventTailer, StreamPublisher
 
-            self._publisher = redis.Redis.from_url(self.redis_url, socket_timeout=1.0)
-            self._listener = asyncio.create_task(self._listen())
+            self._reader = asyncio.create_task(self._read_stream())
+            self._publisher = StreamPublisher(self.redis_url)
+            if self.tail and self.database is not None:
+                self._tailer = OrderEventTailer(self.database, self._publisher)
+                self._tailer.start()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
             try:
-                await self._listener
+                await self._reader
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
+        if self._tailer is not None:
+            await anyio.to_thread.run_sync(self._tailer.stop)
         if self._publisher is not None:
             self._publisher.close()
 
-    def notify(self, accounts: set[str]) -> None:
-        """Called after a commit, from any thread."""
+    def published(self) -> Callable[[list[dict[str, Any]]], Any] | None:
+        """The ``on_commit`` callback for this process's own writes: XADD them (None without Redis)."""
+        return None if self.redis_url is None else self._publish
+
+    def _publish(self, rows: list[dict[str, Any]]) -> None:
         if self._publisher is not None:
-            try:
-                self._publisher.publish(REDIS_CHANNEL, json.dumps(sorted(accounts)))
-                return  # our own listener wakes the local streams
-            except Exception as error:  # noqa: BLE001 - Redis down: streams still wake locally and by polling
-                log.warning("event_publish_failed", error=str(error))
+            self._publisher.publish(rows)
+
+    def notify(self, accounts: set[str]) -> None:
+        """Called after a commit, from any thread: wake local streams now (they read the database when
+        Redis is not connected; with it, the events come through the stream this process just appended to)."""
         self._wake_threadsafe()
 
     def _wake_threadsafe(self) -> None:
@@ -98,24 +122,58 @@ class EventHub:
             self._generation += 1
             self._condition.notify_all()
 
-    async def _listen(self) -> None:
+    async def _read_stream(self) -> None:
         import redis.asyncio as aioredis
+
+        from oms.events.codec import decode
+        from oms.events.publisher import STREAM
 
         while True:
             client = aioredis.Redis.from_url(self.redis_url)  # type: ignore[arg-type]
             try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(REDIS_CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            await self._wake()
+                newest = await client.xrevrange(STREAM, count=1)
+                last: bytes | str = newest[0][0] if newest else b"0-0"
+                self._valid_from = self._received  # whatever happened before this connection, ask the database
+                self.streaming = True
+                await self._wake()
+                while True:
+                    reply = await client.xread({STREAM: last}, block=5000, count=2000)
+                    for _name, entries in reply or ():
+                        for entry_id, fields in entries:
+                            last = entry_id
+                            self._buffer.append(decode(fields))
+                            self._received += 1
+                    if reply:
+                        await self._wake()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - reconnect; polling covers the gap
-                log.warning("event_listener_reconnect", error=str(error))
+            except Exception as error:  # noqa: BLE001 - reconnect; streams read the database meanwhile
+                self.streaming = False
+                log.warning("event_stream_reader_reconnect", error=str(error))
+                await self._wake()
                 await asyncio.sleep(1.0)
             finally:
+                self.streaming = False
                 await client.aclose()
+
+    @property
+    def position(self) -> int:
+        """Where a stream starts taking buffered events: capture it *before* reading the database."""
+        return self._received
+
+    def take(self, position: int, accounts: frozenset[str]) -> tuple[list[dict[str, Any]], int, bool]:
+        """Buffered events of ``accounts`` from ``position``: (events, new position, complete?).
+
+        Not complete when the buffer dropped events the caller had not taken yet, or Redis reconnected
+        since: the caller then reads the database.
+        """
+        received = self._received
+        oldest = received - len(self._buffer)
+        if position < max(oldest, self._valid_from):
+            return [], received, False
+        start = position - oldest
+        events = [event for event in itertools.islice(self._buffer, start, None) if event["account"] in accounts]
+        return events, oldest + len(self._buffer), True
 
     @property
     def generation(self) -> int:
@@ -134,31 +192,95 @@ class EventHub:
             return True
 
 
+_HAS_ACCOUNT_SEQ = "account_seq" in _table.c  # migration 0003_event_seq: per-account sequence numbers
+_COLUMNS = [_table.c.id, _table.c.account_id, _table.c.kind, _table.c.order_id, _table.c.payload, _table.c.created_at]
+if _HAS_ACCOUNT_SEQ:
+    _COLUMNS.append(_table.c.account_seq)
+HEARTBEAT = None  # what ``iter_events`` yields after a silence: the transport sends a keep-alive
+
+
 def fetch_events(database: Database, accounts: list[str], after_id: int, limit: int = BATCH) -> list[dict[str, Any]]:
     with database.engine.connect() as connection:
         rows = connection.execute(
-            select(_table.c.id, _table.c.account_id, _table.c.kind, _table.c.order_id, _table.c.payload, _table.c.created_at)
-            .where(_table.c.account_id.in_(accounts) & (_table.c.id > after_id))
-            .order_by(_table.c.id)
-            .limit(limit)
-        ).all()
-    return [
-        {"sequence": row[0], "account": row[1], "kind": row[2], "order_id": row[3], "data": row[4],
-         "created_at": row[5] if row[5].tzinfo else row[5].replace(tzinfo=UTC)}
-        for row in rows
-    ]  # fmt: skip
+            select(*_COLUMNS).where(_table.c.account_id.in_(accounts) & (_table.c.id > after_id)).order_by(_table.c.id).limit(limit)
+        ).mappings().all()
+    return [event_from_row(row) for row in rows]
 
 
-def sse_frame(event: dict[str, Any]) -> str:
-    body = {
+def event_json(event: dict[str, Any]) -> dict[str, Any]:
+    return {
         "sequence": event["sequence"],
+        "account_seq": event.get("account_seq"),
         "account": event["account"],
         "kind": event["kind"],
         "order_id": event["order_id"],
         "created_at": timestamp(event["created_at"]),
         "data": event["data"],
     }
-    return f"id: {event['sequence']}\nevent: {event['kind']}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+def sse_frame(event: dict[str, Any]) -> str:
+    body = json.dumps(event_json(event), separators=(",", ":"))
+    return f"id: {event['sequence']}\nevent: {event['kind']}\ndata: {body}\n\n"
+
+
+async def iter_events(
+    database: Database,
+    hub: EventHub,
+    accounts: list[str],
+    since: int,
+    is_disconnected: Callable[[], Any],
+    poll_interval_s: float,
+    heartbeat_s: float = HEARTBEAT_S,
+) -> AsyncIterator[dict[str, Any] | None]:
+    """Every event after ``since`` for ``accounts``, then live ones, until the client goes away.
+
+    The database is read to catch up, when a local write woke us, and every ``poll_interval_s`` (a
+    safety net); with the Redis Stream connected, live events come from the hub's buffer instead.
+    ``HEARTBEAT`` is yielded after ``heartbeat_s`` of silence so proxies keep the connection and a vanished
+    client is noticed.
+    """
+    sent: dict[int, datetime] = {}
+    floor = since
+    wanted = frozenset(accounts)
+    loop = asyncio.get_running_loop()
+    last_write = next_poll = loop.time()
+    position = hub.position
+    from_database = True
+    while not await is_disconnected():
+        generation = hub.generation
+        fresh: list[dict[str, Any]] = []
+        more = False
+        if not from_database and hub.streaming:
+            events, position, complete = hub.take(position, wanted)
+            if not complete:
+                from_database = True
+                continue
+            fresh = sorted((e for e in events if e["sequence"] > floor and e["sequence"] not in sent), key=lambda e: e["sequence"])
+        elif from_database:
+            if hub.streaming:
+                position = hub.position  # anything buffered from here on is newer than this read
+            events = await anyio.to_thread.run_sync(fetch_events, database, accounts, floor, BATCH + len(sent))
+            fresh = [event for event in events if event["sequence"] not in sent]
+            next_poll = loop.time() + poll_interval_s
+            more = len(events) >= BATCH + len(sent) and bool(fresh)
+        for event in fresh:
+            sent[event["sequence"]] = event["created_at"]
+            yield event
+        if fresh:
+            last_write = loop.time()
+        floor = advance_floor(sent, floor)
+        if more:
+            continue
+        now = loop.time()
+        if now - last_write >= heartbeat_s:
+            yield HEARTBEAT
+            last_write = now
+        timeout_s = max(0.0, min(next_poll, last_write + heartbeat_s) - now)
+        woke = await hub.wait(generation, timeout_s)
+        # With the Redis Stream, live events (ours too: the publisher is woken by local writes) come from the
+        # buffer; the database only at polling time. Without it, a wake-up means "read the database".
+        from_database = (woke and not hub.streaming) or loop.time() >= next_poll
 
 
 async def event_stream(
@@ -170,38 +292,10 @@ async def event_stream(
     poll_interval_s: float,
     heartbeat_s: float = HEARTBEAT_S,
 ) -> AsyncIterator[str]:
-    """Every event after ``since`` for ``accounts``, then live ones, until the client goes away.
-
-    The database is read when a write woke us or every ``poll_interval_s``; a comment line goes out after
-    ``heartbeat_s`` of silence so proxies keep the connection and a vanished client is noticed.
-    """
-    sent: dict[int, datetime] = {}
-    floor = since
-    loop = asyncio.get_running_loop()
+    """The Server-Sent Events rendering of :func:`iter_events`."""
     yield "retry: 1000\n\n"
-    last_write = next_poll = loop.time()
-    query = True
-    while not await is_disconnected():
-        generation = hub.generation
-        if query:
-            events = await anyio.to_thread.run_sync(fetch_events, database, accounts, floor, BATCH + len(sent))
-            fresh = [event for event in events if event["sequence"] not in sent]
-            for event in fresh:
-                sent[event["sequence"]] = event["created_at"]
-                yield sse_frame(event)
-            if fresh:
-                last_write = loop.time()
-            floor = advance_floor(sent, floor)
-            next_poll = loop.time() + poll_interval_s
-            if len(events) >= BATCH + len(sent) and fresh:
-                continue
-        now = loop.time()
-        if now - last_write >= heartbeat_s:
-            yield ": keep-alive\n\n"
-            last_write = now
-        timeout_s = max(0.0, min(next_poll, last_write + heartbeat_s) - now)
-        woke = await hub.wait(generation, timeout_s)
-        query = woke or loop.time() >= next_poll
+    async for event in iter_events(database, hub, accounts, since, is_disconnected, poll_interval_s, heartbeat_s):
+        yield ": keep-alive\n\n" if event is HEARTBEAT else sse_frame(event)
 
 
 def advance_floor(sent: dict[int, datetime], floor: int) -> int:

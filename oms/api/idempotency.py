@@ -1,10 +1,12 @@
 """Idempotency-Key for REST writes: replay the first response, refuse reuse with a different body.
 
-A key is claimed in its own short transaction (state ``running``) so a concurrent request with the same
-key sees it and gets 409 instead of waiting. The write then marks the key ``done`` with its response in
-the write's own transaction: the key's outcome and the write it protects commit together or not at all.
-A claim whose process died is taken over after ``RUNNING_LEASE`` (the write then either committed, and
-the key says ``done``, or rolled back and may run again). Keys live ``KEY_TTL`` (24 h), then are purged.
+The REST path claims a key inside the write's own group-committed transaction (:func:`claim_many`,
+:func:`claim_in`), runs the write, and stores the response (:func:`complete`) before the one commit: the
+key's outcome and the write it protects commit together or not at all. A duplicate in the same process is
+409 at once (the batcher tracks keys in flight); one in another process waits for the first commit
+(PostgreSQL's ON CONFLICT) and replays it. :func:`claim` does the same in a short transaction of its own.
+A ``running`` claim whose process died is taken over after ``RUNNING_LEASE``. Keys live ``KEY_TTL``
+(24 h), then are purged.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from oms.api.problems import Problem
@@ -106,14 +108,98 @@ def claim(database: Database, principal: str, key: str, fingerprint: str, now: d
     raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "the Idempotency-Key is contended; retry", headers={"Retry-After": "1"})
 
 
-def complete(connection: Connection, principal: str, key: str, response: StoredResponse) -> None:
-    """Record the response inside the write's transaction; refuses if the claim was lost (the write rolls back)."""
-    done = connection.execute(
-        update(_table)
-        .where((_table.c.principal == principal) & (_table.c.key == key) & (_table.c.state == "running"))
-        .values(state="done", response_status=response.status, response_body=response.body)
-    )
-    if done.rowcount != 1:
+def claim_many(connection: Connection, claims: list[tuple[str, str, str]], now: datetime) -> set[tuple[str, str]]:
+    """Claim many fresh keys (principal, key, fingerprint) with one INSERT; returns the (principal, key) claimed.
+
+    Keys not returned already exist (or are being claimed): :func:`claim_in` decides what each one gets.
+    """
+    if not claims:
+        return set()
+    rows = [{"principal": principal, "key": key, "fingerprint": fingerprint, "state": "running", "response_status": None,
+             "response_body": None, "created_at": now, "expires_at": now + KEY_TTL} for principal, key, fingerprint in claims]  # fmt: skip
+    statement = (
+        _dialect_insert(connection)(_table).values(rows).on_conflict_do_nothing(index_elements=["principal", "key"])
+        .returning(_table.c.principal, _table.c.key)
+    )  # fmt: skip
+    return {(row[0], row[1]) for row in connection.execute(statement)}
+
+
+def _dialect_insert(connection: Connection) -> Any:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _insert_running(connection: Connection, principal: str, key: str, fingerprint: str, now: datetime) -> bool:
+    """INSERT the claim unless the key exists; on PostgreSQL this waits for an uncommitted claim of the key."""
+    values = {"principal": principal, "key": key, "fingerprint": fingerprint, "state": "running", "response_status": None,
+              "response_body": None, "created_at": now, "expires_at": now + KEY_TTL}  # fmt: skip
+    statement = _dialect_insert(connection)(_table).values(values).on_conflict_do_nothing(index_elements=["principal", "key"]).returning(_table.c.key)
+    return connection.execute(statement).first() is not None  # rowcount is not reliable here (psycopg: -1)
+
+
+def claim_in(connection: Connection, principal: str, key: str, fingerprint: str, now: datetime) -> StoredResponse | None:
+    """Like :func:`claim`, but inside the write's own transaction (the group commit): no commit of its own.
+
+    The claim then becomes visible with the write itself: a concurrent request with the same key in another
+    process waits for that commit (PostgreSQL's ON CONFLICT) and replays the response; within one process
+    the caller answers 409 before getting here (``WriteBatcher`` tracks keys in flight).
+    """
+    if _insert_running(connection, principal, key, fingerprint, now):
+        return None
+    where = (_table.c.principal == principal) & (_table.c.key == key)
+    row = connection.execute(
+        select(_table.c.fingerprint, _table.c.state, _table.c.response_status, _table.c.response_body,
+               _table.c.created_at, _table.c.expires_at).where(where)
+    ).first()  # fmt: skip
+    if row is None or _aware(row[5]) <= now:  # purged meanwhile, or expired: the key is free again
+        connection.execute(delete(_table).where(where))
+        if _insert_running(connection, principal, key, fingerprint, now):
+            return None
+        raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "the Idempotency-Key is contended; retry", headers={"Retry-After": "1"})
+    stored_print, state, status, body, created_at, _expires = row
+    if stored_print != fingerprint:
+        raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different request")
+    if state == "done":
+        return StoredResponse(int(status), dict(body))
+    if _aware(created_at) + RUNNING_LEASE > now:
+        raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still running",
+                      headers={"Retry-After": "1"})  # fmt: skip
+    connection.execute(update(_table).where(where).values(created_at=now))  # an abandoned claim: take it over
+    return None
+
+
+_PG_COMPLETE = text(
+    "UPDATE idempotency_keys AS k SET state = 'done', response_status = v.status, response_body = v.body "
+    "FROM unnest(CAST(:principals AS text[]), CAST(:keys AS text[]), CAST(:statuses AS integer[]), "
+    "CAST(:bodies AS json[])) AS v(principal, key, status, body) "
+    "WHERE k.principal = v.principal AND k.key = v.key AND k.state = 'running' RETURNING k.key"
+)
+
+
+def complete(connection: Connection, completions: list[tuple[str, str, StoredResponse]]) -> None:
+    """Record each (principal, key, response) inside the write's transaction, one statement for a whole batch
+    on PostgreSQL; refuses if any claim was lost (the write then rolls back)."""
+    if not completions:
+        return
+    if connection.dialect.name == "postgresql":
+        done = len(connection.execute(_PG_COMPLETE, {
+            "principals": [principal for principal, _, _ in completions],
+            "keys": [key for _, key, _ in completions],
+            "statuses": [response.status for _, _, response in completions],
+            "bodies": [json.dumps(response.body) for _, _, response in completions],
+        }).all())  # fmt: skip
+    else:
+        done = 0
+        for principal, key, response in completions:
+            done += connection.execute(
+                update(_table)
+                .where((_table.c.principal == principal) & (_table.c.key == key) & (_table.c.state == "running"))
+                .values(state="done", response_status=response.status, response_body=response.body)
+            ).rowcount
+    if done != len(completions):
         raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "the Idempotency-Key was taken over by another request")
 
 

@@ -1,16 +1,21 @@
-"""The resumable order-event stream over Server-Sent Events."""
+"""The resumable order-event stream over Server-Sent Events and WebSocket (same auth, scoping and resume)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request
+import asyncio
+import json
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket
+from starlette.websockets import WebSocketDisconnect
 from sqlalchemy import func, select
 from starlette.responses import StreamingResponse
 
-from oms.api.deps import Reader, State
-from oms.api.events import event_stream
+from oms.api.deps import ApiState, Reader, State, get_principal
+from oms.api.events import HEARTBEAT, event_json, event_stream, iter_events
+from oms.api.keys import Principal, Scope
 from oms.api.problems import Problem, not_found
 from oms.api.responses import problems
 from oms.db.models import OrderEvent
@@ -36,9 +41,7 @@ async def events(
     Each SSE ``id`` is the event's sequence number (increasing per account); reconnect with it to lose nothing.
     Without either, the stream starts from now.
     """
-    if account is not None and account not in principal.accounts:
-        raise not_found(f"account {account}")
-    accounts = [account] if account else sorted(principal.accounts)
+    accounts = _accounts(principal, account)
     resume = since
     if resume is None and last_event_id:
         if not last_event_id.isdigit() or len(last_event_id) > 18:
@@ -63,3 +66,54 @@ async def _latest(state: State, accounts: list[str]) -> int:
         return int(value or 0)
 
     return await anyio.to_thread.run_sync(query)
+
+
+@router.websocket("/events/ws")
+async def events_ws(websocket: WebSocket, since: int | None = None, account: str | None = None) -> None:
+    """The same events over WebSocket: one JSON text message per event (``{"type": "event", ...}``), a
+    ``{"type": "heartbeat"}`` after a silence. Auth is the same ``Authorization: Bearer KEY`` header; a
+    refusal closes the connection with code 4000 + the HTTP status (4401, 4403, 4404, 4400) and the problem
+    code as the reason."""
+    state: ApiState = websocket.app.state.api
+    try:
+        principal = await get_principal(state, websocket.headers.get("authorization"))
+        if not principal.may(Scope.READ):
+            raise Problem(403, "MISSING_SCOPE", "this API key lacks the 'read' scope")
+        if since is not None and not 0 <= since <= 2**62:
+            raise Problem(400, "INVALID_SINCE", "since must be a sequence number this stream sent")
+        accounts = _accounts(principal, account)
+        resume = since if since is not None else await _latest(state, accounts)
+    except Problem as problem:  # accept, then close with the reason: a refused handshake would only say 403
+        await websocket.accept()
+        await websocket.close(code=4000 + problem.status, reason=str(problem.body().get("code", "")))
+        return
+    await websocket.accept()
+    gone = asyncio.Event()
+
+    async def watch() -> None:  # the client only ever closes; anything it sends is ignored
+        try:
+            while True:
+                if (await websocket.receive())["type"] == "websocket.disconnect":
+                    break
+        finally:
+            gone.set()
+
+    watcher = asyncio.create_task(watch())
+
+    async def disconnected() -> bool:
+        return gone.is_set()
+
+    try:
+        async for event in iter_events(state.database, state.hub, accounts, resume, disconnected, state.poll_interval_s, state.heartbeat_s):
+            message = {"type": "heartbeat"} if event is HEARTBEAT else {"type": "event", **event_json(event)}
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away mid-send
+    finally:
+        watcher.cancel()
+
+
+def _accounts(principal: Principal, account: str | None) -> list[str]:
+    if account is not None and account not in principal.accounts:
+        raise not_found(f"account {account}")
+    return [account] if account else sorted(principal.accounts)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 
-from oms.api import idempotency
 from oms.api.batcher import Action, WriteBatcher
 from oms.api.idempotency import StoredResponse
 from oms.api.keys import Principal
@@ -46,17 +45,13 @@ class WriteContext:
 
 def run_write(context: WriteContext, key: str | None, fingerprint: str, accounts: set[str], action: Action) -> tuple[StoredResponse, bool]:
     """Run ``action`` once per Idempotency-Key (group-committed with other writes); returns (response, replayed)."""
-    database, principal = context.database, context.principal
-    if key is not None:
-        stored = idempotency.claim(database, principal.key_id, key, fingerprint, datetime.now(UTC))
-        if stored is not None:
-            return stored, True
-    try:
-        response = context.batcher.run(action, principal.key_id, key, accounts)
-    except BaseException:
-        if key is not None:
-            idempotency.release(database, principal.key_id, key)
-        raise
+    principal = context.principal
+    if key is None:
+        response, replayed = context.batcher.run(action, principal.key_id, None, accounts), False
+    else:  # the key is claimed, the write done and its response stored in one group-committed transaction
+        response, replayed = context.batcher.run_keyed(action, principal.key_id, key, fingerprint, accounts)
+        if replayed:
+            return response, True
     if response.status < 400 or response.body.get("order_id"):
         context.notify(accounts)
     return response, False
@@ -93,11 +88,13 @@ def _denied(uow: UnitOfWork, result: Any) -> StoredResponse:
 def place(principal: Principal, request: OrderRequest, config: ServiceConfig) -> Action:
     account = own_account(principal, request.account)
 
+    cl_ord_id = request.client_order_id or new_id()
+
     def action(uow: UnitOfWork, now: datetime) -> StoredResponse:
         try:
             command = PlaceOrder(
                 account=account,
-                cl_ord_id=request.client_order_id or new_id(),
+                cl_ord_id=cl_ord_id,
                 symbol=request.symbol,
                 side=Side(request.side),
                 order_type=OrderType(request.type),
@@ -118,7 +115,16 @@ def place(principal: Principal, request: OrderRequest, config: ServiceConfig) ->
         status = 201 if result.outcome is Outcome.ACCEPTED else 200
         return StoredResponse(status, order_json(record))
 
+    action.command = _Hint(account, cl_ord_id)  # type: ignore[attr-defined] # what the batcher prefetches
     return action
+
+
+@dataclass(frozen=True, slots=True)
+class _Hint:
+    """The order a placement will look up, so the batcher loads a whole batch's with one statement."""
+
+    account: str
+    cl_ord_id: str
 
 
 def cancel(principal: Principal, order_id: str, config: ServiceConfig) -> Action:

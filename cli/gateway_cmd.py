@@ -45,7 +45,10 @@ def run(config_path: Path = Path(DEFAULT_CONFIG)) -> None:
         gateway_settings = load_gateway_settings(config_path)
         database = Database.from_url(settings.database_url)
         upgrade(database.engine)
-        Gateway(gateway_settings, database).run_forever()
+        from oms.service.orders import ServiceConfig
+
+        Gateway(gateway_settings, database, ServiceConfig.from_settings(settings),
+                redis_url=settings.redis_url).run_forever()
     except (ConfigError, SettingsError) as error:
         raise click.ClickException(str(error)) from None
     except SQLAlchemyError as error:

@@ -17,6 +17,7 @@ import structlog
 
 from fix.quickfix_io import is_logged_on, send
 from fix.wire import Outbound
+from oms.events.publisher import StreamPublisher
 from oms.gateway import crash, queries
 from oms.gateway.client_app import ClientApplication
 from oms.gateway.config import GatewaySettings
@@ -47,12 +48,16 @@ def _applied_seq(settings: GatewaySettings) -> AppliedSeq | None:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, database: Database, config: ServiceConfig | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, database: Database, config: ServiceConfig | None = None,
+                 *, redis_url: str | None = None) -> None:
         crash.check()
         crash.install(database.engine)
         self.settings = settings
         self.database = database
-        self.executor = CommandExecutor(database, config)
+        # With Redis, every committed order event also goes to the Redis Stream, so API processes stream what
+        # this process did at once (without Redis, they read order_events from the database).
+        publish = StreamPublisher(redis_url).publish if redis_url else None
+        self.executor = CommandExecutor(database, config, on_commit=publish)
         venue = settings.venue
         self.venue_session_id = _session_id(venue.begin_string, venue.our_comp_id, venue.venue_comp_id)
         self._client_ids = {c.key: _session_id(c.begin_string, c.our_comp_id, c.client_comp_id) for c in settings.clients}

@@ -281,7 +281,10 @@ def demo() -> None:
     client placing orders, then balances and ledger verify (default database: SQLite under var/)."""
     from cli.demo import run_demo
 
-    run_demo(open_database(), get_settings().var_dir / "demo")
+    settings = get_settings()
+    if settings.log_level == "info":  # the demo's story is on stdout; routine service logs would drown it
+        configure_logging("warning", settings.log_format)
+    run_demo(open_database(), settings.var_dir / "demo")
 
 
 def _register_command_groups() -> None:

@@ -11,7 +11,7 @@ import structlog
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Route structlog and stdlib logging to stderr at ``level``; stdout stays free for command output."""
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s", force=True)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )

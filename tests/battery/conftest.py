@@ -64,7 +64,32 @@ def _cell(text: str, width: int) -> str:
     return (text if len(text) <= width else text[: width - 1] + "…").ljust(width)
 
 
+# The REST side of the battery lives with the REST tests; `scripts/battery` runs these files too and they get one
+# row per test here (their item hooks belong to tests/api, so their outcomes are read from the reporter).
+REST_BATTERY = {
+    "tests/api/test_schemathesis.py": ("REST schemathesis", "generated requests from /openapi.json",
+                                       "no 5xx, no schema violation"),
+    "tests/api/test_api_fuzz.py": ("REST malformed bodies", "random JSON and query strings", "4xx problem, never 5xx"),
+    "tests/api/test_api_bad_input.py": ("REST bad input", "malformed, oversized, NaN, unknown fields",
+                                        "4xx problem, nothing booked"),
+    "tests/api/test_api_auth.py": ("REST access control", "another account's data, bad keys", "404 / 401 / 403"),
+    "tests/api/test_api_rate_limit.py": ("REST burst", "requests over the key's rate", "429 with Retry-After"),
+}
+
+
+def _rest_rows(terminalreporter: Any) -> None:
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            path = getattr(report, "nodeid", "").split("::")[0]
+            if path in REST_BATTERY and getattr(report, "when", "call") == "call":
+                scenario, fault, expected = REST_BATTERY[path]
+                name = report.nodeid.split("::")[-1]
+                _ROWS.setdefault(report.nodeid, []).append(BatteryRow(f"{scenario}: {name}", fault, expected, outcome))
+                _OUTCOMES[report.nodeid] = outcome
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _rest_rows(terminalreporter)
     if not _ROWS:
         return
     widths = (44, 40, 36, 44, 6)

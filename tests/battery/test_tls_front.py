@@ -27,7 +27,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def tls_front(venue_harness: Any, certificate: tuple[Path, Path]) -> Iterator[StunnelFront]:
+def tls_front(venue_harness: Any, certificate: tuple[Path, Path], stunnel: str) -> Iterator[StunnelFront]:
     cert, key = certificate
     free_port = load_exchange_test_module("fixclient.py").free_port
     config = TlsFrontConfig(accept_port=free_port(), connect_port=venue_harness.port, cert_file=cert, key_file=key,

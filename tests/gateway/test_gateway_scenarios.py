@@ -179,7 +179,7 @@ def test_reference_prices_follow_the_venues_market_data(database, venue, gateway
         with database.engine.connect() as connection:
             return connection.execute(select(table.c.reference_price).where(table.c.symbol == "MSFT")).scalar_one()
 
-    eventually(lambda: reference() == mid, timeout_s=10)
+    assert eventually(lambda: reference() == mid, timeout_s=10) is True
 
 
 def test_day_order_expires_at_the_venues_end_of_day(database, venue, gateway, connect) -> None:

@@ -20,28 +20,14 @@ from exchange import translate as tr
 from exchange.market_data import MarketDataRequest
 from exchange.service import SessionKey, VenueService
 from exchange.trade_report import TradeCaptureRequest
+from fix.quickfix_io import QUICKFIX_ERRORS, QfFields
 
 log = logging.getLogger(__name__)
 
 MSG_TYPE = 35
 NO_MD_ENTRY_TYPES, MD_ENTRY_TYPE, NO_RELATED_SYM, MD_REQ_ID, SUBSCRIPTION_REQUEST_TYPE = 267, 269, 146, 262, 263
 TRADE_REQUEST_ID, TRADE_REQUEST_TYPE, NO_DATES, TRADE_DATE = 568, 569, 580, 75
-QUICKFIX_ERRORS = (fix.FieldNotFound, fix.IncorrectDataFormat, fix.IncorrectTagValue, fix.UnsupportedMessageType)
 MAX_GROUP_ENTRIES = 1000
-
-
-class QfFields:
-    """FieldSource over a QuickFIX FieldMap (message body, header or group)."""
-
-    __slots__ = ("_map",)
-
-    def __init__(self, field_map: fix.FieldMap) -> None:
-        self._map = field_map
-
-    def get(self, tag: int) -> str | None:
-        if self._map.isSetField(tag):
-            return str(self._map.getField(tag))
-        return None
 
 
 def session_key(session_id: fix.SessionID) -> SessionKey:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
 
 from exchange.engine.types import (
     CancelOrder,
@@ -40,6 +38,7 @@ from exchange.engine.types import (
     TradeBusted,
     TradeCorrected,
 )
+from fix.wire import BadTagValue, FieldSource, MissingTag, OutGroup, Outbound
 from fix.tables import TwoWayTable, UnmappedValue
 
 # --------------------------------------------------------------------------- tags (FIX field numbers)
@@ -121,29 +120,6 @@ ORD_REJ_UNKNOWN_SYMBOL, ORD_REJ_UNKNOWN_ORDER, ORD_REJ_UNSUPPORTED, ORD_REJ_OTHE
 ORD_REJ_INCORRECT_QUANTITY = 13
 
 
-class FieldSource(Protocol):
-    """Read access to one inbound message: the string value of a tag, or None when absent."""
-
-    def get(self, tag: int) -> str | None: ...
-
-
-class MissingTag(Exception):
-    """A tag our business rules require is absent (QuickFIX answers: conditionally required field missing)."""
-
-    def __init__(self, tag: int) -> None:
-        super().__init__(f"tag {tag} missing")
-        self.tag = tag
-
-
-class BadTagValue(Exception):
-    """A tag has a value of the wrong shape (QuickFIX answers: incorrect data format)."""
-
-    def __init__(self, tag: int, text: str) -> None:
-        super().__init__(text)
-        self.tag = tag
-        self.text = text
-
-
 class OrderDenied(Exception):
     """An order we refuse before the engine sees it, answered with ExecType=Rejected."""
 
@@ -151,33 +127,6 @@ class OrderDenied(Exception):
         super().__init__(text)
         self.ord_rej_reason = ord_rej_reason
         self.text = text
-
-
-@dataclass(frozen=True, slots=True)
-class OutGroup:
-    """A repeating group: the count tag and each entry's ordered tag/value pairs (delimiter first)."""
-
-    count_tag: int
-    entries: tuple[tuple[tuple[int, str], ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """One application message to send, FIX-library free."""
-
-    msg_type: str
-    fields: tuple[tuple[int, str], ...]
-    groups: tuple[OutGroup, ...] = ()
-
-    @property
-    def is_execution_report(self) -> bool:
-        return self.msg_type == MSG_EXECUTION_REPORT
-
-    def get(self, tag: int) -> str | None:
-        for field_tag, value in self.fields:
-            if field_tag == tag:
-                return value
-        return None
 
 
 # --------------------------------------------------------------------------- value formatting

@@ -71,6 +71,10 @@ class Outbound:
                 return value
         return None
 
+    @property
+    def is_execution_report(self) -> bool:
+        return self.msg_type == "8"
+
 
 @dataclass(frozen=True, slots=True)
 class DictFields:

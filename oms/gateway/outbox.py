@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import structlog
 
 from fix.wire import Outbound
+from oms.db.errors import database_unavailable, first_line
 from oms.gateway import crash, queries
 from oms.gateway import translate as tr
 from oms.service.uow import Database
@@ -34,6 +35,7 @@ class OutboxSender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.sent = 0
+        self._database_down = False
         self._thread = threading.Thread(target=self._loop, name="gateway-outbox", daemon=True)
 
     def start(self) -> None:
@@ -56,8 +58,15 @@ class OutboxSender:
             try:
                 while self._venue_up() and self._flush() == BATCH:
                     pass
-            except Exception:  # keep sending after a database hiccup; rows stay unsent and are retried
-                log.exception("outbox_flush_failed")
+                if self._database_down:
+                    self._database_down = False
+                    log.info("outbox_database_back")
+            except Exception as error:  # keep sending after a database outage; rows stay unsent and are retried
+                if not database_unavailable(error):
+                    log.exception("outbox_flush_failed")
+                elif not self._database_down:  # one line per outage, not a traceback per poll
+                    self._database_down = True
+                    log.error("outbox_database_unavailable", error=first_line(error))
 
     def _flush(self) -> int:
         rows = queries.unsent_outbox(self._database, BATCH)

@@ -15,6 +15,10 @@ At every venue logon (the first one after a start included):
    its reservation and is reported (log `order_outcome_unknown`, metric `oms_gateway_unresolved_orders`,
    `oms gateway unresolved`), never released.
 Until step 3 is over, new client requests (D, F, G) are rejected with VENUE_RECOVERING.
+
+A database outage while the venue session stays up is not a recovery round: the worker holds the reports it
+could not book, in arrival order, and retries them until the database is back (see `Worker._hold`); the
+applied mark stays below the first held report, so a crash in the meantime replays them from the venue.
 """
 
 from __future__ import annotations

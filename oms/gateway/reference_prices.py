@@ -16,6 +16,7 @@ from decimal import Decimal
 import structlog
 
 from fix.wire import MD_ENTRY_PX, MD_ENTRY_TYPE, SYMBOL
+from oms.db.errors import database_unavailable, first_line
 from oms.service.accounts import set_reference_price
 from oms.service.uow import Database
 
@@ -99,15 +100,28 @@ class ReferencePrices:
                     self._dirty[symbol] = reference
 
     def _loop(self) -> None:
+        database_down = False
         while not self._stop.wait(self._flush_s):
             try:
                 self.flush()
-            except Exception:
-                log.exception("reference_price_flush_failed")
+                database_down = False
+            except Exception as error:
+                if not database_unavailable(error):
+                    log.exception("reference_price_flush_failed")
+                elif not database_down:  # one line per outage; the prices stay dirty and are written later
+                    database_down = True
+                    log.error("reference_price_database_unavailable", error=first_line(error))
 
     def flush(self) -> None:
         with self._lock:
             dirty, self._dirty = self._dirty, {}
-        for symbol, price in sorted(dirty.items()):
-            set_reference_price(self._database, symbol, price)
-            self._written[symbol] = price
+        try:
+            for symbol, price in sorted(dirty.items()):
+                set_reference_price(self._database, symbol, price)
+                self._written[symbol] = price
+        except Exception:  # what was not written stays dirty, unless a newer price came meanwhile
+            with self._lock:
+                for symbol, price in dirty.items():
+                    if self._written.get(symbol) != price:
+                        self._dirty.setdefault(symbol, price)
+            raise

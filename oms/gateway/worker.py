@@ -25,6 +25,7 @@ import structlog
 from fix import oms_tables as tables
 from fix.wire import (CL_ORD_ID, CXL_REJ_REASON, MSG_SEQ_NUM, ORD_REJ_REASON, ORD_STATUS, ORDER_ID, POSS_DUP,
                       POSS_RESEND, DictFields, Outbound)
+from oms.db.errors import database_unavailable, first_line
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderSource, OrderStatus
 from oms.domain.order import Order
@@ -104,9 +105,15 @@ class RecoveryRetry:
     """Starting the recovery round failed (the database): try again."""
 
 
+@dataclass(frozen=True, slots=True)
+class HeldRetry:
+    """Venue reports are held because the database was unreachable: try to apply them again."""
+
+
 Item = (ClientOrder | ClientStatus | VenueReport | VenueResolve | VenueLoggedOn | ClientLoggedOut | RecoveryDeadline
-        | RecoveryRetry)
+        | RecoveryRetry | HeldRetry)
 RECOVERY_RETRY_S = 1.0
+HELD_RETRY_S = 0.5
 Sender = Callable[[str, Outbound], bool]  # (session key, message) -> sent
 
 
@@ -156,6 +163,10 @@ class Worker:
         self._resolving: set[str] = set()  # venue ClOrdIDs we asked the venue about
         self._applied_seq = applied_seq
         self._failed_below: int | None = None  # a report failed to apply: the applied mark stays below it
+        # Reports that arrived while the database was unreachable, in arrival order; retried until applied.
+        self._held: list[VenueReport] = []
+        self._held_below: int | None = None  # the applied mark stays below the first held report
+        self._held_retry_armed = False
         # Set once the recovery round after the latest venue logon is over; cleared at venue logout.
         self.recovered = threading.Event()
         self._round: RecoveryRound | None = None
@@ -239,10 +250,12 @@ class Worker:
             if isinstance(item, (ClientOrder, VenueReport)):
                 batch.append(item)
                 continue
-            self._run_batch(batch)
+            if batch:
+                self._run_batch(batch)
             batch = []
             self._handle_other(item)
-        self._run_batch(batch)
+        if batch:
+            self._run_batch(batch)
         self._record_applied_seq(items)
 
     def _record_applied_seq(self, items: list[Item]) -> None:
@@ -255,8 +268,8 @@ class Worker:
             if isinstance(item, VenueReport):
                 seq = item.body.get(MSG_SEQ_NUM)
                 if seq is not None and seq.isdigit():
-                    value = int(seq) if self._failed_below is None else min(int(seq), self._failed_below)
-                    self._applied_seq.write(value)
+                    marks = [m for m in (self._failed_below, self._held_below) if m is not None]
+                    self._applied_seq.write(min([int(seq), *marks]))
                 return
 
     def _report_failed(self, item: VenueReport) -> None:
@@ -267,7 +280,10 @@ class Worker:
             log.error("venue_report_not_applied", seq=int(seq), replay_from=mark + 1)
 
     def _handle_other(self, item: Item) -> None:
-        if isinstance(item, ClientStatus):
+        if isinstance(item, HeldRetry):
+            self._held_retry_armed = False
+            self._run_batch([])
+        elif isinstance(item, ClientStatus):
             self._status(item)
         elif isinstance(item, VenueResolve):
             self._resolved_request(item)
@@ -285,7 +301,7 @@ class Worker:
 
     # -- commands -------------------------------------------------------------------------------------
     def _run_batch(self, batch: list[ClientOrder | VenueReport]) -> None:
-        if not batch:
+        if not batch and not self._held:
             return
         now = utc_now()
         runnable: list[ClientOrder | VenueReport] = []
@@ -298,9 +314,22 @@ class Worker:
                 self._deny(item, Denial(ReasonCode.VENUE_RECOVERING, {"venue": self._settings.venue.venue_comp_id}), now)
             else:
                 runnable.append(item)
+        if self._held:  # reports held while the database was away go first: reports apply in arrival order
+            runnable = [*self._take_held(), *runnable]
         if not runnable:
             return
-        pending = queries.pending_requests(self._database, self._request_ids(runnable))
+        try:
+            pending = queries.pending_requests(self._database, self._request_ids(runnable))
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            log.error("database_unavailable", error=first_line(error))
+            for item in runnable:  # nothing ran: reports wait for the database, clients may retry
+                if isinstance(item, VenueReport):
+                    self._hold(item)
+                else:
+                    self._deny(item, None, now, text="INTERNAL_ERROR: the request was not accepted, retry later")
+            return
         started = time.perf_counter()
         if crash.ARMED is not None:
             crash.applying_fills(any(isinstance(item.command, ApplyExecution)
@@ -343,17 +372,49 @@ class Worker:
 
     def _one_by_one(self, items: list[ClientOrder | VenueReport],
                     now: datetime) -> list[tuple[ClientOrder | VenueReport, OrderResult]]:
+        """Each command alone. A venue report that finds the database unreachable is held, and so is every
+        report after it, so they apply later in the order they came; client requests get INTERNAL_ERROR."""
         outcomes: list[tuple[ClientOrder | VenueReport, OrderResult]] = []
         for item in items:
+            if isinstance(item, VenueReport) and self._held:
+                self._hold(item)
+                continue
             try:
                 outcomes.append((item, self._executor.one(item.command)))  # type: ignore[arg-type]
-            except Exception:
-                log.exception("gateway_command_failed", command=repr(item.command))
+            except Exception as error:
+                unavailable = database_unavailable(error)
+                if unavailable:
+                    log.error("gateway_command_failed_database_unavailable", command=repr(item.command),
+                              error=first_line(error))
+                else:
+                    log.exception("gateway_command_failed", command=repr(item.command))
                 if isinstance(item, VenueReport):
-                    self._report_failed(item)
+                    if unavailable:
+                        self._hold(item)
+                    else:
+                        self._report_failed(item)
                 if isinstance(item, ClientOrder):
                     self._deny(item, None, now, text="INTERNAL_ERROR: the request was not accepted, retry later")
         return outcomes
+
+    def _hold(self, item: VenueReport) -> None:
+        """Keep a report the database could not take; a timer retries it (the venue will not send it again
+        while the session stays up). The applied mark stays below it, so a crash meanwhile replays it."""
+        self._held.append(item)
+        seq = item.body.get(MSG_SEQ_NUM)
+        if seq is not None and seq.isdigit():
+            mark = int(seq) - 1
+            self._held_below = mark if self._held_below is None else min(self._held_below, mark)
+        self.counters.add("venue_report_held")
+        if not self._held_retry_armed:
+            self._held_retry_armed = True
+            self._later(HELD_RETRY_S, HeldRetry())
+
+    def _take_held(self) -> list[VenueReport]:
+        held, self._held = self._held, []
+        self._held_below = None
+        log.info("venue_reports_retrying", count=len(held))
+        return held
 
     @staticmethod
     def _request_ids(items: list[ClientOrder | VenueReport]) -> list[str]:

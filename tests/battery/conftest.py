@@ -56,6 +56,26 @@ def stunnel() -> str:
         pytest.skip(str(error))
 
 
+@pytest.fixture
+def throwaway_postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the test's own (see `pg_cluster`), started; removed afterwards. Without the
+    server binaries: a skip here, a failure in CI."""
+    import os
+
+    from pg_cluster import PostgresClusterError, ThrowawayPostgres
+
+    try:
+        cluster = ThrowawayPostgres().start()
+    except (PostgresClusterError, OSError, KeyError) as error:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"cannot run a throwaway PostgreSQL: {error} (CI=true: a failure, not a skip)", pytrace=False)
+        pytest.skip(f"cannot run a throwaway PostgreSQL: {error}")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
 @pytest.fixture(scope="module")
 def venue_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One simulated exchange on a free port for a whole module."""

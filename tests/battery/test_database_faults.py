@@ -192,3 +192,27 @@ def test_gateway_rejects_clearly_while_the_database_is_away_and_resumes_by_itsel
     battery_row("PostgreSQL unreachable under the gateway", "DB connections refused, FIX order arrives",
                 "clear FIX reject, nothing booked, trades again by itself",
                 f"INTERNAL_ERROR after {waited_s:.1f} s, next order filled after the database came back")
+
+
+def test_reference_price_written_while_the_database_is_away_is_written_once_it_is_back(
+        proxied_database: tuple[Database, FaultProxy], battery_row: Callable[..., None]) -> None:
+    """Market data keeps arriving during an outage: the newest price is kept and written when the database
+    returns, never dropped because one flush failed."""
+    from oms.db.models import Instrument as InstrumentRow
+    from oms.gateway.reference_prices import ReferencePrices
+
+    database, proxy = proxied_database
+    prices = ReferencePrices(database, flush_ms=60_000)  # flushed by hand below, not by its thread
+    proxy.refuse(True)
+    proxy.cut()
+    prices.update([(55, "AAPL"), (269, "2"), (270, "101.50")])
+    with pytest.raises(DBAPIError):
+        prices.flush()
+    proxy.heal()
+    prices.flush()
+    with database.engine.connect() as connection:
+        stored = connection.execute(select(InstrumentRow.reference_price)
+                                    .where(InstrumentRow.symbol == "AAPL")).scalar_one()
+    assert stored == Decimal("101.50")
+    battery_row("PostgreSQL unreachable under market data", "a reference price arrives during the outage",
+                "kept and written once the database is back", f"stored {stored}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import quickfix as fix
 
-from fix.wire import MSG_TYPE, Outbound
+from fix.wire import MSG_TYPE, Outbound, refuse_unprintable
 
 QUICKFIX_ERRORS = (fix.FieldNotFound, fix.IncorrectDataFormat, fix.IncorrectTagValue, fix.UnsupportedMessageType)
 
@@ -24,8 +24,14 @@ class QfFields:
         self._map = field_map
 
     def get(self, tag: int) -> str | None:
+        """The value, or None when absent. A value with control characters or bytes that are not UTF-8
+        (they reach Python as lone surrogates) is refused as incorrect data format before anything acts on
+        it: such a value could be booked but never echoed back (QuickFIX cannot encode it again)."""
         if self._map.isSetField(tag):
-            return str(self._map.getField(tag))
+            value = str(self._map.getField(tag))
+            if not value.isprintable():
+                refuse_unprintable([(tag, value)])
+            return value
         return None
 
 

@@ -86,6 +86,16 @@ class DictFields:
         return self.values.get(tag)
 
 
+def refuse_unprintable(pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """`pairs` unchanged, or BadTagValue for the first value with control characters or bytes that are not
+    UTF-8 (QuickFIX hands those to Python as lone surrogates, which it cannot encode again: an order with
+    such a ClOrdID could be booked but never answered)."""
+    for tag, value in pairs:
+        if not value.isprintable():
+            raise BadTagValue(tag, f"tag {tag} has control characters or bytes that are not UTF-8")
+    return pairs
+
+
 def parse_pairs(raw: str) -> list[tuple[int, str]]:
     """Split a raw FIX string into (tag, value) pairs in wire order (repeating groups stay flat)."""
     pairs: list[tuple[int, str]] = []

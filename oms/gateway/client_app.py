@@ -14,7 +14,7 @@ import quickfix as fix
 import structlog
 
 from fix.quickfix_io import QUICKFIX_ERRORS, msg_type, session_name
-from fix.wire import PASSWORD, USERNAME, BadTagValue, DictFields, MissingTag, parse_pairs
+from fix.wire import PASSWORD, USERNAME, BadTagValue, DictFields, MissingTag, parse_pairs, refuse_unprintable
 from oms.domain.risk import Denial, RateLimiter, check_rate
 from oms.gateway import translate as tr
 from oms.gateway.config import ClientSession, GatewaySettings
@@ -114,7 +114,7 @@ class ClientApplication(fix.Application):  # type: ignore[misc]
         if session is None:
             raise fix.UnsupportedMessageType()
         kind = msg_type(message)
-        body = DictFields(dict(parse_pairs(message.toString())))
+        body = DictFields(dict(refuse_unprintable(parse_pairs(message.toString()))))
         translate = TRANSLATORS.get(kind)
         if translate is not None:
             denial = self._throttles[key].check(datetime.now(UTC))

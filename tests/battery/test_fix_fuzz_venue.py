@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from fix.certification.fuzz import Mutation, Outcome, mutations, probe
+from fix.certification.fuzz import Mutation, Outcome, mutations, order_fields, probe
 from fix.certification.runner import Target
 
 pytestmark = pytest.mark.fix
@@ -32,6 +32,19 @@ def test_mutated_messages_never_crash_or_hang_the_venue(venue_harness: Any, data
 _OUTCOMES: dict[Outcome, int] = {}
 
 
+@pytest.mark.parametrize("cl_ord_id", ["\xff\xff", "AB\x07C"], ids=["not-utf8", "control-char"])
+def test_an_order_whose_cl_ord_id_could_never_be_echoed_is_refused_before_it_books(venue_harness: Any,
+                                                                                   cl_ord_id: str) -> None:
+    """Found by the long fuzz run: a ClOrdID of bytes that are not UTF-8 was booked, then every report about
+    it failed to encode, so the broker never heard of an order resting in the book."""
+    target = Target("127.0.0.1", venue_harness.port, symbol="GOOG", price="100.00", qty="5", account="")
+    engine = venue_harness.venue.engine.engine
+    before = len(engine.orders(owner="OMS"))
+    fields = tuple((tag, cl_ord_id if tag == 11 else value) for tag, value in order_fields(target, "X"))
+    assert probe(target, Mutation(f"ClOrdID {cl_ord_id!r}", fields)) is Outcome.ALIVE
+    assert len(engine.orders(owner="OMS")) == before
+
+
 def test_after_the_fuzz_the_venue_is_alive_and_holds_only_valid_orders(venue_harness: Any,
                                                                       battery_row: Callable[..., None]) -> None:
     target = Target("127.0.0.1", venue_harness.port, symbol="GOOG", price="100.00", qty="5", account="")
@@ -43,6 +56,7 @@ def test_after_the_fuzz_the_venue_is_alive_and_holds_only_valid_orders(venue_har
         assert order.symbol in engine.instruments
         assert order.qty > 0 and order.qty == order.qty.to_integral_value()
         assert order.limit_price is None or order.limit_price > 0
+        assert order.cl_ord_id.isprintable()  # it can be echoed back in every report
     seen = ", ".join(f"{count} {outcome}" for outcome, count in sorted(_OUTCOMES.items())) or "not run"
     battery_row("venue raw-FIX fuzz", "mutated tags, values, lengths, checksums, huge fields, SOH, pre-logon",
                 "no crash, no hang, only valid orders booked", seen)

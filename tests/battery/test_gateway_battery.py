@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from battery_support import load_exchange_test_module
-from fix.certification.fuzz import Mutation, Outcome, mutations, probe
+from fix.certification.fuzz import Mutation, Outcome, mutations, order_fields, probe
 from fix.certification.runner import Target, run_script, summary_table
 from fix.certification.script import Script, load_scripts
 from oms.db.migrate import upgrade
@@ -163,6 +163,21 @@ def test_mutated_messages_never_crash_or_hang_the_gateway(gateway_stack: Gateway
     outcome = probe(gateway_stack.target(), data)
     assert outcome is not Outcome.HUNG, data.description
     _FUZZ_OUTCOMES[outcome] = _FUZZ_OUTCOMES.get(outcome, 0) + 1
+
+
+@pytest.mark.parametrize("cl_ord_id", ["\xff\xff", "AB\x07C"], ids=["not-utf8", "control-char"])
+def test_an_order_whose_cl_ord_id_could_never_be_echoed_is_refused_before_it_is_booked(
+        gateway_stack: GatewayStack, cl_ord_id: str) -> None:
+    """Found by the long fuzz run against the venue: a value QuickFIX cannot encode again must be refused
+    as a session Reject before it reaches the OMS, or the client could never be answered about it."""
+    target = gateway_stack.target()
+    with gateway_stack.database.engine.connect() as connection:
+        before = connection.execute(select(func.count()).select_from(Order)).scalar_one()
+    fields = tuple((tag, cl_ord_id if tag == 11 else value) for tag, value in order_fields(target, "X"))
+    assert probe(target, Mutation(f"ClOrdID {cl_ord_id!r}", fields)) is Outcome.ALIVE
+    assert gateway_stack.gateway.worker.wait_idle(10)
+    with gateway_stack.database.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Order)).scalar_one() == before
 
 
 def test_after_the_fuzz_only_valid_orders_exist_and_the_ledger_verifies(gateway_stack: GatewayStack,

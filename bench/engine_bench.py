@@ -1,6 +1,7 @@
 """Throughput benchmark of the matching engine alone on a mixed order flow.
 
 Usage: python bench/engine_bench.py [--ops N] [--runs R] [--seed S] [--symbols K] [--no-gc]
+       [--decimal-prices]
 
 What is measured: ``MatchingEngine.process`` over a pre-generated, seeded command
 stream, in-process, one fresh engine per run; the figure is commands processed per
@@ -16,7 +17,14 @@ orders.  Cancels and replaces may hit orders that have filled meanwhile; the eng
 rejects those, as a venue would, and they count as operations like any other.
 
 Commands are built up front (building them is the FIX layer's cost, not the
-engine's).  The collector then ``gc.freeze()``s them, so the cyclic GC does not keep
+engine's).  Limit prices are ``int`` numbers of the instrument's ticks, which the
+engine's commands accept since the integer-tick revision (a FIX layer can convert a
+price once per message; this repository's venue still passes Decimals, which the
+engine converts and caches).  Until that revision the bench passed a fresh Decimal
+per price; ``--decimal-prices`` still does, for comparison -- same stream, same
+events.  Quantities are Decimals (five shared objects).
+
+The collector then ``gc.freeze()``s the commands, so the cyclic GC does not keep
 walking the harness's half-million pre-built commands -- a venue holds one command
 at a time; the engine's own objects are collected normally (``--no-gc`` turns the
 collector off entirely, for comparison).
@@ -54,15 +62,25 @@ from exchange.instruments import load_instruments  # noqa: E402
 _RECENT_LIMIT = 5000
 
 
-def generate(n: int, seed: int, symbols: list[str], refs: dict[str, Decimal]) -> list[Command]:
-    """Deterministic command stream of length ``n`` (see the module docstring for the mix)."""
+def generate(
+    n: int, seed: int, symbols: list[str], refs: dict[str, Decimal], ticks: dict[str, Decimal] | None = None
+) -> list[Command]:
+    """Deterministic command stream of length ``n`` (see the module docstring for the mix).
+
+    With ``ticks`` (symbol -> tick size) prices are int ticks; without, Decimals.  The
+    stream is otherwise the same (the same random draws, the same prices).
+    """
     rng = random.Random(seed)
     rand = rng.random
     tick = Decimal("0.01")
     t0 = datetime(2024, 1, 2, 14, 30)
     # Pre-built price and qty objects so generation is not dominated by Decimal parsing.
     qtys = [Decimal(q) for q in (100, 200, 300, 500, 1000)]
-    offsets = [tick * i for i in range(0, 40)]
+    offsets: list = [tick * i for i in range(0, 40)]
+    if ticks is not None:
+        assert all(t == tick for t in ticks.values()), "offsets assume a 0.01 tick"
+        refs = {s: int(p / ticks[s]) for s, p in refs.items()}  # type: ignore[misc]
+        offsets = list(range(0, 40))
     # recent resting candidates: [current ClOrdID, symbol, side, price, qty index]
     recent: list[list[object]] = []
     out: list[Command] = []
@@ -162,11 +180,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--symbols", type=int, default=5)
     parser.add_argument("--no-gc", action="store_true", help="disable the cyclic GC while timing")
+    parser.add_argument("--decimal-prices", action="store_true",
+                        help="prices as Decimals (the engine converts them) instead of int ticks")
     args = parser.parse_args()
     instruments = load_instruments()
     symbols = sorted(instruments)[: args.symbols]
     refs = {s: instruments[s].reference_price for s in symbols}
-    commands = generate(args.ops, args.seed, symbols, refs)
+    ticks = None if args.decimal_prices else {s: instruments[s].tick_size for s in symbols}
+    commands = generate(args.ops, args.seed, symbols, refs, ticks)
     mix = Counter(
         type(c).__name__ + (f"/{c.order_type.name}/{c.tif.name}" if isinstance(c, SubmitOrder) else "")
         for c in commands
@@ -175,7 +196,7 @@ def main() -> None:
     gc.freeze()  # the harness's pre-built commands are not the engine's garbage
     print(f"machine: {machine()}")
     print(f"workload: {len(commands)} commands, seed {args.seed}, {len(symbols)} symbols, "
-          f"gc {'off' if args.no_gc else 'on'}")
+          f"gc {'off' if args.no_gc else 'on'}, prices as {'Decimal' if args.decimal_prices else 'int ticks'}")
     print("  mix: " + ", ".join(f"{k} {v / len(commands):.1%}" for k, v in sorted(mix.items())))
     walls: list[float] = []
     cpus: list[float] = []

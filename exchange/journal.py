@@ -1,9 +1,10 @@
 """Append-only command journal so the simulated venue survives restarts.
 
 Format: one JSON object per line, ``{"type": "<Command class>", ...fields}``, with
-Decimal as strings, dates/datetimes in ISO 8601 and enums by value.  Replaying the
-commands into a fresh :class:`MatchingEngine` rebuilds the book, trades and every
-counter (OrderID, trade id, event seq) exactly, because the engine is deterministic.
+Decimal as strings (prices given in ticks stay JSON integers), dates/datetimes in
+ISO 8601 and enums by value.  Replaying the commands into a fresh
+:class:`MatchingEngine` rebuilds the book, trades and every counter (OrderID, trade
+id, event seq) exactly, because the engine is deterministic.
 
 Durability modes (``sync``):
 
@@ -53,11 +54,21 @@ _COMMAND_TYPES: dict[str, type] = {
     for cls in (SubmitOrder, CancelOrder, ReplaceOrder, EndOfDay, BustTrade, CorrectTrade)
 }
 
+
+def _number(value: Any) -> Any:
+    """A Decimal field: text back to Decimal; an int (a price in ticks) stays an int.
+
+    Anything else is passed through, so a command the engine rejected replays as the
+    same rejected command.
+    """
+    return Decimal(value) if isinstance(value, str) else value
+
+
 _DECODERS: dict[str, Callable[[Any], Any]] = {
-    "qty": Decimal,
-    "limit_price": Decimal,
-    "stop_price": Decimal,
-    "price": Decimal,
+    "qty": _number,
+    "limit_price": _number,
+    "stop_price": _number,
+    "price": _number,
     "side": Side,
     "order_type": OrderType,
     "tif": TimeInForce,

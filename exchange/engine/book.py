@@ -1,16 +1,20 @@
 """Price levels and per-symbol order books, in integer ticks and lots.
 
-Orders are integer handles into the engine's per-order lists (see ``order.py``), so a
-queue is a deque of ints and nothing per order is a container the garbage collector
-has to walk.  A queue entry is ``handle | generation << 32``; the engine keeps each
-order's current entry, so an entry is live exactly when it is its order's current
-one.  That makes every removal lazy -- cancel, and a replace that loses priority
-(new generation appended at the back, even at the same price) -- with no O(n) scan.  Each side keeps its levels in a dict keyed by an integer "signed tick"
-key plus an ascending list of those keys, so the best level is always ``keys[-1]``
-for both sides (bids use +ticks, asks use -ticks).  Cancels are lazy: the order's
-level entry is cleared and its stale queue entry is skipped when it reaches the
-front, which keeps cancel O(1) apart from removing an emptied level; a level whose
-queue is mostly stale entries is compacted.
+Orders are integer handles into the engine's list of order states (see ``order.py``),
+so a queue is a deque of ints and nothing per order is a container the garbage
+collector has to walk.  A queue entry is ``handle | generation << 32``; an order's
+state records the entry it currently rests under (``ENTRY``), so an entry is live
+exactly when it is its order's current one.  That makes every removal lazy --
+cancel, fill-out by a replace, and a replace that loses priority (new generation
+appended at the back, even at the same price) -- with no O(n) scan.
+
+Each side keeps its levels in a dict keyed by an integer "signed tick" key plus an
+ascending list of those keys, so the best level is always ``keys[-1]`` for both sides
+(bids use +ticks, asks use -ticks).  A level exists exactly while live orders rest
+on it, i.e. while its ``qty`` (sum of their leaves, never 0 for a live order) is
+positive -- so no per-level order count is kept.  Stale entries are skipped when they
+reach the front; a queue that has doubled since it was last compacted is compacted
+when one of its entries goes stale.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bisect import bisect_left
 from collections import deque
 from decimal import Decimal
 
+from exchange.engine.order import ENTRY
 from exchange.engine.types import lots_to_qty
 from exchange.engine.validation import check_qty, price_ticks
 from exchange.instruments import Instrument
@@ -33,24 +38,30 @@ NOT_QUEUED = -1  # entry of an order that rests nowhere
 class Level:
     """All resting orders at one price, in time priority."""
 
-    __slots__ = ("price", "ticks", "key", "queue", "qty", "count")
+    __slots__ = ("price", "ticks", "key", "queue", "qty", "limit")
 
     def __init__(self, price: Decimal, ticks: int, key: int) -> None:
         self.price = price  # the Decimal reported as LastPx / depth
         self.ticks = ticks
         self.key = key
         self.queue: deque[int] = deque()  # order entries (may hold stale ones)
-        self.qty = 0  # lots: sum of leaves of live orders
-        self.count = 0  # live orders
+        self.qty = 0  # lots: sum of leaves of live orders (> 0 while the level exists)
+        self.limit = 16  # queue length past which an unlink compacts the queue
 
-    def compact(self, entry_of: list[int]) -> None:
-        """Drop stale (canceled) entries, keeping time order.
+    def unlink(self, states: list) -> None:  # type: ignore[type-arg]
+        """An entry just went stale; compact if the queue outgrew its limit."""
+        if len(self.queue) > self.limit:
+            self.compact(states)
 
-        Called when stale entries outnumber live ones, so it costs O(1) amortised per
-        cancel and keeps ``deque.remove`` (replace losing priority) proportional to
-        the live orders at the price.
+    def compact(self, states: list) -> None:  # type: ignore[type-arg]
+        """Drop stale entries (``states[h][ENTRY]`` is the live entry of order ``h``).
+
+        The next compaction waits until the queue has doubled (plus 16), so the cost is
+        O(1) amortised per queued entry, and stale entries never outnumber the live ones
+        plus the entries queued since the last compaction.
         """
-        self.queue = deque([e for e in self.queue if entry_of[e & HANDLE_MASK] == e])
+        self.queue = queue = deque([e for e in self.queue if states[e & HANDLE_MASK][ENTRY] == e])
+        self.limit = (len(queue) << 1) + 16
 
 
 class BookSide:
@@ -83,13 +94,18 @@ class BookSide:
             for k in reversed(self.keys[-n:] if n else [])
         ]
 
-    def live_handles(self, entry_of: list[int]) -> list[int]:
+    def live_handles(self, states: list) -> list[int]:  # type: ignore[type-arg]
         """Live order handles best price first, time priority within a price."""
         out: list[int] = []
         for k in reversed(self.keys):
             level = self.levels[k]
-            out.extend(e & HANDLE_MASK for e in level.queue if entry_of[e & HANDLE_MASK] == e)
+            out.extend(e & HANDLE_MASK for e in level.queue if states[e & HANDLE_MASK][ENTRY] == e)
         return out
+
+    def compact_all(self, states: list) -> None:  # type: ignore[type-arg]
+        """Compact every level (end of day, before done orders' states are forgotten)."""
+        for level in self.levels.values():
+            level.compact(states)
 
 
 class SymbolBook:
@@ -98,6 +114,7 @@ class SymbolBook:
     __slots__ = (
         "instrument", "symbol", "tick", "lot", "bids", "asks", "buy_stops", "sell_stops",
         "last_price", "last_ticks", "fee_rate", "ticks_cache", "lots_cache", "qty_cache",
+        "price_cache",
     )
 
     CACHE_LIMIT = 1 << 16
@@ -122,9 +139,16 @@ class SymbolBook:
         self.ticks_cache: dict[str, int] = {}
         self.lots_cache: dict[Decimal, int] = {}
         self.qty_cache: dict[int, Decimal] = {}
+        self.price_cache: dict[int, Decimal] = {}  # ticks -> Decimal, for prices given in ticks
 
     def price_ticks(self, price: object, what: str) -> tuple[int, str | None]:
-        """Validated price in ticks (cached); the text is set when invalid."""
+        """Validated price in ticks (Decimal prices cached); the text is set when invalid.
+
+        An ``int`` price is already in ticks (see ``SubmitOrder``) and only needs to be
+        positive.
+        """
+        if type(price) is int:
+            return (price, None) if price > 0 else (0, f"{what} must be positive")
         if type(price) is Decimal:
             ticks = self.ticks_cache.get(str(price))
             if ticks is not None:
@@ -133,6 +157,15 @@ class SymbolBook:
         if err is None and len(self.ticks_cache) < self.CACHE_LIMIT:
             self.ticks_cache[str(price)] = ticks
         return ticks, err
+
+    def price(self, ticks: int) -> Decimal:
+        """Ticks as a Decimal price (cached); exact: ticks x tick size."""
+        px = self.price_cache.get(ticks)
+        if px is None:
+            px = Decimal(ticks) * self.tick
+            if len(self.price_cache) < self.CACHE_LIMIT:
+                self.price_cache[ticks] = px
+        return px
 
     def qty_lots(self, qty: object) -> tuple[int, str | None]:
         """Validated quantity in lots (cached); the text is set when invalid."""

@@ -38,8 +38,12 @@ Behaviour choices (FIX-flavoured), documented once here:
 
 Representation (for speed, see ``order.py``): orders are integer handles, quantities
 integer lots and prices integer ticks inside the engine; Decimals are converted at
-the boundary (validation on the way in, snapshot fields and event values on the way
-out), which is exact because every order is on the instrument's tick and lot grid.
+the boundary (validation on the way in -- or not at all when the caller gives prices
+in ticks --, snapshot fields and event values on the way out), which is exact because
+every order is on the instrument's tick and lot grid.  Trade ids are numbers inside
+(``T<n>`` is built when read).  The hot paths (new order, cancel, matching) are
+written out inline rather than split into helpers: a Python call costs about as much
+as a dozen lines of plain code.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from exchange.engine.order import (
     new_snapshot,
 )
 from exchange.engine.trades import trade_report
+from exchange.engine.validation import price_ticks
 from exchange.engine.types import (
     BustTrade,
     CancelOrder,
@@ -109,7 +114,6 @@ DEFAULT_FEE_RATE = Decimal("0.0005")
 _NO_LIMIT = -(1 << 62)
 ZERO = Decimal(0)
 _Snap = OrderSnapshot
-_ev = tuple.__new__  # _ev(EventClass, fields): events are tuples (types.py)
 
 # Enum members bound once: module globals are cheaper than class attribute lookups.
 _BUY = Side.BUY
@@ -124,6 +128,9 @@ _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
 _GTC = TimeInForce.GTC
 _REJECTED = OrderState.REJECTED
+_CANCELED_ON_REQUEST = "canceled on request"
+_ev = tuple.__new__  # _ev(EventClass, fields): events are tuples (types.py)
+_TOO_LATE_TEXT = {m._value_: f"order is {m.name}" for m in OrderState}  # by state code
 
 
 class MatchingEngine:
@@ -135,10 +142,8 @@ class MatchingEngine:
         self._books: dict[str, SymbolBook] = {
             sym: SymbolBook(inst, fee_rate) for sym, inst in instruments.items()
         }
-        # per order handle: current snapshot, resting level, stop token (see order.py)
-        self._snaps: list[tuple | None] = []  # plain tuples: the GC untracks them
-        self._level: list[Level | None] = []
-        self._entry: list[int] = []  # current queue entry (book.py), NOT_QUEUED when none
+        # per order handle: current state (order.py); plain tuples, so the GC untracks them
+        self._snaps: list[tuple | None] = []
         self._token: dict[int, int] = {}  # handle -> token of its live stop-heap entry
         # known orders (OrderID lookups, orders()): every handle from _day_first on, plus
         # the orders still working at the last end of day
@@ -146,10 +151,8 @@ class MatchingEngine:
         self._carried: list[int] = []
         self._carried_set: set[int] = set()
         self._by_cl: dict[str, dict[str, int]] = {}  # owner -> ClOrdID (any in chain) -> handle
-        self._trades: list[tuple] = []  # trade records (trades.py), trade id T<n> at n-1
+        self._trades: list[tuple] = []  # trade records (trades.py), trade T<n> at n-1
         self._seq = 0
-        self._order_seq = 0
-        self._trade_seq = 0
         self._stop_token = 0
         self._dispatch: dict[type, Callable[[object], list[Event]]] = {
             CancelOrder: self._cancel,  # type: ignore[dict-item]
@@ -228,7 +231,7 @@ class MatchingEngine:
         book = self._books[symbol]
         side_book = book.bids if side is _BUY else book.asks
         snaps = self._snaps
-        return [new_snapshot(_Snap, snaps[h]) for h in side_book.live_handles(self._entry)]
+        return [new_snapshot(_Snap, snaps[h]) for h in side_book.live_handles(snaps)]
 
     def _report(self, t: tuple) -> TradeReport:
         snaps = self._snaps
@@ -262,7 +265,7 @@ class MatchingEngine:
         if trade_id[:1] != "T" or not digits.isdigit():
             return None
         i = int(digits) - 1
-        if 0 <= i < len(self._trades) and self._trades[i][0] == trade_id:
+        if 0 <= i < len(self._trades) and f"T{i + 1}" == trade_id:
             return i
         return None
 
@@ -273,10 +276,10 @@ class MatchingEngine:
 
     def state_digest(self) -> tuple[object, ...]:
         """Everything observable, for comparing engines (e.g. after journal replay)."""
-        snaps, token, entry_of = self._snaps, self._token, self._entry
+        snaps, token = self._snaps, self._token
 
         def ids(side: BookSide) -> tuple[str, ...]:
-            return tuple(f"O{snaps[h][0][0]}" for h in side.live_handles(entry_of))  # type: ignore[index]
+            return tuple(f"O{snaps[h][0][0]}" for h in side.live_handles(snaps))  # type: ignore[index]
 
         books = tuple(
             (
@@ -296,8 +299,8 @@ class MatchingEngine:
         )
         return (
             self._seq,
-            self._order_seq,
-            self._trade_seq,
+            len(snaps),  # orders numbered so far
+            len(self._trades),  # trades numbered so far
             self._stop_token,
             tuple(new_snapshot(_Snap, snaps[h]) for h in self._known()),
             tuple(by_cl),
@@ -346,42 +349,133 @@ class MatchingEngine:
         except (KeyError, TypeError):
             return self._reject(c, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {c.symbol}")
         side = c.side
-        if side is not _BUY and side is not _SELL:
+        if side is _BUY:
+            is_buy = True
+        elif side is _SELL:
+            is_buy = False
+        else:
             return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported side {side!r}")
         otype = c.order_type
         tif = c.tif
         if not (otype is _LIMIT or otype is _MARKET or otype is _STOP or otype is _STOP_LIMIT):
             return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported order type {otype!r}")
-        if not (tif is _DAY or tif is _GTC or tif is _IOC or tif is _FOK or tif is _GTD):
+        if not (tif is _DAY or tif is _IOC or tif is _GTC or tif is _FOK or tif is _GTD):
             return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported time in force {tif!r}")
         qty = c.qty
-        lots = None
-        if type(qty) is Decimal:  # cached conversions inline: this is the hottest path
-            try:
-                lots = book.lots_cache[qty]
-            except (KeyError, TypeError):  # not seen yet / signaling NaN
-                pass
-        if lots is None:
+        try:  # cached conversion inline: this is the hottest path
+            lots = book.lots_cache[qty]
+            if type(qty) is not Decimal:  # an equal int/bool is not a valid quantity
+                raise KeyError
+        except (KeyError, TypeError):  # not seen yet / not hashable / signaling NaN
             lots, err = book.qty_lots(qty)
             if err:
                 return self._reject(c, RejectReason.INVALID_QTY, err)
-        limit_price = stop_price = None
-        limit_ticks = stop_ticks = 0
         if otype is _LIMIT or otype is _STOP_LIMIT:
             limit_price = c.limit_price
-            ticks = None
-            if type(limit_price) is Decimal:
-                ticks = book.ticks_cache.get(str(limit_price))
-            if ticks is None:
-                ticks, err = book.price_ticks(limit_price, "limit price")
+            if type(limit_price) is int and limit_price > 0:  # already in ticks
+                limit_ticks = limit_price
+                limit_price = None
+            else:
+                limit_ticks, err = book.price_ticks(limit_price, "limit price")
                 if err:
                     return self._reject(c, RejectReason.INVALID_PRICE, err)
-            limit_ticks = ticks
-        if otype is _STOP or otype is _STOP_LIMIT:
-            stop_price = c.stop_price
-            stop_ticks, err = book.price_ticks(stop_price, "stop price")
-            if err:
-                return self._reject(c, RejectReason.INVALID_PRICE, err)
+                if type(limit_price) is int:
+                    limit_price = None
+            if otype is _STOP_LIMIT:
+                return self._submit_stop(c, book, by_owner, is_buy, lots, limit_price, limit_ticks)
+        elif otype is _MARKET:
+            limit_price = None
+            limit_ticks = 0
+        else:
+            return self._submit_stop(c, book, by_owner, is_buy, lots, None, 0)
+        if tif is _DAY:
+            tif_code = DAY_CODE
+            expire_date = None
+        else:
+            tif_code = tif._value_
+            expire_date = None
+            if tif is _GTD:
+                expire_date = c.expire_date
+                if expire_date is None:
+                    return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "GTD requires ExpireDate")
+                if expire_date < c.timestamp.date():
+                    return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "ExpireDate in the past")
+
+        snaps = self._snaps
+        h = len(snaps)
+        terms = (cl, None, qty, lots, limit_price, limit_ticks, None, 0, False)
+        if by_owner is None:
+            by_owner = self._by_cl[owner] = {}
+        by_owner[cl] = h
+        self._seq = seq = self._seq + 1
+        if otype is _LIMIT:
+            if tif is not _IOC and tif is not _FOK:
+                # A limit order that does not cross rests at once (most orders do).
+                if is_buy:
+                    opp_keys = book.asks.keys
+                    if not opp_keys or opp_keys[-1] < -limit_ticks:
+                        st = (
+                            (h + 1, owner, c.symbol, BUY_CODE, LIMIT_CODE, tif_code, expire_date,
+                             book.lot, book.tick, True),
+                            terms, 0, lots, 0, NEW_CODE, h,  # first queuing: the entry is h
+                        )
+                        snaps.append(st)
+                        side_book = book.bids
+                        try:
+                            level = side_book.levels[limit_ticks]
+                        except KeyError:
+                            level = self._new_level(book, side_book, limit_ticks, limit_ticks, limit_price)
+                        level.queue.append(h)
+                        level.qty += lots
+                        return [_ev(OrderAccepted, (seq, c.timestamp, st))]
+                else:
+                    opp_keys = book.bids.keys
+                    if not opp_keys or opp_keys[-1] < limit_ticks:
+                        st = (
+                            (h + 1, owner, c.symbol, SELL_CODE, LIMIT_CODE, tif_code, expire_date,
+                             book.lot, book.tick, False),
+                            terms, 0, lots, 0, NEW_CODE, h,
+                        )
+                        snaps.append(st)
+                        side_book = book.asks
+                        try:
+                            level = side_book.levels[-limit_ticks]
+                        except KeyError:
+                            level = self._new_level(book, side_book, -limit_ticks, limit_ticks, limit_price)
+                        level.queue.append(h)
+                        level.qty += lots
+                        return [_ev(OrderAccepted, (seq, c.timestamp, st))]
+            type_code = LIMIT_CODE
+        else:
+            type_code = MARKET_CODE
+        info = (h + 1, owner, c.symbol, BUY_CODE if is_buy else SELL_CODE, type_code, tif_code,
+                expire_date, book.lot, book.tick, is_buy)
+        st = (info, terms, 0, lots, 0, NEW_CODE, NOT_QUEUED)
+        snaps.append(st)
+        ts = c.timestamp
+        events = [_ev(OrderAccepted, (seq, ts, st))]
+        if self._execute(h, book, events, ts, h) and (book.buy_stops or book.sell_stops):
+            self._run_stops(book, events, ts)
+        return events
+
+    def _submit_stop(
+        self,
+        c: SubmitOrder,
+        book: SymbolBook,
+        by_owner: dict[str, int] | None,
+        is_buy: bool,
+        lots: int,
+        limit_price: Decimal | None,
+        limit_ticks: int,
+    ) -> list[Event]:
+        """The rest of a new STOP / STOP_LIMIT order (validated up to its limit price)."""
+        stop_price = c.stop_price
+        stop_ticks, err = book.price_ticks(stop_price, "stop price")
+        if err:
+            return self._reject(c, RejectReason.INVALID_PRICE, err)
+        if type(stop_price) is int:
+            stop_price = None
+        tif = c.tif
         expire_date = None
         if tif is _GTD:
             expire_date = c.expire_date
@@ -389,83 +483,54 @@ class MatchingEngine:
                 return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "GTD requires ExpireDate")
             if expire_date < c.timestamp.date():
                 return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "ExpireDate in the past")
-
         snaps = self._snaps
         h = len(snaps)
-        self._order_seq = n = h + 1
-        is_buy = side is _BUY
+        owner = c.owner
         info = (
-            n, owner, c.symbol, BUY_CODE if is_buy else SELL_CODE,
-            LIMIT_CODE if otype is _LIMIT else otype._value_,  # identity beats Enum attribute lookup
-            DAY_CODE if tif is _DAY else tif._value_, expire_date,
-            book.lot, book.tick, is_buy,
+            h + 1, owner, c.symbol, BUY_CODE if is_buy else SELL_CODE, c.order_type._value_,
+            tif._value_, expire_date, book.lot, book.tick, is_buy,
         )
-        terms = (cl, None, qty, lots, limit_price, limit_ticks, stop_price, stop_ticks, False)
+        terms = (c.cl_ord_id, None, c.qty, lots, limit_price, limit_ticks, stop_price, stop_ticks,
+                 False)
         if by_owner is None:
             by_owner = self._by_cl[owner] = {}
-        by_owner[cl] = h
-        level_of = self._level
-        self._entry.append(h)
+        by_owner[c.cl_ord_id] = h
         ts = c.timestamp
         self._seq = seq = self._seq + 1
-        if stop_price is not None:
-            self._stop_token = token = self._stop_token + 1
-            self._token[h] = token
-            st = (info, terms, 0, lots, 0, PENDING_CODE)
-            snaps.append(st)
-            level_of.append(None)
-            events: list[Event] = [_ev(OrderAccepted, (seq, ts, st))]
-            book.add_stop(h, is_buy, stop_ticks, token)
-            self._run_stops(book, events, ts)
-            return events
-        st = (info, terms, 0, lots, 0, NEW_CODE)
+        self._stop_token = token = self._stop_token + 1
+        self._token[h] = token
+        st = (info, terms, 0, lots, 0, PENDING_CODE, NOT_QUEUED)
         snaps.append(st)
-        events = [_ev(OrderAccepted, (seq, ts, st))]
-        if otype is _LIMIT and tif is not _IOC and tif is not _FOK:
-            # A limit order that does not cross rests at once (most orders do).
-            if is_buy:
-                opp_keys = book.asks.keys
-                crosses = opp_keys and opp_keys[-1] >= -limit_ticks
-            else:
-                opp_keys = book.bids.keys
-                crosses = opp_keys and opp_keys[-1] >= limit_ticks
-            if not crosses:
-                if is_buy:
-                    side_book = book.bids
-                    key = limit_ticks
-                else:
-                    side_book = book.asks
-                    key = -limit_ticks
-                try:
-                    level = side_book.levels[key]
-                except KeyError:
-                    level = Level(limit_price, limit_ticks, key)  # type: ignore[arg-type]
-                    side_book.levels[key] = level
-                    keys = side_book.keys
-                    if not keys or key > keys[-1]:
-                        keys.append(key)
-                    else:
-                        _insort(keys, key)
-                level.queue.append(h)  # first queuing: the entry is the handle
-                level.qty += lots
-                level.count += 1
-                level_of.append(level)
-                return events
-        level_of.append(None)
-        if self._execute(h, book, events, ts) and (book.buy_stops or book.sell_stops):
-            self._run_stops(book, events, ts)
+        events: list[Event] = [_ev(OrderAccepted, (seq, ts, st))]
+        book.add_stop(h, is_buy, stop_ticks, token)
+        self._run_stops(book, events, ts)
         return events
+
+    @staticmethod
+    def _new_level(
+        book: SymbolBook, side: BookSide, key: int, ticks: int, price: Decimal | None
+    ) -> Level:
+        """Create and link the level for ``key`` (a price no live order rests at yet)."""
+        level = Level(price if price is not None else book.price(ticks), ticks, key)
+        side.levels[key] = level
+        keys = side.keys
+        if not keys or key > keys[-1]:
+            keys.append(key)
+        else:
+            _insort(keys, key)
+        return level
 
     # ------------------------------------------------------------------ matching
 
-    def _execute(self, h: int, book: SymbolBook, events: list[Event], ts: datetime) -> bool:
-        """Match order ``h`` as aggressor, then rest or cancel the remainder.
+    def _execute(
+        self, h: int, book: SymbolBook, events: list[Event], ts: datetime, entry: int
+    ) -> bool:
+        """Match order ``h`` as aggressor, then rest (under ``entry``) or cancel the rest.
 
         Returns True when at least one trade happened (so stops may need checking).
         """
-        s = self._snaps[h]
-        info = s[0]  # type: ignore[index]
-        terms = s[1]  # type: ignore[index]
+        snaps = self._snaps
+        info, terms, cum, leaves, notional, state, _ = snaps[h]  # type: ignore[misc]
         is_buy = info[9]
         opp = book.asks if is_buy else book.bids
         keys = opp.keys
@@ -475,15 +540,81 @@ class MatchingEngine:
             thresh = _NO_LIMIT
         else:
             thresh = -terms[5] if is_buy else terms[5]
-        leaves = s[3]  # type: ignore[index]
-        traded = False
         tif = info[5]
+        traded = False
         if keys and keys[-1] >= thresh:
             if tif is FOK_CODE and not self._fok_fillable(opp, thresh, leaves):
                 self._cancel_rest(h, events, ts, "FOK order could not be filled completely")
                 return False
             traded = True
-            leaves = self._match(h, book, opp, thresh, events, ts)
+            # ---- the matching loop: trade against the best levels while acceptable
+            levels = opp.levels
+            trades = self._trades
+            fee_rate = book.fee_rate
+            symbol = book.symbol
+            qty_cache = book.qty_cache
+            append = events.append
+            aggressor_code = info[3]
+            cl = terms[0]
+            seq = self._seq
+            n = len(trades)
+            px = None
+            ticks = 0
+            while leaves and keys:
+                price_key = keys[-1]
+                if price_key < thresh:
+                    break
+                level = levels[price_key]
+                queue = level.queue
+                px = level.price
+                ticks = level.ticks
+                lq = level.qty
+                while leaves and lq:
+                    e = queue[0]
+                    r = e & HANDLE_MASK
+                    r_info, r_terms, r_cum, r_leaves, r_notional, _, r_entry = snaps[r]  # type: ignore[misc]
+                    if r_entry != e:  # canceled or re-queued: stale
+                        queue.popleft()
+                        continue
+                    fq = leaves if leaves < r_leaves else r_leaves
+                    leaves -= fq
+                    r_leaves -= fq
+                    lq -= fq
+                    value = fq * ticks
+                    if r_leaves:
+                        rs = snaps[r] = (r_info, r_terms, r_cum + fq, r_leaves, r_notional + value,
+                                         PARTIAL_CODE, e)
+                    else:
+                        queue.popleft()
+                        rs = snaps[r] = (r_info, r_terms, r_cum + fq, 0, r_notional + value,
+                                         FILLED_CODE, NOT_QUEUED)
+                    cum += fq
+                    notional += value
+                    s = snaps[h] = (info, terms, cum, leaves, notional,
+                                    PARTIAL_CODE if leaves else FILLED_CODE, NOT_QUEUED)
+                    n += 1
+                    if is_buy:
+                        trades.append((n, symbol, fq, px, ticks, h, r, cl, r_terms[0], aggressor_code,
+                                       ts, fee_rate, False, False))
+                    else:
+                        trades.append((n, symbol, fq, px, ticks, r, h, r_terms[0], cl, aggressor_code,
+                                       ts, fee_rate, False, False))
+                    try:
+                        q = qty_cache[fq]
+                    except KeyError:
+                        q = book.qty(fq)
+                    seq += 2
+                    append(_ev(OrderFilled, (seq - 1, ts, s, n, q, px, True)))
+                    append(_ev(OrderFilled, (seq, ts, rs, n, q, px, False)))
+                if lq:
+                    level.qty = lq
+                else:
+                    keys.pop()
+                    del levels[price_key]
+            self._seq = seq
+            book.last_price = px
+            book.last_ticks = ticks
+            state = PARTIAL_CODE
         if not leaves:
             return traded
         if is_market or tif is IOC_CODE or tif is FOK_CODE:
@@ -495,6 +626,8 @@ class MatchingEngine:
                 ) + ")"
             self._cancel_rest(h, events, ts, text)
             return traded
+        # rest the remainder
+        snaps[h] = (info, terms, cum, leaves, notional, state, entry)
         ticks = terms[5]
         if is_buy:
             side = book.bids
@@ -504,17 +637,9 @@ class MatchingEngine:
             key = -ticks
         level = side.levels.get(key)
         if level is None:
-            level = Level(terms[4], ticks, key)
-            side.levels[key] = level
-            keys = side.keys
-            if not keys or key > keys[-1]:
-                keys.append(key)
-            else:
-                _insort(keys, key)
-        level.queue.append(self._entry[h])
+            level = self._new_level(book, side, key, ticks, terms[4])
+        level.queue.append(entry)
         level.qty += leaves
-        level.count += 1
-        self._level[h] = level
         return traded
 
     @staticmethod
@@ -530,100 +655,12 @@ class MatchingEngine:
                 return True
         return False
 
-    def _match(
-        self,
-        h: int,
-        book: SymbolBook,
-        opp: BookSide,
-        thresh: int,
-        events: list[Event],
-        ts: datetime,
-    ) -> int:
-        """Trade order ``h`` against ``opp`` while prices are acceptable; return leaves."""
-        snaps = self._snaps
-        level_of = self._level
-        entry_of = self._entry
-        s = snaps[h]
-        info = s[0]  # type: ignore[index]
-        terms = s[1]  # type: ignore[index]
-        cum = s[2]  # type: ignore[index]
-        leaves = s[3]  # type: ignore[index]
-        notional = s[4]  # type: ignore[index]
-        is_buy = info[9]
-        aggressor_code = info[3]
-        cl = terms[0]
-        keys = opp.keys
-        levels = opp.levels
-        trades = self._trades
-        fee_rate = book.fee_rate
-        symbol = book.symbol
-        qty_cache = book.qty_cache
-        append = events.append
-        px = None
-        ticks = 0
-        while leaves and keys:
-            price_key = keys[-1]
-            if price_key < thresh:
-                break
-            level = levels[price_key]
-            queue = level.queue
-            px = level.price
-            ticks = level.ticks
-            while leaves and level.count:
-                entry = queue[0]
-                r = entry & HANDLE_MASK
-                if entry_of[r] != entry:  # canceled or re-queued: stale
-                    queue.popleft()
-                    continue
-                rs = snaps[r]
-                r_leaves = rs[3]  # type: ignore[index]
-                fq = leaves if leaves < r_leaves else r_leaves
-                leaves -= fq
-                r_leaves -= fq
-                value = fq * ticks
-                level.qty -= fq
-                if r_leaves:
-                    r_state = PARTIAL_CODE
-                else:
-                    r_state = FILLED_CODE
-                    queue.popleft()
-                    level_of[r] = None
-                    entry_of[r] = NOT_QUEUED
-                    level.count -= 1
-                r_terms = rs[1]  # type: ignore[index]
-                rs = snaps[r] = (rs[0], r_terms, rs[2] + fq, r_leaves, rs[4] + value, r_state)  # type: ignore[index]
-                cum += fq
-                notional += value
-                s = snaps[h] = (info, terms, cum, leaves, notional, PARTIAL_CODE if leaves else FILLED_CODE)
-                self._trade_seq = n = self._trade_seq + 1
-                tid = f"T{n}"
-                if is_buy:
-                    trades.append((tid, symbol, fq, px, ticks, h, r, cl, r_terms[0], aggressor_code,
-                                   ts, fee_rate, False, False))
-                else:
-                    trades.append((tid, symbol, fq, px, ticks, r, h, r_terms[0], cl, aggressor_code,
-                                   ts, fee_rate, False, False))
-                try:
-                    q = qty_cache[fq]
-                except KeyError:
-                    q = book.qty(fq)
-                self._seq = seq = self._seq + 2
-                append(_ev(OrderFilled, (seq - 1, ts, s, tid, q, px, True)))
-                append(_ev(OrderFilled, (seq, ts, rs, tid, q, px, False)))
-            if not level.count:
-                keys.pop()
-                del levels[price_key]
-        book.last_price = px
-        book.last_ticks = ticks
-        return leaves  # type: ignore[no-any-return]
-
     def _cancel_rest(self, h: int, events: list[Event], ts: datetime, text: str) -> None:
         """Unsolicited cancel of a non-resting remainder (IOC/FOK/MARKET)."""
-        s = self._snaps[h]
-        q = s[3]  # type: ignore[index]
-        s = self._snaps[h] = (s[0], s[1], s[2], 0, s[4], CANCELED_CODE)  # type: ignore[index]
+        info, terms, cum, q, notional, _, _ = self._snaps[h]  # type: ignore[misc]
+        s = self._snaps[h] = (info, terms, cum, 0, notional, CANCELED_CODE, NOT_QUEUED)
         self._seq += 1
-        events.append(_ev(OrderCanceled, (self._seq, ts, s, self._books[s[0][2]].qty(q), text)))
+        events.append(_ev(OrderCanceled, (self._seq, ts, s, self._books[info[2]].qty(q), text)))
 
     # ------------------------------------------------------------------ stops
 
@@ -657,23 +694,13 @@ class MatchingEngine:
             t = s[1]  # type: ignore[index]
             terms = (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], True)
             cum = s[2]  # type: ignore[index]
-            s = snaps[h] = (s[0], terms, cum, s[3], s[4], PARTIAL_CODE if cum else NEW_CODE)  # type: ignore[index]
+            s = snaps[h] = (s[0], terms, cum, s[3], s[4], PARTIAL_CODE if cum else NEW_CODE,  # type: ignore[index]
+                            NOT_QUEUED)
             self._seq += 1
             events.append(_ev(OrderTriggered, (self._seq, ts, s, book.last_price)))
-            self._execute(h, book, events, ts)
+            self._execute(h, book, events, ts, h)  # a stop has never been queued
 
     # ------------------------------------------------------------------ cancel
-
-    def _cancel_reject(
-        self, c: CancelOrder, h: int | None, reason: CancelRejectReason, text: str
-    ) -> list[Event]:
-        self._seq += 1
-        state = self._snaps[h] if h is not None else None
-        return [
-            _ev(CancelRejected, (
-                self._seq, c.timestamp, state, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason, text
-            ))
-        ]
 
     def _lookup_for_change(
         self, owner: str, cl_ord_id: str, orig_cl_ord_id: str
@@ -689,165 +716,193 @@ class MatchingEngine:
             return None, CancelRejectReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id}"
         st = self._snaps[h][5]  # type: ignore[index]
         if not (st is NEW_CODE or st is PARTIAL_CODE or st is PENDING_CODE):
-            state = new_snapshot(_Snap, self._snaps[h]).state
-            return h, CancelRejectReason.TOO_LATE_TO_CANCEL, f"order is {state.name}"
+            return h, CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[st]
         return h, None, ""
 
+    def _change_reject(self, kind: type, c: CancelOrder | ReplaceOrder) -> list[Event]:
+        """CancelRejected / ReplaceRejected for a request that fails the shared checks."""
+        h, reason, text = self._lookup_for_change(c.owner, c.cl_ord_id, c.orig_cl_ord_id)
+        return self._change_reject_as(kind, c, h, reason or CancelRejectReason.UNKNOWN_ORDER, text)
+
+    def _change_reject_as(
+        self, kind: type, c: CancelOrder | ReplaceOrder, h: int | None,
+        reason: CancelRejectReason, text: str,
+    ) -> list[Event]:
+        self._seq += 1
+        state = self._snaps[h] if h is not None else None
+        return [
+            _ev(kind, (
+                self._seq, c.timestamp, state, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason, text
+            ))
+        ]
+
     def _cancel(self, c: CancelOrder) -> list[Event]:
-        owner = c.owner
-        cl = c.cl_ord_id
         try:
-            by_owner = self._by_cl[owner]
+            by_owner = self._by_cl[c.owner]
             h = by_owner[c.orig_cl_ord_id]
         except KeyError:
-            by_owner = h = None
-        s = self._snaps[h] if h is not None else None
-        st = s[5] if s is not None else None
-        working = st is NEW_CODE or st is PARTIAL_CODE or st is PENDING_CODE
-        if st is None or cl in by_owner or not working:  # type: ignore[operator]
-            h, reason, text = self._lookup_for_change(owner, cl, c.orig_cl_ord_id)
-            return self._cancel_reject(c, h, reason or CancelRejectReason.UNKNOWN_ORDER, text)
-        info = s[0]  # type: ignore[index]
-        level_of = self._level
-        level = level_of[h]
-        q = s[3]  # type: ignore[index]
-        book = self._books[info[2]]
-        if level is not None:  # _take_off_book, inlined
-            level_of[h] = None
-            entry_of = self._entry
-            entry_of[h] = NOT_QUEUED
-            level.count -= 1
-            if level.count:
-                level.qty -= q
-                if len(level.queue) > (level.count << 1) + 16:
-                    level.compact(entry_of)
+            return self._change_reject(CancelRejected, c)
+        cl = c.cl_ord_id
+        snaps = self._snaps
+        info, t, cum, q, notional, st, _ = snaps[h]  # type: ignore[misc]
+        if cl in by_owner:
+            return self._change_reject(CancelRejected, c)
+        if st is NEW_CODE or st is PARTIAL_CODE:  # resting: unlink from its level
+            s = snaps[h] = (info, (cl, t[0], t[2], t[3], t[4], t[5], t[6], t[7], t[8]),
+                            cum, 0, notional, CANCELED_CODE, NOT_QUEUED)  # the entry is stale now
+            book = self._books[info[2]]
+            if info[9]:
+                side = book.bids
+                key = t[5]
             else:
-                (book.bids if info[9] else book.asks).drop(level.key)
-        elif s[5] is PENDING_CODE:  # type: ignore[index]
-            del self._token[h]
-        t = s[1]  # type: ignore[index]
-        s = self._snaps[h] = (  # type: ignore[index]
-            info, (cl, t[0], t[2], t[3], t[4], t[5], t[6], t[7], t[8]),
-            s[2], 0, s[4], CANCELED_CODE,  # type: ignore[index]
-        )
-        by_owner[cl] = h  # type: ignore[index]
+                side = book.asks
+                key = -t[5]
+            level = side.levels[key]
+            if level.qty == q:
+                side.drop(key)
+            else:
+                level.qty -= q
+                if len(level.queue) > level.limit:
+                    level.compact(snaps)
+        elif st is PENDING_CODE:
+            s = snaps[h] = (info, (cl, t[0], t[2], t[3], t[4], t[5], t[6], t[7], t[8]),
+                            cum, 0, notional, CANCELED_CODE, NOT_QUEUED)
+            book = self._books[info[2]]
+            del self._token[h]  # the heap entry becomes stale
+        else:  # done already
+            self._seq += 1
+            return [_ev(CancelRejected, (
+                self._seq, c.timestamp, snaps[h], c.owner, cl, c.orig_cl_ord_id,
+                CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[st],
+            ))]
+        by_owner[cl] = h
         self._seq = seq = self._seq + 1
         try:
             canceled_qty = book.qty_cache[q]
         except KeyError:
             canceled_qty = book.qty(q)
-        return [_ev(OrderCanceled, (seq, c.timestamp, s, canceled_qty, "canceled on request"))]
+        return [_ev(OrderCanceled, (seq, c.timestamp, s, canceled_qty, _CANCELED_ON_REQUEST))]
 
     def _take_off_book(self, h: int, s: tuple) -> None:  # type: ignore[type-arg]
-        """Unlink a working order from the book or the stop queue (lazily)."""
-        level = self._level[h]
-        if level is not None:
-            self._level[h] = None
-            self._entry[h] = NOT_QUEUED
-            level.count -= 1
-            if level.count:
-                level.qty -= s[3]
-                if len(level.queue) > (level.count << 1) + 16:
-                    level.compact(self._entry)
-            else:
-                book = self._books[s[0][2]]
-                (book.bids if s[0][9] else book.asks).drop(level.key)
-        elif s[5] is PENDING_CODE:
+        """Unlink a working order (whose state *was* ``s``) from the book or the stop queue.
+
+        Lazily: the caller has already given the order a state whose entry is
+        NOT_QUEUED, which is what makes its queue entry stale.
+        """
+        if s[5] is PENDING_CODE:
             del self._token[h]  # heap entry becomes stale
+            return
+        info = s[0]
+        book = self._books[info[2]]
+        if info[9]:
+            side = book.bids
+            key = s[1][5]
+        else:
+            side = book.asks
+            key = -s[1][5]
+        level = side.levels[key]
+        if level.qty == s[3]:
+            side.drop(key)
+        else:
+            level.qty -= s[3]
+            level.unlink(self._snaps)
 
     # ------------------------------------------------------------------ replace
 
-    def _replace_reject(
-        self, c: ReplaceOrder, h: int | None, reason: CancelRejectReason, text: str
-    ) -> list[Event]:
-        self._seq += 1
-        state = self._snaps[h] if h is not None else None
-        return [
-            _ev(ReplaceRejected, (
-                self._seq, c.timestamp, state, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason, text
-            ))
-        ]
-
     def _replace(self, c: ReplaceOrder) -> list[Event]:
-        h, reason, text = self._lookup_for_change(c.owner, c.cl_ord_id, c.orig_cl_ord_id)
-        if reason is not None or h is None:
-            return self._replace_reject(c, h, reason or CancelRejectReason.UNKNOWN_ORDER, text)
+        try:
+            by_owner = self._by_cl[c.owner]
+            h = by_owner[c.orig_cl_ord_id]
+        except KeyError:
+            return self._change_reject(ReplaceRejected, c)
+        cl = c.cl_ord_id
         snaps = self._snaps
         s = snaps[h]
-        info = s[0]  # type: ignore[index]
-        t = s[1]  # type: ignore[index]
+        info, t, cum, old_leaves, notional, state, entry = s  # type: ignore[misc]
+        if cl in by_owner or not (state is NEW_CODE or state is PARTIAL_CODE or state is PENDING_CODE):
+            return self._change_reject(ReplaceRejected, c)
         invalid = CancelRejectReason.INVALID
         if c.side is not None and c.side is not (_BUY if info[9] else _SELL):
-            return self._replace_reject(c, h, invalid, "side cannot be changed")
+            return self._change_reject_as(ReplaceRejected, c, h, invalid, "side cannot be changed")
         if c.symbol is not None and c.symbol != info[2]:
-            return self._replace_reject(c, h, invalid, "symbol cannot be changed")
+            return self._change_reject_as(ReplaceRejected, c, h, invalid, "symbol cannot be changed")
         book = self._books[info[2]]
-        new_lots, err = book.qty_lots(c.qty)
-        if err:
-            return self._replace_reject(c, h, invalid, err)
-        otype = info[4]
-        uses_limit = otype is LIMIT_CODE or otype is STOP_LIMIT_CODE
-        uses_stop = (otype is STOP_CODE or otype is STOP_LIMIT_CODE) and not t[8]
-        limit_price, limit_ticks, stop_price, stop_ticks = t[4], t[5], t[6], t[7]
-        if uses_limit:
-            limit_price = c.limit_price
-            limit_ticks, err = book.price_ticks(limit_price, "limit price")
+        qty = c.qty
+        new_lots = None
+        if type(qty) is Decimal:
+            try:
+                new_lots = book.lots_cache[qty]
+            except (KeyError, TypeError):
+                pass
+        if new_lots is None:
+            new_lots, err = book.qty_lots(qty)
             if err:
-                return self._replace_reject(c, h, invalid, err)
-        if uses_stop:
+                return self._change_reject_as(ReplaceRejected, c, h, invalid, err)
+        otype = info[4]
+        _, _, _, old_lots, limit_price, old_limit, stop_price, old_stop, triggered = t
+        limit_ticks = old_limit
+        stop_ticks = old_stop
+        if otype is LIMIT_CODE or otype is STOP_LIMIT_CODE:
+            limit_price = c.limit_price
+            if type(limit_price) is int and limit_price > 0:  # already in ticks
+                limit_ticks = limit_price
+                limit_price = None
+            else:
+                limit_ticks, err = book.price_ticks(limit_price, "limit price")
+                if err:
+                    return self._change_reject_as(ReplaceRejected, c, h, invalid, err)
+                if type(limit_price) is int:
+                    limit_price = None
+        if (otype is STOP_CODE or otype is STOP_LIMIT_CODE) and not triggered:
             stop_price = c.stop_price
             stop_ticks, err = book.price_ticks(stop_price, "stop price")
             if err:
-                return self._replace_reject(c, h, invalid, err)
+                return self._change_reject_as(ReplaceRejected, c, h, invalid, err)
+            if type(stop_price) is int:
+                stop_price = None
 
         ts = c.timestamp
-        cum, old_leaves, notional, state = s[2], s[3], s[4], s[5]  # type: ignore[index]
-        used = t[3] - old_leaves  # cum + closed
+        used = old_lots - old_leaves  # cum + closed
         new_leaves = new_lots - used
-        price_changed = limit_ticks != t[5] or stop_ticks != t[7]
+        price_changed = limit_ticks != old_limit or stop_ticks != old_stop
         lost_priority = price_changed or new_leaves > old_leaves
-        self._by_cl[c.owner][c.cl_ord_id] = h
+        by_owner[cl] = h
 
         if new_leaves <= 0:
             # Replaced down to (or below) what is already done: the order is finished.
+            terms = (cl, t[0], lots_to_qty(used, info[7]), used, limit_price, limit_ticks,
+                     stop_price, stop_ticks, triggered)
+            done = snaps[h] = (info, terms, cum, 0, notional, FILLED_CODE if cum else CANCELED_CODE,
+                               NOT_QUEUED)
             self._take_off_book(h, s)  # type: ignore[arg-type]
-            terms = (c.cl_ord_id, t[0], lots_to_qty(used, info[7]), used, limit_price, limit_ticks,
-                     stop_price, stop_ticks, t[8])
-            s = snaps[h] = (info, terms, cum, 0, notional, FILLED_CODE if cum else CANCELED_CODE)
             self._seq += 1
-            return [_ev(OrderReplaced, (self._seq, ts, s, True))]
+            return [_ev(OrderReplaced, (self._seq, ts, done, True))]
 
-        terms = (c.cl_ord_id, t[0], c.qty, new_lots, limit_price, limit_ticks, stop_price,
-                 stop_ticks, t[8])
-        new = (info, terms, cum, new_leaves, notional, state)
-        events: list[Event] = []
+        terms = (cl, t[0], qty, new_lots, limit_price, limit_ticks, stop_price, stop_ticks, triggered)
         if state is PENDING_CODE:
-            snaps[h] = new
+            new = snaps[h] = (info, terms, cum, new_leaves, notional, state, NOT_QUEUED)
             if price_changed:
                 self._stop_token = token = self._stop_token + 1
                 self._token[h] = token
                 book.add_stop(h, info[9], stop_ticks, token)
             self._seq += 1
-            events.append(_ev(OrderReplaced, (self._seq, ts, new, lost_priority)))
+            events: list[Event] = [_ev(OrderReplaced, (self._seq, ts, new, lost_priority))]
             self._run_stops(book, events, ts)
             return events
 
         # resting order (LIMIT or triggered STOP_LIMIT)
-        level = self._level[h]
-        assert level is not None
         if not lost_priority:
+            level = book.bids.levels[old_limit] if info[9] else book.asks.levels[-old_limit]
             level.qty -= old_leaves - new_leaves
-            snaps[h] = new
+            new = snaps[h] = (info, terms, cum, new_leaves, notional, state, entry)
             self._seq += 1
-            events.append(_ev(OrderReplaced, (self._seq, ts, new, False)))
-            return events
-        entry = self._entry[h]
+            return [_ev(OrderReplaced, (self._seq, ts, new, False))]
+        new = snaps[h] = (info, terms, cum, new_leaves, notional, state, NOT_QUEUED)
         self._take_off_book(h, s)  # type: ignore[arg-type]
-        self._entry[h] = entry + GENERATION  # the old entry goes stale where it stands
-        snaps[h] = new
         self._seq += 1
-        events.append(_ev(OrderReplaced, (self._seq, ts, new, True)))
-        if self._execute(h, book, events, ts) and (book.buy_stops or book.sell_stops):
+        events = [_ev(OrderReplaced, (self._seq, ts, new, True))]
+        # re-queued under a new generation: the old entry goes stale where it stands
+        if self._execute(h, book, events, ts, entry + GENERATION) and (book.buy_stops or book.sell_stops):
             self._run_stops(book, events, ts)
         return events
 
@@ -865,13 +920,17 @@ class MatchingEngine:
             info = s[0]  # type: ignore[index]
             tif = info[5]
             if tif is DAY_CODE or (tif is GTD_CODE and info[6] <= trade_date):
-                self._take_off_book(h, s)  # type: ignore[arg-type]
                 q = s[3]  # type: ignore[index]
-                s = snaps[h] = (info, s[1], s[2], 0, s[4], EXPIRED_CODE)  # type: ignore[index]
+                snaps[h] = expired = (info, s[1], s[2], 0, s[4], EXPIRED_CODE, NOT_QUEUED)  # type: ignore[index]
+                self._take_off_book(h, s)  # type: ignore[arg-type]
                 self._seq += 1
-                events.append(_ev(OrderExpired, (self._seq, c.timestamp, s, lots_to_qty(q, info[7]))))
+                events.append(_ev(OrderExpired, (self._seq, c.timestamp, expired, lots_to_qty(q, info[7]))))
+        # Queues drop their stale entries now: the states those refer to may be forgotten.
+        for book in self._books.values():
+            book.bids.compact_all(snaps)
+            book.asks.compact_all(snaps)
         # Done orders are forgotten so a long-running venue does not grow without bound;
-        # those no trade refers to also give up their state (three list slots per order stay:
+        # those no trade refers to also give up their state (one list slot per order stays:
         # handles are positions, and trades keep referring to theirs).
         carried = [h for h in known if is_working(snaps[h][5])]  # type: ignore[index]
         keep = set(carried)
@@ -910,7 +969,7 @@ class MatchingEngine:
             state = CANCELED_CODE
         elif state is PARTIAL_CODE and not cum:
             state = NEW_CODE
-        s = self._snaps[h] = (s[0], s[1], cum, s[3], s[4] - value, state)  # type: ignore[index]
+        s = self._snaps[h] = (s[0], s[1], cum, s[3], s[4] - value, state, s[6])  # type: ignore[index]
         return new_snapshot(_Snap, s)  # type: ignore[no-any-return]
 
     def _bust(self, c: BustTrade) -> list[Event]:
@@ -927,7 +986,7 @@ class MatchingEngine:
         for h in (t[5], t[6]):
             s = self._take_back(h, lots, lots * t[4])
             self._seq += 1
-            events.append(TradeBusted(self._seq, c.timestamp, s, t[0], qty, price))
+            events.append(TradeBusted(self._seq, c.timestamp, s, c.trade_id, qty, price))
         return events
 
     def _correct(self, c: CorrectTrade) -> list[Event]:
@@ -944,7 +1003,7 @@ class MatchingEngine:
             return self._trade_reject(c.trade_id, ts, err)
         if new_lots > t[2]:
             return self._trade_reject(c.trade_id, ts, "corrections may only lower the quantity")
-        new_ticks, err = book.price_ticks(c.price, "price")
+        new_ticks, err = price_ticks(c.price, book.tick, "price")  # a Decimal, as reported
         if err:
             return self._trade_reject(c.trade_id, ts, err)
         old_lots, old_price = t[2], t[3]
@@ -957,6 +1016,6 @@ class MatchingEngine:
             s = self._take_back(h, delta_lots, delta_value)
             self._seq += 1
             events.append(
-                TradeCorrected(self._seq, ts, s, t[0], old_qty, old_price, c.qty, c.price)
+                TradeCorrected(self._seq, ts, s, c.trade_id, old_qty, old_price, c.qty, c.price)
             )
         return events

@@ -1,18 +1,17 @@
 """How the engine holds an order: an integer handle and an immutable compact state tuple.
 
-An order is a handle ``h`` (0, 1, 2, ... in OrderID order) into three engine lists:
-its current state tuple, the price level it rests on (None when not in the book; also
-how lazily-deleted queue entries are recognised) and its stop token (0 unless it is an
-untriggered stop in a heap).  Every change builds a new state tuple; the event that
-reports the change holds that tuple itself, and its ``order`` field wraps it in an
+An order is a handle ``h`` (0, 1, 2, ... in OrderID order) into the engine's list of
+state tuples (plus, for an untriggered stop, its token in the engine's token dict).
+Every change builds a new state tuple; the event that reports the change holds that
+tuple itself, and its ``order`` field wraps it in an
 :class:`~exchange.engine.types.OrderSnapshot` only when read
-(``new_snapshot(OrderSnapshot, state)``: fields converted only when read).  The state is kept as a *plain* tuple of plain values because CPython's
-collector untracks exactly those -- a tuple subclass per order would be walked by
-every full collection.
+(``new_snapshot(OrderSnapshot, state)``: fields converted only when read).  The state
+is kept as a *plain* tuple of plain values because CPython's collector untracks
+exactly those -- a tuple subclass per order would be walked by every full collection.
 
 State layout, indices used as literals on the hot path::
 
-    state = (info, terms, cum_lots, leaves_lots, notional, state_code)
+    state = (info, terms, cum_lots, leaves_lots, notional, state_code, entry)
     info  = (order_number, owner, symbol, side_code, type_code, tif_code, expire_date,
              lot_size, tick_size, is_buy)                      # never changes
     terms = (cl_ord_id, orig_cl_ord_id, qty, qty_lots, limit_price, limit_ticks,
@@ -20,16 +19,21 @@ State layout, indices used as literals on the hot path::
 
 Quantities are integer lots and prices integer ticks (exact, since every order is
 validated against the instrument's lot and tick size); ``notional`` is the sum of
-lots x ticks over the fills; OrderID is ``O<order_number>`` (handle + 1).  Codes are
-the Enum values (FIX-like strings), so a state holds no Enum member and the garbage
-collector can untrack it.  ``closed`` quantity is ``qty_lots - cum - leaves``.
+lots x ticks over the fills; OrderID is ``O<order_number>`` (handle + 1).  A price
+given in ticks is kept as ``None`` next to its ticks and turned into a Decimal when a
+snapshot is read.  ``entry`` is the queue entry the order rests under (see
+``book.py``), ``NOT_QUEUED`` when it rests nowhere: a working order that is not an
+untriggered stop always rests between commands, at the level of its limit ticks.
+Codes are the Enum values (FIX-like strings), so a state holds no Enum member and
+the garbage collector can untrack it.  ``closed`` quantity is ``qty_lots - cum - leaves``.
 """
 
 from __future__ import annotations
 
 from exchange.engine.types import OrderState, OrderType, Side, TimeInForce
 
-new_snapshot = tuple.__new__  # new_snapshot(OrderSnapshot, (info, terms, cum, leaves, notional, state))
+new_snapshot = tuple.__new__  # new_snapshot(OrderSnapshot, state)
+ENTRY = 6  # index of the queue entry in a state
 
 # codes (the very objects stored in snapshots, so identity tests are safe)
 BUY_CODE = Side.BUY._value_

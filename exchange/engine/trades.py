@@ -3,12 +3,14 @@
 A trade is an immutable tuple (no Enum members, so the garbage collector untracks
 it); busts and corrections replace it in the engine's list.  Layout::
 
-    (trade_id, symbol, qty_lots, price, price_ticks, buy_handle, sell_handle,
+    (trade_number, symbol, qty_lots, price, price_ticks, buy_handle, sell_handle,
      buy_cl_ord_id, sell_cl_ord_id, aggressor_side_code, timestamp, fee_rate,
      busted, corrected)
 
-The fee is derived from qty/price at report time so the matching hot path does not
-pay for it and corrections never leave a stale fee behind.
+The trade id is ``T<trade_number>``, built when reported (formatting it per fill costs
+more than the rest of the record).  The fee is derived from qty/price at report time
+so the matching hot path does not pay for it and corrections never leave a stale fee
+behind.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def trade_report(t: TradeRecord, buy: OrderSnapshot, sell: OrderSnapshot) -> Tra
     buy_info, sell_info = buy[0], sell[0]
     qty = lots_to_qty(t[2], buy_info[7])
     return TradeReport(
-        trade_id=t[0],
+        trade_id=f"T{t[0]}",
         trade_date=t[10].date(),
         symbol=t[1],
         qty=qty,

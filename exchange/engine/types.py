@@ -140,7 +140,13 @@ _CXL_REJ_CODES = {
 
 @dataclass(frozen=True, slots=True)
 class SubmitOrder:
-    """A new order. ``owner`` is the broker's CompID; ``cl_ord_id`` unique per owner."""
+    """A new order. ``owner`` is the broker's CompID; ``cl_ord_id`` unique per owner.
+
+    ``limit_price`` / ``stop_price`` are Decimals, or ``int`` numbers of the
+    instrument's ticks when the caller has already converted them (a FIX layer
+    converting once per message; the engine works in ticks and then skips the
+    Decimal conversion).  Snapshots report such prices as Decimals (ticks x tick size).
+    """
 
     owner: str
     cl_ord_id: str
@@ -167,7 +173,10 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ReplaceOrder:
-    """Cancel/replace. ``side``/``symbol`` (optional) must match the order if given."""
+    """Cancel/replace. ``side``/``symbol`` (optional) must match the order if given.
+
+    Prices may be ``int`` ticks, as for :class:`SubmitOrder`.
+    """
 
     owner: str
     cl_ord_id: str
@@ -228,9 +237,9 @@ class OrderSnapshot(tuple):  # type: ignore[type-arg]
     """Immutable picture of an order at the time of an event.
 
     The engine builds one per order change, so it is stored in the engine's compact
-    form -- ``(info, terms, cum_lots, leaves_lots, notional, state_code)`` with integer
-    lots/ticks and no Enum members (so the garbage collector untracks it) -- and the
-    public fields below are computed only when read.  Built through the public
+    form -- ``(info, terms, cum_lots, leaves_lots, notional, state_code, entry)`` with
+    integer lots/ticks and no Enum members (so the garbage collector untracks it) --
+    and the public fields below are computed only when read.  Built through the public
     constructor (all 18 fields, like the NamedTuple it replaces) it holds the given
     values as they are.  ``qty == cum_qty + leaves_qty + closed_qty`` always holds
     (``closed_qty`` = canceled / expired / busted quantity).
@@ -317,11 +326,17 @@ class OrderSnapshot(tuple):  # type: ignore[type-arg]
 
     @property
     def limit_price(self) -> Decimal | None:
-        return self[1][4]  # type: ignore[no-any-return]
+        t = self[1]
+        if t[4] is None and t[5]:  # engine form, price given in ticks
+            return Decimal(t[5]) * self[0][8]  # type: ignore[no-any-return]
+        return t[4]  # type: ignore[no-any-return]
 
     @property
     def stop_price(self) -> Decimal | None:
-        return self[1][6]  # type: ignore[no-any-return]
+        t = self[1]
+        if t[6] is None and t[7]:  # engine form, price given in ticks
+            return Decimal(t[7]) * self[0][8]  # type: ignore[no-any-return]
+        return t[6]  # type: ignore[no-any-return]
 
     @property
     def triggered(self) -> bool:
@@ -426,9 +441,11 @@ class TradeReport:
 # Events are made by the million, so they are tuples: one ``tuple.__new__`` per event
 # instead of an object plus one descriptor call per field.  Each field is a property
 # (an ``itemgetter``); ``order`` is stored in the engine's compact state form (a plain
-# tuple) and wrapped in an :class:`OrderSnapshot` only when read.  Equality, hashing,
-# ``repr``, pickling and ``_replace`` work on the public field values, as they did for
-# the frozen dataclasses these replace.
+# tuple) and wrapped in an :class:`OrderSnapshot` only when read, and an OrderFilled's
+# ``trade_id`` is stored as the trade number (``T<n>`` is built when read).  Equality,
+# hashing, ``repr``, pickling and ``_replace`` work on the public field values, as they
+# did for the frozen dataclasses these replace.  (Calling the class on one tuple would
+# be cheaper still, but the public field-by-field constructor needs ``__new__``.)
 
 _tuple_new = tuple.__new__
 
@@ -494,6 +511,11 @@ class _Event(tuple):  # type: ignore[type-arg]
         return (type(self), self._values())
 
 
+def _trade_id_field(self: tuple) -> str:  # type: ignore[type-arg]
+    n = self[3]
+    return f"T{n}" if type(n) is int else n  # type: ignore[no-any-return]
+
+
 def _event(cls: type) -> type:
     """Give an event class its field list (from the annotations) and field properties."""
     fields = tuple(cls.__annotations__)
@@ -503,6 +525,9 @@ def _event(cls: type) -> type:
         if name == "order":
             assert i == 2, "the engine stores order at index 2"
             setattr(cls, name, property(_order_field, doc="Order state at the event (OrderSnapshot)."))
+        elif name == "trade_id" and i == 3:
+            # the engine stores the trade number; the id text is built when read
+            setattr(cls, name, property(_trade_id_field, doc="Trade id, T<n>."))
         else:
             setattr(cls, name, property(itemgetter(i)))
     return cls

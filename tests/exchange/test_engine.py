@@ -458,3 +458,60 @@ def test_order_that_leaves_a_price_and_comes_back_queues_behind(v: Venue) -> Non
     passive = [(e.order.cl_ord_id, e.last_qty) for e in evs if isinstance(e, OrderFilled) and not e.aggressor]
     assert passive == [("c", 1), ("a2", 1), ("b2", 3)]
     assert v.engine.book_depth("AAPL") == ([], [])
+
+
+def test_prices_in_ticks_report_like_decimal_prices() -> None:
+    """An int price is a number of ticks: same events, field by field, as the Decimal price."""
+    def run(px: object, stop: object, new_px: object) -> list[object]:
+        engine = MatchingEngine(load_instruments())
+        evs: list[object] = []
+        for cmd in (
+            SubmitOrder("B", "s1", "AAPL", SELL, LIMIT, D(10), px, None, DAY, None, TS),
+            SubmitOrder("B", "st", "AAPL", BUY, STOP_LIMIT, D(3), px, stop, GTC, None, TS),
+            SubmitOrder("B", "b1", "AAPL", BUY, LIMIT, D(4), px, None, IOC, None, TS),
+            ReplaceOrder("B", "s2", "s1", D(8), new_px, None, TS),
+            SubmitOrder("B", "b2", "AAPL", BUY, MARKET, D(2), None, None, DAY, None, TS),
+        ):
+            evs.extend(engine.process(cmd))
+        return [(type(e).__name__, *[getattr(e, f) for f in e._fields]) for e in evs]  # type: ignore[attr-defined]
+
+    with_ticks = run(10050, 10040, 10051)
+    assert with_ticks == run(D("100.50"), D("100.40"), D("100.51"))
+    assert [k for k, *_ in with_ticks] == [
+        "OrderAccepted", "OrderAccepted", "OrderAccepted", "OrderFilled", "OrderFilled",
+        "OrderTriggered", "OrderFilled", "OrderFilled", "OrderReplaced", "OrderAccepted",
+        "OrderFilled", "OrderFilled", "OrderCanceled",  # replaced to 8 with 7 done; market rest
+    ]
+    replaced = with_ticks[8][3]
+    assert replaced.limit_price == D("100.51") and str(replaced.limit_price) == "100.51"
+
+
+@pytest.mark.parametrize("px", [0, -5, True, 100.5])
+def test_bad_tick_prices_are_rejected(v: Venue, px: object) -> None:
+    evs = v.run(SubmitOrder("B", "x", "AAPL", BUY, LIMIT, D(1), px, None, DAY, None, TS))
+    assert kinds(evs) == ["OrderRejected"] and evs[0].reason is RejectReason.INVALID_PRICE
+
+
+def test_trade_ids_and_fill_events_survive_copy_and_pickle(v: Venue) -> None:
+    import pickle
+
+    v.sub("s", SELL, 5, "100.00")
+    fill = v.sub("b", BUY, 5, "100.00")[1]
+    assert isinstance(fill, OrderFilled) and fill.trade_id == "T1"
+    assert pickle.loads(pickle.dumps(fill)) == fill and pickle.loads(pickle.dumps(fill)).trade_id == "T1"
+    assert fill._replace(last_qty=D(4)).trade_id == "T1"
+    assert v.engine.trade("T1") is not None and v.engine.trade("T01") is None
+
+
+def test_many_cancels_at_one_price_keep_the_queue_compact_and_in_order(v: Venue) -> None:
+    v.sub("first", SELL, 1, "101.00")
+    for i in range(500):
+        v.sub(f"o{i}", SELL, 1, "101.00")
+        if i % 10:
+            v.cancel(f"x{i}", f"o{i}")
+    level = v.engine._books["AAPL"].asks.levels[-10100]
+    assert len(level.queue) <= 2 * 51 + 16  # stale entries are compacted away
+    resting = [o.cl_ord_id for o in v.engine.resting_orders("AAPL", SELL)]
+    assert resting == ["first"] + [f"o{i}" for i in range(0, 500, 10)]
+    evs = v.sub("sweep", BUY, 51, "101.00")
+    assert [e.order.cl_ord_id for e in evs if isinstance(e, OrderFilled) and not e.aggressor] == resting[:51]

@@ -141,3 +141,26 @@ def test_journaled_engine_is_thread_safe(tmp_path: Path) -> None:
     replayed = MatchingEngine(load_instruments())
     assert Journal(path).replay(replayed) == 800
     assert replayed.state_digest() == venue.engine.state_digest()
+
+
+def test_prices_in_ticks_replay_as_ticks(tmp_path: Path) -> None:
+    """Int prices are ticks (engine API); the journal must not turn them into Decimal dollars."""
+    path = tmp_path / "venue.journal"
+    cmds = [
+        SubmitOrder("B", "t1", "AAPL", Side.SELL, OrderType.LIMIT, D(5), 18950, None, TimeInForce.DAY, None, T0),
+        SubmitOrder("B", "t2", "AAPL", Side.BUY, OrderType.STOP_LIMIT, D(5), 18960, 18955, TimeInForce.GTC, None, T0),
+        ReplaceOrder("B", "t3", "t1", D(4), 18951, None, T0),
+        SubmitOrder("B", "t4", "AAPL", Side.BUY, OrderType.LIMIT, D(2), 0, None, TimeInForce.DAY, None, T0),
+        SubmitOrder("B", "t5", "AAPL", Side.BUY, OrderType.LIMIT, D(2), D("189.51"), None, TimeInForce.DAY, None, T0),
+    ]
+    for cmd in cmds:
+        assert decode_command(encode_command(cmd)) == cmd
+        assert type(decode_command(encode_command(cmd)).qty) is D
+    live = JournaledEngine.open(MatchingEngine(load_instruments()), path)
+    for cmd in cmds:
+        live.process(cmd)
+    live.close()
+    assert live.engine.order_by_cl_ord_id("B", "t3").limit_price == D("189.51")
+    replayed = MatchingEngine(load_instruments())
+    assert Journal(path).replay(replayed) == len(cmds)
+    assert replayed.state_digest() == live.engine.state_digest()

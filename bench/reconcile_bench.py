@@ -6,9 +6,12 @@ summary trade entry per account, so ``oms ledger verify`` is clean). The report 
 it, with breaks sprinkled in at a fixed rate (per 20,000 fills: one fill the venue leaves out, one fill we never
 booked, one price and one quantity difference, one repeated row, one row under another ExecID).
 
-Timed: ``reconcile.runner.run_file`` plus rendering the run document, i.e. parse + load + compare + ledger
-verify, in a fresh child process per repetition; its peak resident memory is ``ru_maxrss`` of that child (the
-PostgreSQL server's memory is not included). The median of the repetitions is reported.
+Timed: what ``oms reconcile --date D --report FILE`` does once its imports and settings are done:
+``reconcile.runner.run_file`` with our CompID from sessions.cfg (as the command passes it), then rendering the
+run document, the summary and the table (load + compare + checks + ledger verify + rendering), in a fresh child
+process per repetition. Not timed: writing the stored-run file. Peak memory is ``VmHWM`` of that child (the
+PostgreSQL server's memory is not included); CPU is that child's (every thread) plus the run's PostgreSQL
+processes (``ServerCpu``). The median of the repetitions is reported.
 
     .venv/bin/python bench/reconcile_bench.py --rows 200000 500000 1000000 --repeat 3
 """
@@ -23,6 +26,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -212,27 +216,106 @@ def _own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _backend_cpu_seconds(db) -> float:  # type: ignore[no-untyped-def]
-    """CPU time of the PostgreSQL backends this run opened (the pool's connections, all started by this run):
-    read from /proc, since the server runs on this machine. CPU time suffers far less than wall time from
-    other people's work on the same cores."""
-    from sqlalchemy import text
+class ServerCpu:
+    """CPU time of the PostgreSQL processes that serve the run: its backends (their process title names the
+    database) and the parallel workers they start, read from /proc every 10 ms while the run goes. A process that
+    ends loses at most its last 10 ms; a backend the run closes (the report's session is closed, not pooled) and
+    the short-lived parallel workers are counted too. The server runs on this machine, which is why this can be
+    read; CPU time suffers far less than wall time from other people's work on the same cores."""
 
-    with db.engine.connect() as connection:
-        pids = connection.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                       "AND backend_type = 'client backend'")).scalars().all()
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.start_ticks: dict[int, int] = {}
+        self.last_ticks: dict[int, int] = {}
+        self.ours: dict[int, bool] = {}
+        self.own_seconds = 0.0  # this sampler's CPU, to take out of the run's own figure
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._sample(first=True)
+        self.thread.start()
+
+    def stop(self) -> float:
+        self.stopping.set()
+        self.thread.join()
+        self._sample()
+        return sum(ticks - self.start_ticks.get(pid, 0) for pid, ticks in self.last_ticks.items()) / self.ticks
+
+    def _loop(self) -> None:
+        started = time.thread_time()
+        while not self.stopping.wait(0.01):
+            self._sample()
+        self.own_seconds = time.thread_time() - started
+
+    def _belongs(self, pid: int) -> bool:
+        """Ours: a backend whose title names the database, or a parallel worker of one. A backend just forked
+        still shows the postmaster's command line until it sets its title: asked again until it has."""
+        known = self.ours.get(pid)
+        if known is not None:
+            return known
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+                self.ours[pid] = False
+                return False
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+            return False
+        if not title.startswith("postgres:"):
+            return False  # not titled yet
+        leader = title.rsplit("parallel worker for PID ", 1)
+        known = f" {self.database} " in title or (
+            len(leader) == 2 and leader[1].isdigit() and self.ours.get(int(leader[1]), False))
+        self.ours[pid] = known
+        return known
+
+    def _sample(self, first: bool = False) -> None:
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or not self._belongs(int(name)):
+                continue
+            try:
+                fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks = int(fields[11]) + int(fields[12])  # utime, stime
+            if first:
+                self.start_ticks[int(name)] = ticks
+            self.last_ticks[int(name)] = ticks
 
 
-def _phases(db, report: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+class Timeline:
+    """When each part of the run started and ended, in seconds from the run's start: the functions are wrapped so
+    they note the clock on the way in and out (nothing else changes; a few clock reads per run)."""
+
+    PARTS = (("load", "reconcile.pg_report", "load_report"), ("compare", "reconcile.set_compare", "compare_loaded"),
+             ("our_side", "reconcile.set_compare", "_our_side"), ("verify", "reconcile.runner", "_verify"))
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.start = time.perf_counter()
+        self.spans: dict[str, list[tuple[float, float]]] = {}
+        for name, module_name, function in self.PARTS:
+            module = importlib.import_module(module_name)
+            if hasattr(module, function):  # (an older tree may lack a part)
+                setattr(module, function, self._wrapped(name, getattr(module, function)))
+
+    def _wrapped(self, name: str, function):  # type: ignore[no-untyped-def]
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.spans.setdefault(name, []).append((began - self.start, time.perf_counter() - self.start))
+
+        return timed
+
+    def report(self) -> dict[str, list[list[float]]]:
+        return {name: [[round(a, 3), round(b, 3)] for a, b in spans] for name, spans in self.spans.items()}
+
+
+def _phases(db, report: Path, comp_id: str | None) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """The same work again, one phase at a time (in the run, the ledger verification overlaps the others)."""
     from oms.ledger.verify import verify_ledger
     from reconcile import pg_report, set_compare
@@ -240,7 +323,7 @@ def _phases(db, report: Path) -> dict[str, float]:  # type: ignore[no-untyped-de
     timings: dict[str, float] = {}
     with db.engine.connect() as connection:
         started = time.perf_counter()
-        loaded = pg_report.load_report(connection.connection.driver_connection, report, TRADE_DATE)
+        loaded = pg_report.load_report(connection.connection.driver_connection, report, TRADE_DATE, None, comp_id)
         timings["load_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         connection.execution_options(isolation_level="REPEATABLE READ")
@@ -254,30 +337,57 @@ def _phases(db, report: Path) -> dict[str, float]:  # type: ignore[no-untyped-de
     return timings
 
 
+def _our_comp_id() -> str | None:
+    """What ``oms reconcile`` passes as our broker: the SenderCompID of the venue session in sessions.cfg (the
+    repository's names OMS, the broker of every row of the benchmark's report)."""
+    from reconcile.venue_fetch import VenueFetchError, session_settings
+
+    try:
+        return session_settings(ROOT / "sessions.cfg").sender_comp_id
+    except VenueFetchError:
+        return None
+
+
 def timed_run(database: str, report: Path) -> dict[str, object]:
     """One reconciliation, as ``oms reconcile --report`` runs it (without the stored-run file), in this process."""
     from oms.service.uow import Database
     from reconcile import output
     from reconcile.runner import run_file
 
+    comp_id = _our_comp_id()
+    load_average = float(Path("/proc/loadavg").read_text().split()[0])  # the machine is shared: say how busy
     db = Database.from_url(_url(database), checkpoint_interval_s=None)
     baseline_mb = _peak_rss_mb()
+    server = ServerCpu(database)
+    server.start()
+    timeline = Timeline()
     cpu_before = _own_cpu_seconds()
-    started = time.perf_counter()
-    result = run_file(db, TRADE_DATE, report, comp_id=None, apply=False)
+    started = timeline.start = time.perf_counter()
+    result = run_file(db, TRADE_DATE, report, comp_id=comp_id, apply=False)
+    rendering = time.perf_counter() - started
     document = output.as_document(result)
+    lines = output.summary_lines(result) + output.table_lines(result)
     seconds = time.perf_counter() - started
+    timeline.spans["render"] = [(rendering, seconds)]
+    spans = timeline.report()  # before the phases alone below, which go through the same functions
     client_cpu = _own_cpu_seconds() - cpu_before
-    server_cpu = _backend_cpu_seconds(db)
+    db.dispose()  # the run's backends end: their last CPU ticks are in
+    time.sleep(0.05)
+    server_cpu = server.stop()
+    client_cpu -= server.own_seconds
     peak_mb = _peak_rss_mb()
-    phases = _phases(db, report)
+    db = Database.from_url(_url(database), checkpoint_interval_s=None)
+    phases = _phases(db, report, comp_id)
     db.dispose()
     counts: dict[str, int] = {}
     for item in document["breaks"]:
         counts[item["kind"]] = counts.get(item["kind"], 0) + 1
-    return {"seconds": seconds, "peak_rss_mb": peak_mb, "baseline_rss_mb": baseline_mb,
-            "client_cpu_seconds": client_cpu, "server_cpu_seconds": server_cpu, **phases,
-            "report_rows": document["report_rows"],
+    in_run = {name: round(spans[name][0][1] - spans[name][0][0], 3) for name in spans}
+    return {"seconds": seconds, "load_average_1m": load_average, "in_run_seconds": in_run,
+            "peak_rss_mb": peak_mb, "baseline_rss_mb": baseline_mb,
+            "client_cpu_seconds": client_cpu, "server_cpu_seconds": server_cpu, "timeline": spans,
+            **phases,
+            "report_rows": document["report_rows"], "comp_id": comp_id, "rendered_lines": len(lines),
             "matched": document["matched"], "breaks": counts, "ledger_violations": len(document["ledger_violations"])}
 
 
@@ -311,11 +421,12 @@ def main() -> None:
                                    capture_output=True, text=True, cwd=ROOT)
             runs.append(json.loads(child.stdout))
             last = runs[-1]
-            print(f"  {last['seconds']:.2f} s, peak {last['peak_rss_mb']:.0f} MB, "
-                  f"CPU {last['client_cpu_seconds']:.2f} s "
-                  f"here + {last['server_cpu_seconds']:.2f} s in PostgreSQL (alone: load "
+            phases = ", ".join(f"{name} {value:.2f}" for name, value in last["in_run_seconds"].items())
+            print(f"  {last['seconds']:.2f} s (load average {last['load_average_1m']:.2f}), peak "
+                  f"{last['peak_rss_mb']:.0f} MB, CPU {last['client_cpu_seconds']:.2f} s here + "
+                  f"{last['server_cpu_seconds']:.2f} s in PostgreSQL; in the run: {phases}; alone: load "
                   f"{last['load_seconds']:.2f} s, compare {last['compare_seconds']:.2f} s, ledger verify "
-                  f"{last['verify_seconds']:.2f} s)", file=sys.stderr)
+                  f"{last['verify_seconds']:.2f} s", file=sys.stderr)
         median = {key: statistics.median(run[key] for run in runs)  # type: ignore[misc]
                   for key in ("seconds", "peak_rss_mb", "load_seconds", "compare_seconds", "verify_seconds",
                               "client_cpu_seconds", "server_cpu_seconds")}
@@ -326,6 +437,10 @@ def main() -> None:
                                                "server": round(median["server_cpu_seconds"], 2)},
                         "median_phases_seconds": {key: round(median[f"{key}_seconds"], 2)
                                                   for key in ("load", "compare", "verify")},
+                        "median_in_run_seconds": {key: round(statistics.median(run["in_run_seconds"][key]
+                                                                               for run in runs), 2)
+                                                  for key in runs[0]["in_run_seconds"]},
+                        "load_averages_1m": [run["load_average_1m"] for run in runs],
                         "runs": runs})
         if not args.keep:
             from sqlalchemy import create_engine, text

@@ -1,7 +1,8 @@
 """One reconciliation run: compare, optionally repair what is safe, compare again, check the ledger.
 
-The comparison reads our books in one transaction (one snapshot: REPEATABLE READ on PostgreSQL; SQLite's
-transactions are serialized already), so fills, orders and ledger balances agree with each other. Two ways to
+The comparison reads our books in one transaction (one snapshot: REPEATABLE READ on PostgreSQL, shared with the
+second connection of the set-based path; SQLite's transactions are serialized already), so fills, orders and
+ledger balances agree with each other. Two ways to
 compare, same results: report rows in memory handed to the pure matcher and checks (``compare``), or, for a
 CSV report on PostgreSQL, the report streamed into a temporary table and compared set-based
 (``pg_report`` + ``set_compare``). Repairs go through ``CommandExecutor`` (the live fill path) in one
@@ -134,7 +135,7 @@ def run(database: Database, trade_date: date, rows: Sequence[VenueTrade], *, sou
 def run_file(database: Database, trade_date: date, path: Path, *, comp_id: str | None, apply: bool,
              config: ServiceConfig | None = None, progress: Progress | None = None) -> RunResult:
     """A run on the venue's CSV report. On PostgreSQL the report is streamed into a temporary table and compared
-    set-based (a million rows in seconds), while the ledger is verified on a second connection; elsewhere it is
+    set-based (a million rows in seconds), while the ledger is verified on another connection; elsewhere it is
     read into memory and matched row by row. Either way a bad report raises ``ReportError`` before anything is
     booked, and the results are the same."""
     if database.engine.dialect.name != "postgresql" or not os.access(path, os.R_OK) or not path.is_file():
@@ -144,28 +145,29 @@ def run_file(database: Database, trade_date: date, path: Path, *, comp_id: str |
                    config=config)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-verify") as pool, \
             database.engine.connect() as connection:
-        early_verify = pool.submit(_verify, database)  # reads only committed books: the load changes none
         driver = connection.connection.driver_connection
         try:
-            loaded = pg_report.load_report(driver, path, trade_date, progress)  # type: ignore[arg-type]
-            skipped = pg_report.keep_broker(driver, comp_id)  # type: ignore[arg-type]
-            count = loaded.rows - skipped
+            loaded = pg_report.load_report(driver, path, trade_date, progress, comp_id)  # type: ignore[arg-type]
+            # The ledger verification reads only committed books (the load changes none). It starts now, not
+            # before the load: the load keeps both cores busy (our check of the text, the server's COPY) and the
+            # verification's Python would take turns with the check for the GIL; the join leaves one core free.
+            early_verify = pool.submit(_verify, database)
 
             def compare_loaded() -> Comparison:
                 connection.execution_options(isolation_level="REPEATABLE READ")
                 try:
-                    found = set_compare.compare_loaded(connection, trade_date, count, loaded.repeated)
+                    found = set_compare.compare_loaded(connection, trade_date, loaded.rows, loaded.repeated)
                 finally:
                     connection.rollback()
                 return Comparison(found.matching, tuple(found.breaks), tuple(found.repairs), tuple(found.refusals),
                                   found.our_fills, found.matched)
 
-            return _run(database, trade_date, compare_loaded, source=_source(path, skipped), report_rows=count,
-                        apply=apply, config=config, verified=early_verify.result)
+            return _run(database, trade_date, compare_loaded, source=_source(path, loaded.skipped),
+                        report_rows=loaded.rows, apply=apply, config=config, verified=early_verify.result)
         finally:
             connection.rollback()
-            driver.execute("DROP TABLE IF EXISTS rec_venue")  # type: ignore[attr-defined]
-            driver.commit()  # type: ignore[attr-defined]
+            # The session's local buffers grew to the report's size: close it rather than pool it.
+            connection.invalidate()
 
 
 def _source(path: Path, skipped: int) -> str:

@@ -176,3 +176,62 @@ def test_a_bad_line_deep_in_a_large_report_stops_the_load_with_its_line(books: B
         assert str(error.value) == f"{path}:25001: quantity: '1O0' is not a decimal number"
         assert driver.execute("SELECT count(*) FROM rec_venue").fetchone() == (0,)  # type: ignore[union-attr]
         connection.rollback()
+
+
+@pytest.mark.parametrize("first_differs", [True, False])
+def test_a_repeated_exec_id_counts_its_first_row_whichever_differs(books: Books, tmp_path: Path,
+                                                                   first_differs: bool) -> None:
+    """The join brings back every row of a repeated ExecID; only the first may pair, as in the matcher."""
+    rows = a_busy_day(books)
+    altered = dataclasses.replace(rows[2], quantity=rows[2].quantity + 1, price=rows[2].price + 1)
+    pair = [altered, rows[2]] if first_differs else [rows[2], altered]
+    report = [rows[0], *pair, rows[3], rows[3], *rows[4:], rows[2]]
+    reference, fast = both_ways(books, write_report(tmp_path / "repeats.csv", report))
+    assert_same(reference, fast)
+    kinds = sorted(b.kind.value for b in fast.breaks if b.exec_id == rows[2].exec_id)
+    assert kinds == (["duplicate_venue", "duplicate_venue", "price_mismatch", "qty_mismatch"] if first_differs
+                     else ["duplicate_venue", "duplicate_venue"])
+
+
+def test_exec_ids_wrongly_taken_for_repeats_change_nothing(books: Books, tmp_path: Path) -> None:
+    """``repeated`` may name more ExecIDs than the report repeats (rows of other brokers, dropped after the load),
+    or ExecIDs that are not there at all."""
+    rows = a_busy_day(books)
+    report = [rows[0], dataclasses.replace(rows[1], price=rows[1].price + 1), *rows[3:]]
+    path = write_report(tmp_path / "day.csv", report)
+    reference, fast = both_ways(books, path)
+    with books.database.engine.connect() as connection:
+        loaded = pg_report.load_report(connection.connection.driver_connection, path, DAY)  # type: ignore[arg-type]
+        assert loaded.repeated == frozenset()
+        wider = set_compare.compare_loaded(connection, DAY, loaded.rows,
+                                           {rows[0].exec_id, rows[1].exec_id, rows[2].exec_id, "NOT-THERE"})
+        connection.rollback()
+    assert tuple(wider.breaks) == fast.breaks == reference.breaks and fast.breaks
+    assert (wider.matched, wider.our_fills) == (fast.matched, fast.our_fills)
+
+
+def test_our_nets_are_read_in_the_comparison_snapshot_even_if_a_fill_is_booked_meanwhile(
+        books: Books, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second connection (our nets, the ledger) imports the first one's snapshot: a fill committed after the
+    comparison started is seen by neither, so the run stays consistent (no false position or cash break)."""
+    rows = a_busy_day(books)
+    path = write_report(tmp_path / "day.csv", rows)
+    reference, _ = both_ways(books, path)
+    assert not reference.breaks
+    read_our_side = set_compare._our_side
+
+    def book_then_read(*args: object) -> set_compare.OurSide:
+        books.fill("B3", "E-LATE", "50", "50.00")  # committed by another connection, after the snapshot
+        return read_our_side(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(set_compare, "_our_side", book_then_read)
+    with books.database.engine.connect() as connection:
+        loaded = pg_report.load_report(connection.connection.driver_connection, path, DAY)  # type: ignore[arg-type]
+        connection.execution_options(isolation_level="REPEATABLE READ")
+        found = set_compare.compare_loaded(connection, DAY, loaded.rows, loaded.repeated)
+        connection.rollback()
+    assert found.breaks == [] and found.our_fills == reference.our_fills == len(rows)
+    monkeypatch.setattr(set_compare, "_our_side", read_our_side)
+    reference, after = both_ways(books, path)
+    assert_same(reference, after)
+    assert [b.exec_id for b in after.breaks if b.kind is BreakKind.MISSING_VENUE] == ["E-LATE"]  # the next run

@@ -21,7 +21,9 @@ the end; SQLite: a temporary file, WAL + ``synchronous=FULL`` as ``make_engine``
 
 The figure is orders placed + filled per second (wall clock over the timed loop), with per-batch (batch
 mode) or per-order (group mode) latency percentiles; batch mode also prints the client process's CPU time
-per order, a figure less disturbed by other load on a shared machine. At the end ``verify_ledger`` must be clean and
+per order, a figure less disturbed by other load on a shared machine, on PostgreSQL the CPU time of the server
+backends serving the bench database (``server_cpu_us_per_order``, read from ``/proc``; background processes such
+as the WAL writer are not included), and the 1-minute load average when the run started (``load1``). At the end ``verify_ledger`` must be clean and
 every order must be filled. SQLite WAL checkpoints run from a background thread, off the order path.
 """
 
@@ -95,7 +97,7 @@ def full_fill(venue_cl_ord_id: str, exec_id: str, qty: Decimal, px: Decimal) -> 
     return ApplyExecution(
         venue_exec_id=exec_id,
         cl_ord_id=venue_cl_ord_id,  # type: ignore[arg-type]
-        venue_order_id="V-" + venue_cl_ord_id[:12],  # type: ignore[arg-type]
+        venue_order_id="V-" + venue_cl_ord_id[-12:],  # type: ignore[arg-type]
         exec_type=ExecType.TRADE,
         ord_status=OrderStatus.FILLED,
         last_qty=qty,
@@ -290,6 +292,32 @@ class RunResult:
         )
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(db: BenchDb) -> float | None:
+    """PostgreSQL: CPU time (user + system) used so far by the server processes serving this database.
+
+    Read from ``/proc`` (the server runs on this machine), so the figure covers what the client's
+    ``client_cpu_us_per_order`` leaves out; None on SQLite, or when ``/proc`` cannot be read.
+    """
+    if db.backend != "postgresql":
+        return None
+    with db.database.engine.connect() as connection:
+        pids = connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars().all()
+    total = 0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / _CLOCK_TICKS
+
+
 def run_batches(db: BenchDb, accounts: list[str], n: int, batch: int, tag: str, checkpoint_s: float) -> RunResult:
     executor = CommandExecutor(db.database, CONFIG)
     places = order_stream(n, accounts, tag)
@@ -298,6 +326,8 @@ def run_batches(db: BenchDb, accounts: list[str], n: int, batch: int, tag: str, 
     pair_ms: list[float] = []
     checkpointer = Checkpointer(db, checkpoint_s)
     exec_seq = 0
+    load1 = os.getloadavg()[0]
+    server_started = server_cpu_seconds(db)
     started = time.perf_counter()
     cpu_started = time.process_time()  # this process's CPU (all threads): less sensitive to other load
     for start in range(0, n, batch):
@@ -323,13 +353,17 @@ def run_batches(db: BenchDb, accounts: list[str], n: int, batch: int, tag: str, 
         pair_ms.append((t3 - t0) * 1000)
     elapsed = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
+    server_ended = server_cpu_seconds(db) if server_started is not None else None
     checkpointer.stop()
+    extra = {"place_p50_ms": pct(place_ms, 50), "fill_p50_ms": pct(fill_ms, 50),
+             "place_p99_ms": pct(place_ms, 99), "fill_p99_ms": pct(fill_ms, 99),
+             "client_cpu_us_per_order": cpu_s / n * 1e6}  # fmt: skip
+    if server_started is not None and server_ended is not None:
+        extra["server_cpu_us_per_order"] = (server_ended - server_started) / n * 1e6
+    extra["load1"] = load1
     return RunResult(
         db.backend, "batch", n, f"B={batch}", elapsed, pair_ms, "per-batch (place+fill)",
-        checkpointer.count, checkpointer.seconds,
-        {"place_p50_ms": pct(place_ms, 50), "fill_p50_ms": pct(fill_ms, 50),
-         "place_p99_ms": pct(place_ms, 99), "fill_p99_ms": pct(fill_ms, 99),
-         "client_cpu_us_per_order": cpu_s / n * 1e6},
+        checkpointer.count, checkpointer.seconds, extra,
     )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Multi-row writes for the hot path: one statement per table per transaction, not one per row.
+"""Multi-row writes (and reads) for the hot path: one statement per table per transaction, not one per row.
 
 A batch of orders writes about eighteen rows per order placed and filled. Through SQLAlchemy's
 ``executemany`` each row pays for parameter processing in Python, and on PostgreSQL psycopg sends one
@@ -11,6 +11,12 @@ driver whole columns:
   the form SQLAlchemy would store (decimal text, ``YYYY-MM-DD HH:MM:SS.ffffff`` datetimes, JSON text).
 
 Values read back through SQLAlchemy are identical to those it would have written itself.
+
+:class:`BulkReader` is the other direction: one DBAPI ``execute`` + ``fetchall`` per query, with each value
+converted by its column's type exactly as SQLAlchemy's result processing would (on SQLite: decimal text to
+``Decimal``, datetime text to naive ``datetime``, JSON text to objects; psycopg already returns those types).
+It skips SQLAlchemy's statement compilation (an expanding ``IN`` of 500 values is recompiled per batch) and
+its per-row result machinery.
 """
 
 from __future__ import annotations
@@ -20,8 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Table
 from sqlalchemy.dialects import postgresql
@@ -39,11 +44,21 @@ def _exact(value: Decimal | None) -> Decimal | None:
 
 
 def _exact_text(value: Decimal | None) -> str | None:
+    """Canonical decimal text, as ``ExactDecimal`` stores it on SQLite (``format(value, "f")``).
+
+    ``str()`` is the same text and cheaper, except in scientific notation (a positive exponent, or more than
+    six leading zeros) and for NaN or infinities (which end in a letter): those take the slow path.
+    """
     if value is None:
         return None
-    if not value.is_finite():
-        raise ValueError(f"ExactDecimal refuses non-finite {value}")
-    return format(value, "f")
+    if type(value) is not Decimal:
+        raise TypeError(f"ExactDecimal takes Decimal, got {type(value).__name__}")
+    text = str(value)
+    if "E" in text or not text[-1].isdigit():
+        if not value.is_finite():
+            raise ValueError(f"ExactDecimal refuses non-finite {value}")
+        return format(value, "f")
+    return text
 
 
 # A batch stamps most rows with a few instants (the batch's ``now``, each report's transact time): memo by
@@ -70,9 +85,13 @@ def _sqlite_date(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+# ``json.dumps`` with its defaults, minus the circular-reference bookkeeping (payloads are trees we built).
+_encode_json = json.JSONEncoder(check_circular=False).encode
+
+
 def _json(value: Any) -> str:
     """JSON text; None becomes JSON ``null`` as SQLAlchemy's JSON type writes it (``none_as_null=False``)."""
-    return json.dumps(value)
+    return "null" if value is None else _encode_json(value)
 
 
 def _sqlite_bool(value: bool | None) -> int | None:
@@ -114,26 +133,59 @@ def _pg_array_type(column_type: Any) -> tuple[str, str]:
     return column_type.compile(dialect=_PG), ""
 
 
+def _row_function(names: tuple[str, ...], converters: tuple[Convert, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A compiled ``row -> tuple`` for these columns: one call per row, each conversion inline.
+
+    Generated once per plan, so a row costs one Python call instead of a getter, a list and a loop.
+    """
+    namespace: dict[str, Any] = {}
+    parts = []
+    for i, (name, convert) in enumerate(zip(names, converters, strict=True)):
+        if convert is _same:
+            parts.append(f"row[{name!r}]")
+        else:
+            namespace[f"convert{i}"] = convert
+            parts.append(f"convert{i}(row[{name!r}])")
+    exec(f"def to_tuple(row):\n    return ({', '.join(parts)},)\n", namespace)  # noqa: S102 - built from column names
+    return namespace["to_tuple"]  # type: ignore[no-any-return]
+
+
+def _tuple_function(converters: tuple[Convert, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]] | None:
+    """A compiled ``row -> tuple`` applying ``converters`` by position; None when nothing needs converting."""
+    if all(convert is _same for convert in converters):
+        return None
+    namespace: dict[str, Any] = {}
+    parts = []
+    for i, convert in enumerate(converters):
+        if convert is _same:
+            parts.append(f"row[{i}]")
+        else:
+            namespace[f"convert{i}"] = convert
+            parts.append(f"convert{i}(row[{i}])")
+    exec(f"def from_row(row):\n    return ({', '.join(parts)},)\n", namespace)  # noqa: S102 - positions only
+    return namespace["from_row"]  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     sql: str
     converters: tuple[Convert, ...]
     names: tuple[str, ...]
+    to_tuple: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    convert_tuple: Callable[[Sequence[Any]], tuple[Any, ...]] | None  # None: positional rows need no conversion
 
-    def tuples(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Each row as a sequence of driver values in ``names`` order; only typed columns are converted."""
-        names = self.names
-        getter = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-        converting = [(i, convert) for i, convert in enumerate(self.converters) if convert is not _same]
-        if not converting:
-            return [getter(row) for row in rows]
-        out = []
-        for row in rows:
-            values = list(getter(row))
-            for i, convert in converting:
-                values[i] = convert(values[i])
-            out.append(values)
-        return out
+    def tuples(self, rows: Sequence[Any], positional: bool = False) -> Sequence[Sequence[Any]]:
+        """Each row as a tuple of driver values in ``names`` order; only typed columns are converted.
+
+        Rows are dicts keyed by column name, or (``positional``) sequences already in ``names`` order.
+        """
+        if not positional:
+            return list(map(self.to_tuple, rows))
+        return rows if self.convert_tuple is None else list(map(self.convert_tuple, rows))
+
+
+def _plan(sql: str, converters: tuple[Convert, ...], names: tuple[str, ...]) -> _Plan:
+    return _Plan(sql, converters, names, _row_function(names, converters), _tuple_function(converters))
 
 
 _plans: dict[tuple[str, str, str, tuple[str, ...], str | None], _Plan] = {}
@@ -158,7 +210,7 @@ def _insert_plan(table: Table, names: tuple[str, ...], postgres: bool, on_confli
         marks = ", ".join("?" for _ in names)
         sql = f'INSERT INTO "{table.name}" ({column_list}) VALUES ({marks}){tail}'
         converters = tuple(_sqlite_converter(c.type) for c in columns)
-    plan = _Plan(sql, converters, names)
+    plan = _plan(sql, converters, names)
     _plans[key] = plan
     return plan
 
@@ -169,7 +221,7 @@ def _copy_plan(table: Table, names: tuple[str, ...]) -> _Plan:
     if plan is None:
         column_list = ", ".join(f'"{name}"' for name in names)
         converters = tuple(_pg_converter(table.c[name].type) for name in names)
-        plan = _Plan(f'COPY "{table.name}" ({column_list}) FROM STDIN', converters, names)
+        plan = _plan(f'COPY "{table.name}" ({column_list}) FROM STDIN', converters, names)
         _plans[key] = plan
     return plan
 
@@ -196,9 +248,22 @@ def _update_plan(table: Table, key_name: str, names: tuple[str, ...], postgres: 
         assignments = ", ".join(f'"{name}" = ?' for name in names)
         sql = f'UPDATE "{table.name}" SET {assignments} WHERE "{key_name}" = ?'
         converters = tuple(_sqlite_converter(c.type) for c in columns)
-    plan = _Plan(sql, converters, ordered)
+    plan = _plan(sql, converters, ordered)
     _plans[cache_key] = plan
     return plan
+
+
+class PendingWrite(NamedTuple):
+    """One multi-row statement to run later: ``BulkWriter.insert`` (``key`` None) or ``BulkWriter.update``.
+
+    Rows are final when the write is made (built from the records at that moment).
+    """
+
+    table: Table
+    rows: Sequence[Any]
+    key: str | None = None
+    names: tuple[str, ...] | None = None
+    on_conflict_do_nothing: bool = False
 
 
 class BulkWriter:
@@ -211,25 +276,34 @@ class BulkWriter:
     def _cursor(self) -> Any:
         return self._connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
-    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]], *, on_conflict_do_nothing: bool = False) -> None:
-        """Insert ``rows`` (dicts with the same keys): COPY on PostgreSQL (``INSERT ... unnest`` when
-        conflicts are to be ignored, which COPY cannot do), one executemany on SQLite."""
+    def insert(
+        self,
+        table: Table,
+        rows: Sequence[Any],
+        *,
+        on_conflict_do_nothing: bool = False,
+        names: tuple[str, ...] | None = None,
+    ) -> None:
+        """Insert ``rows``: dicts with the same keys, or, with ``names``, tuples in that column order (no dict
+        per row for the ledger's many small rows). COPY on PostgreSQL (``INSERT ... unnest`` when conflicts
+        are to be ignored, which COPY cannot do), one executemany on SQLite."""
         if not rows:
             return
-        names = tuple(rows[0])
+        positional = names is not None
+        columns = names if names is not None else tuple(rows[0])
         if self._postgres and not on_conflict_do_nothing:
-            self._copy(table, names, rows)
+            self._copy(table, columns, rows, positional)
             return
-        plan = _insert_plan(table, names, self._postgres, on_conflict_do_nothing)
-        self._run(plan, rows)
+        plan = _insert_plan(table, columns, self._postgres, on_conflict_do_nothing)
+        self._run(plan, rows, positional)
 
-    def _copy(self, table: Table, names: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> None:
+    def _copy(self, table: Table, names: tuple[str, ...], rows: Sequence[Any], positional: bool = False) -> None:
         plan = _copy_plan(table, names)
         cursor = self._cursor()
         try:
             with cursor.copy(plan.sql) as copy:
                 write_row = copy.write_row
-                for values in plan.tuples(rows):
+                for values in plan.tuples(rows, positional):
                     write_row(values)
         finally:
             cursor.close()
@@ -242,13 +316,116 @@ class BulkWriter:
         plan = _update_plan(table, key, names, self._postgres)
         self._run(plan, rows)
 
-    def _run(self, plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> None:
+    def write(self, writes: Sequence[PendingWrite]) -> None:
+        """Run ``writes`` in order."""
+        for write in writes:
+            if write.key is None:
+                self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing, names=write.names)
+            else:
+                self.update(write.table, write.key, write.rows)
+
+    def _run(self, plan: _Plan, rows: Sequence[Any], positional: bool = False) -> None:
         cursor = self._cursor()
         try:
             if self._postgres:
-                arrays = [list(column) for column in zip(*plan.tuples(rows), strict=True)]
+                arrays = [list(column) for column in zip(*plan.tuples(rows, positional), strict=True)]
                 cursor.execute(plan.sql, arrays, binary=True)  # binary arrays: no text quoting per element
             else:
-                cursor.executemany(plan.sql, plan.tuples(rows))
+                cursor.executemany(plan.sql, plan.tuples(rows, positional))
         finally:
             cursor.close()
+
+
+# -- reading -----------------------------------------------------------------------------------------------------------
+
+
+def _to_decimal(value: Any) -> Decimal | None:
+    return None if value is None or type(value) is Decimal else Decimal(value)
+
+
+def _to_datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _to_date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _from_json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _to_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _sqlite_reader(column_type: Any) -> Convert:
+    """The conversion SQLAlchemy's SQLite dialect applies to a value read from a column of this type."""
+    if isinstance(column_type, ExactDecimal):
+        return _to_decimal
+    if isinstance(column_type, DateTime):
+        return _to_datetime
+    if isinstance(column_type, Date):
+        return _to_date
+    if isinstance(column_type, JSON):
+        return _from_json
+    if isinstance(column_type, Boolean):
+        return _to_bool
+    return _same
+
+
+_readers: dict[tuple[str, tuple[str, ...]], Callable[[Sequence[Any]], tuple[Any, ...]] | None] = {}
+
+
+SQLITE_IN_CHUNK = 2000  # values per IN list (SQLite allows 32,766 host parameters per statement)
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ...`` for an SQLite ``IN`` list of ``count`` values."""
+    return ", ".join("?" * count)
+
+
+class BulkReader:
+    """Runs a SELECT through the DBAPI cursor underneath ``connection``'s transaction.
+
+    ``columns`` names the table columns the SELECT returns, in order; their types decide the conversions.
+    SQL uses the driver's placeholders (``?`` on SQLite, ``%s`` on PostgreSQL, where arrays go in binary).
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+
+    def fetch(self, sql: str, params: Sequence[Any], table: Table, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        cursor = self._connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self._postgres:
+                cursor.execute(sql, params, binary=True)
+                return cursor.fetchall()  # type: ignore[no-any-return] # psycopg returns the Python types
+            rows = cursor.execute(sql, params).fetchall()
+        finally:
+            cursor.close()
+        return self._convert(rows, table, columns)
+
+    def fetch_in(self, template: str, keys: Sequence[Any], table: Table, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """SQLite: every ``{}`` in ``template`` becomes the same ``IN`` list of ``keys`` (plain values, or tuples
+        for row values), in chunks that stay far below SQLite's limit on host parameters."""
+        found: list[tuple[Any, ...]] = []
+        slots = template.count("{}")
+        for start in range(0, len(keys), SQLITE_IN_CHUNK):
+            chunk = keys[start : start + SQLITE_IN_CHUNK]
+            if isinstance(chunk[0], tuple):
+                marks = ", ".join(("(" + placeholders(len(chunk[0])) + ")",) * len(chunk))
+                values = [value for key in chunk for value in key]
+            else:
+                marks, values = placeholders(len(chunk)), list(chunk)
+            found.extend(self.fetch(template.format(*(marks,) * slots), values * slots, table, columns))
+        return found
+
+    @staticmethod
+    def _convert(rows: list[Any], table: Table, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        key = (table.name, columns)
+        if key not in _readers:
+            _readers[key] = _tuple_function(tuple(_sqlite_reader(table.c[name].type) for name in columns))
+        convert = _readers[key]
+        return rows if convert is None else list(map(convert, rows))

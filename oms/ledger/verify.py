@@ -1,7 +1,8 @@
 """Checks of every ledger invariant of DESIGN.md, returning violations as values (never raising).
 
 1. Every journal entry balances per asset, and no entry is empty.
-2. Every posting's asset is its ledger account's asset.
+2. Every posting belongs to a journal entry and a ledger account that exist (the schema leaves these references
+   to the ledger's single writer, migration 0004_postings_fk), and its asset is its ledger account's asset.
 3. Stored customer balances equal the sum of their postings.
 4. Customer available and reserved balances (cash and shares) are never below zero.
 5. Reservations follow the order: pending reservations add up to the reserved balances, and a finished
@@ -44,6 +45,7 @@ def verify_ledger(connection: Connection) -> list[Violation]:
     """Run every check; an empty list means the ledger is sound."""
     violations: list[Violation] = []
     violations.extend(_entries_balance(connection))
+    violations.extend(_posting_references(connection))
     balances, assets = _posting_sums(connection, violations)
     violations.extend(_stored_balances(connection, balances, assets))
     violations.extend(_reservations(connection, balances))
@@ -98,6 +100,23 @@ def _entries_balance_in_database(connection: Connection) -> Iterator[Violation]:
              .order_by(entries.c.id))
     for (entry_id,) in connection.execute(empty):
         yield Violation("EMPTY_ENTRY", f"entry {entry_id} has no postings")
+
+
+def _posting_references(connection: Connection) -> Iterator[Violation]:
+    """Postings whose journal entry or ledger account does not exist (what a foreign key would refuse)."""
+    postings = Posting.__table__
+    entries = JournalEntry.__table__
+    accounts = LedgerAccount.__table__
+    orphans = (select(postings.c.id, postings.c.entry_id)
+               .where(~select(entries.c.id).where(entries.c.id == postings.c.entry_id).exists())
+               .order_by(postings.c.id))  # fmt: skip
+    for posting_id, entry_id in connection.execute(orphans):
+        yield Violation("POSTING_WITHOUT_ENTRY", f"posting {posting_id} belongs to missing entry {entry_id}")
+    unknown = (select(postings.c.id, postings.c.ledger_account)
+               .where(~select(accounts.c.key).where(accounts.c.key == postings.c.ledger_account).exists())
+               .order_by(postings.c.id))  # fmt: skip
+    for posting_id, key in connection.execute(unknown):
+        yield Violation("POSTING_WITHOUT_ACCOUNT", f"posting {posting_id} books on missing ledger account {key}")
 
 
 def _posting_sums(

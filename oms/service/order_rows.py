@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
@@ -36,14 +36,13 @@ class OrderRecord:
     replaces_order_id: str | None = None
     replaced_by_order_id: str | None = None
     text: str | None = None
+    # The order's id and account as plain strings, fixed for the record's life (handlers read them often).
+    id: str = field(init=False)
+    account_id: str = field(init=False)
 
-    @property
-    def id(self) -> str:
-        return str(self.order.order_id)
-
-    @property
-    def account_id(self) -> str:
-        return str(self.order.account)
+    def __post_init__(self) -> None:
+        self.id = str(self.order.order_id)
+        self.account_id = str(self.order.account)
 
 
 def _terms_to_json(terms: ReplaceTerms | None) -> dict[str, Any] | None:
@@ -78,22 +77,22 @@ def record_to_row(record: OrderRecord) -> dict[str, Any]:
         "id": str(order.order_id),
         "account_id": str(order.account),
         "cl_ord_id": str(order.cl_ord_id),
-        "source": order.source.value,
+        "source": order.source._value_,
         "symbol": str(order.symbol),
-        "side": order.side.value,
-        "order_type": order.order_type.value,
-        "time_in_force": order.tif.value,
+        "side": order.side._value_,
+        "order_type": order.order_type._value_,
+        "time_in_force": order.tif._value_,
         "qty": order.qty,
         "limit_price": order.limit_price,
         "stop_price": order.stop_price,
         "expire_date": order.expire_date,
-        "status": order.status.value,
+        "status": order.status._value_,
         "cum_qty": order.cum_qty,
         "leaves_qty": order.leaves_qty,
         "cum_notional": order.cum_notional,
         "cum_fees": order.cum_fees,
         "venue_order_id": None if order.venue_order_id is None else str(order.venue_order_id),
-        "previous_status": None if order.previous_status is None else order.previous_status.value,
+        "previous_status": None if order.previous_status is None else order.previous_status._value_,
         "pending_cl_ord_id": None if order.pending_cl_ord_id is None else str(order.pending_cl_ord_id),
         "pending_replace": _terms_to_json(order.pending_replace),
         "orig_cl_ord_id": None if order.orig_cl_ord_id is None else str(order.orig_cl_ord_id),
@@ -108,45 +107,85 @@ def record_to_row(record: OrderRecord) -> dict[str, Any]:
     }
 
 
+def _by_value(enum: type[Any]) -> Any:
+    """``enum(value)`` through a plain dict (an enum call by value runs Python code); unknown values still
+    go through ``enum(value)``, which raises as before."""
+    members = dict(enum._value2member_map_)
+
+    def lookup(value: Any) -> Any:
+        member = members.get(value)
+        return member if member is not None else enum(value)
+
+    return lookup
+
+
+_side, _order_type, _tif = _by_value(Side), _by_value(OrderType), _by_value(TimeInForce)
+_status, _source = _by_value(OrderStatus), _by_value(OrderSource)
+
+
+def record_update_row(record: OrderRecord) -> dict[str, Any]:
+    """The row's key and its ``MUTABLE_ORDER_COLUMNS``, as ``record_to_row`` has them (an UPDATE's values)."""
+    order = record.order
+    return {
+        "id": record.id,
+        "status": order.status._value_,
+        "cum_qty": order.cum_qty,
+        "leaves_qty": order.leaves_qty,
+        "cum_notional": order.cum_notional,
+        "cum_fees": order.cum_fees,
+        "venue_order_id": None if order.venue_order_id is None else str(order.venue_order_id),
+        "previous_status": None if order.previous_status is None else order.previous_status._value_,
+        "pending_cl_ord_id": None if order.pending_cl_ord_id is None else str(order.pending_cl_ord_id),
+        "pending_replace": _terms_to_json(order.pending_replace),
+        "pending_venue_cl_ord_id": record.pending_venue_cl_ord_id,
+        "replaced_by_order_id": record.replaced_by_order_id,
+        "text": record.text,
+        "updated_at": order.updated_at,
+    }
+
+
 def record_from_row(row: Any) -> OrderRecord:
     """Rebuild the record from a row selected with ``ORDER_COLUMNS`` in that order."""
-    data = dict(zip(ORDER_COLUMNS, row, strict=True))
-    venue_order_id, pending_cl_ord_id, orig_cl_ord_id = data["venue_order_id"], data["pending_cl_ord_id"], data["orig_cl_ord_id"]
-    previous_status = data["previous_status"]
+    (
+        id_, account_id, cl_ord_id, source, symbol, side, order_type, time_in_force, qty, limit_price, stop_price,
+        expire_date, status, cum_qty, leaves_qty, cum_notional, cum_fees, venue_order_id, previous_status,
+        pending_cl_ord_id, pending_replace, orig_cl_ord_id, venue_cl_ord_id, pending_venue_cl_ord_id,
+        replaces_order_id, replaced_by_order_id, fingerprint, text, created_at, updated_at,
+    ) = row  # fmt: skip
     order = Order.from_stored(  # a row we wrote from a validated snapshot: only the invariants are re-checked
-        order_id=OrderId.stored(data["id"]),
-        account=AccountId.stored(data["account_id"]),
-        cl_ord_id=ClOrdId.stored(data["cl_ord_id"]),
-        symbol=Symbol.stored(data["symbol"]),
-        side=Side(data["side"]),
-        order_type=OrderType(data["order_type"]),
-        qty=data["qty"],
-        limit_price=data["limit_price"],
-        stop_price=data["stop_price"],
-        tif=TimeInForce(data["time_in_force"]),
-        expire_date=data["expire_date"],
-        status=OrderStatus(data["status"]),
-        cum_qty=data["cum_qty"],
-        leaves_qty=data["leaves_qty"],
-        cum_notional=data["cum_notional"],
-        cum_fees=data["cum_fees"],
+        order_id=OrderId.stored(id_),
+        account=AccountId.stored(account_id),
+        cl_ord_id=ClOrdId.stored(cl_ord_id),
+        symbol=Symbol.stored(symbol),
+        side=_side(side),
+        order_type=_order_type(order_type),
+        qty=qty,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        tif=_tif(time_in_force),
+        expire_date=expire_date,
+        status=_status(status),
+        cum_qty=cum_qty,
+        leaves_qty=leaves_qty,
+        cum_notional=cum_notional,
+        cum_fees=cum_fees,
         venue_order_id=None if venue_order_id is None else VenueOrderId.stored(venue_order_id),
-        created_at=_aware(data["created_at"]),
-        updated_at=_aware(data["updated_at"]),
-        source=OrderSource(data["source"]),
-        previous_status=None if previous_status is None else OrderStatus(previous_status),
+        created_at=_aware(created_at),
+        updated_at=_aware(updated_at),
+        source=_source(source),
+        previous_status=None if previous_status is None else _status(previous_status),
         pending_cl_ord_id=None if pending_cl_ord_id is None else ClOrdId.stored(pending_cl_ord_id),
-        pending_replace=_terms_from_json(data["pending_replace"]),
+        pending_replace=_terms_from_json(pending_replace),
         orig_cl_ord_id=None if orig_cl_ord_id is None else ClOrdId.stored(orig_cl_ord_id),
     )
     return OrderRecord(
         order=order,
-        venue_cl_ord_id=data["venue_cl_ord_id"],
-        fingerprint=data["fingerprint"],
-        pending_venue_cl_ord_id=data["pending_venue_cl_ord_id"],
-        replaces_order_id=data["replaces_order_id"],
-        replaced_by_order_id=data["replaced_by_order_id"],
-        text=data["text"],
+        venue_cl_ord_id=venue_cl_ord_id,
+        fingerprint=fingerprint,
+        pending_venue_cl_ord_id=pending_venue_cl_ord_id,
+        replaces_order_id=replaces_order_id,
+        replaced_by_order_id=replaced_by_order_id,
+        text=text,
     )
 
 

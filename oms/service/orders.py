@@ -40,6 +40,7 @@ from oms.domain.events import (
     ReplaceRejected,
 )
 from oms.domain.events import OrderEvent as DomainEvent
+from oms.domain.ids import new_row_id as new_id  # time-ordered: the ids of rows this module creates
 from oms.domain.instruments import Instrument
 from oms.domain.order import Order
 from oms.domain.risk import (
@@ -62,7 +63,7 @@ from oms.domain.values import OrderId
 from oms.ledger import movements
 from oms.ledger.chart import CASH_AVAILABLE, SHARES_AVAILABLE
 from oms.service.order_rows import OrderRecord
-from oms.service.uow import AccountRecord, ReservationRecord, UnitOfWork, new_id
+from oms.service.uow import AccountRecord, ReservationRecord, UnitOfWork
 from oms.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -775,12 +776,12 @@ def _new_order_payload(record: OrderRecord) -> dict[str, Any]:
         "cl_ord_id": record.venue_cl_ord_id,
         "account": str(order.account),
         "symbol": str(order.symbol),
-        "side": order.side.value,
-        "order_type": order.order_type.value,
+        "side": order.side._value_,
+        "order_type": order.order_type._value_,
         "qty": _decimal_text(order.qty),
         "limit_price": _decimal_text(order.limit_price),
         "stop_price": _decimal_text(order.stop_price),
-        "tif": order.tif.value,
+        "tif": order.tif._value_,
         "expire_date": None if order.expire_date is None else order.expire_date.isoformat(),
     }
 
@@ -814,14 +815,16 @@ def _outbox(uow: UnitOfWork, record: OrderRecord, kind: str, now: datetime, payl
     uow.insert(OutboxMessage, {"order_id": record.id, "kind": kind, "payload": payload, "created_at": now, "sent_at": None, "attempts": 0})
 
 
+# Row and payload builders read enum values as ``member._value_``: the same string as ``member.value`` without
+# the ``value`` property's descriptor call, which adds up over the dozen enum fields of an order's rows.
 def _event(uow: UnitOfWork, record: OrderRecord, kind: str, now: datetime, extra: dict[str, Any] | None = None) -> None:
     order = record.order
     payload: dict[str, Any] = {
         "order_id": record.id,
         "cl_ord_id": str(order.cl_ord_id),
         "symbol": str(order.symbol),
-        "side": order.side.value,
-        "status": order.status.value,
+        "side": order.side._value_,
+        "status": order.status._value_,
         "qty": _decimal_text(order.qty),
         "cum_qty": _decimal_text(order.cum_qty),
         "leaves_qty": _decimal_text(order.leaves_qty),
@@ -849,9 +852,9 @@ def _execution_row(
             "venue_exec_id": str(command.venue_exec_id),
             "order_id": record.id,
             "account_id": record.account_id,
-            "exec_type": command.exec_type.value,
+            "exec_type": command.exec_type._value_,
             "symbol": str(record.order.symbol),
-            "side": record.order.side.value,
+            "side": record.order.side._value_,
             "last_qty": command.last_qty,
             "last_px": command.last_px,
             "fee": fee,

@@ -8,17 +8,16 @@ of commands (group commit) without any of them being acknowledged before it is d
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, func, or_, select
 
-from oms.db.bulk import BulkWriter
+from oms.db.bulk import BulkReader, BulkWriter, PendingWrite
 from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
@@ -32,9 +31,16 @@ from oms.db.models import (
     Reservation,
 )
 from oms.db.models import Order as OrderRow
+from oms.domain.ids import random_id
 from oms.domain.instruments import Instrument as DomainInstrument
 from oms.ledger.book import LedgerBook
-from oms.service.order_rows import MUTABLE_ORDER_COLUMNS, ORDER_COLUMNS, OrderRecord, record_from_row, record_to_row
+from oms.service.order_rows import (
+    ORDER_COLUMNS,
+    OrderRecord,
+    record_from_row,
+    record_to_row,
+    record_update_row,
+)
 from oms.settings import Settings
 
 _orders = OrderRow.__table__
@@ -52,8 +58,9 @@ RATE_LIMITED_PREFIX = "RATE_LIMITED"
 
 def new_id() -> str:
     """A database-independent unique id (128 random bits, 32 hex digits, like ``uuid4().hex``): no counter
-    shared between gateway processes is needed."""
-    return os.urandom(16).hex()
+    shared between gateway processes is needed. Rows the order path creates use the time-ordered
+    ``oms.domain.ids.new_row_id`` instead."""
+    return random_id()
 
 
 @dataclass(slots=True)
@@ -173,6 +180,7 @@ class UnitOfWork:
         self.connection: Connection = database.engine.connect()
         self._transaction = self.connection.begin()
         self._writer = BulkWriter(self.connection)
+        self._reader = BulkReader(self.connection)
         self.ledger = LedgerBook(self.connection, database.broker_ledger_keys, writer=self._writer)
         self.accounts: dict[str, AccountRecord | None] = {}
         self._orders: dict[str, OrderRecord] = {}
@@ -229,8 +237,8 @@ class UnitOfWork:
         else:
             if not wanted:
                 return
-            query = select(*(_accounts.c[name] for name in _ACCOUNT_FIELDS)).where(_accounts.c.id.in_(wanted))
-            found = {row[0]: AccountRecord(*row) for row in self.connection.execute(query)}
+            rows = self._reader.fetch_in(_SQLITE_ACCOUNTS, wanted, _accounts, _ACCOUNT_FIELDS)
+            found = {row[0]: AccountRecord(*row) for row in rows}
         for account_id in wanted:
             self.accounts[account_id] = found.get(account_id)
         self.ledger.load_owners(found)
@@ -351,6 +359,11 @@ class UnitOfWork:
         rows = self.connection.execute(select(*(_orders.c[name] for name in ORDER_COLUMNS)).where(condition))
         return [self._remember(record_from_row(row)) for row in rows]
 
+    def _load_orders_in(self, template: str, keys: Sequence[Any]) -> list[OrderRecord]:
+        """SQLite: the orders ``template`` (``_ORDER_SELECT`` plus an ``IN`` condition) selects for ``keys``."""
+        rows = self._reader.fetch_in(template, keys, _orders, ORDER_COLUMNS)
+        return [self._remember(record_from_row(row)) for row in rows]
+
     def _pg_fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         """PostgreSQL: one statement with array parameters, whatever the batch size.
 
@@ -376,7 +389,7 @@ class UnitOfWork:
         if self.database.is_postgres:
             self._load_orders_pg(_PG_ORDERS_BY_CLIENT, ([a for a, _ in wanted], [c for _, c in wanted]))
         else:
-            self._load_orders(tuple_(_orders.c.account_id, _orders.c.cl_ord_id).in_(wanted))
+            self._load_orders_in(_SQLITE_ORDERS_BY_CLIENT, wanted)
         self._missing_client_keys.update(key for key in wanted if key not in self._orders_by_client)
 
     def prefetch_orders_by_venue_cl_ord_id(self, venue_cl_ord_ids: Iterable[str]) -> None:
@@ -387,13 +400,17 @@ class UnitOfWork:
         ]
         if not wanted:
             return
-        if not self.database.is_postgres:
-            self._load_orders(_orders.c.venue_cl_ord_id.in_(wanted) | _orders.c.pending_venue_cl_ord_id.in_(wanted))
-            return
-        self._load_orders_pg(_PG_ORDERS_BY_VENUE_CL, (wanted,))
+        postgres = self.database.is_postgres
+        if postgres:
+            self._load_orders_pg(_PG_ORDERS_BY_VENUE_CL, (wanted,))
+        else:
+            self._load_orders_in(_SQLITE_ORDERS_BY_VENUE_CL, wanted)
         rest = [value for value in wanted if value not in self._orders_by_venue_cl]
         if rest:  # cancel and replace responses carry the ClOrdID of our pending request
-            self._load_orders_pg(_PG_ORDERS_BY_PENDING_VENUE_CL, (rest,))
+            if postgres:
+                self._load_orders_pg(_PG_ORDERS_BY_PENDING_VENUE_CL, (rest,))
+            else:
+                self._load_orders_in(_SQLITE_ORDERS_BY_PENDING_VENUE_CL, rest)
 
     def order(self, order_id: str) -> OrderRecord | None:
         if order_id not in self._orders:
@@ -455,11 +472,7 @@ class UnitOfWork:
         if self.database.is_postgres:
             rows: Iterable[Any] = self._pg_fetch(_PG_PENDING_RESERVATIONS, (wanted,))
         else:
-            rows = self.connection.execute(
-                select(*(_reservations.c[name] for name in _RESERVATION_FIELDS)).where(
-                    _reservations.c.order_id.in_(wanted) & (_reservations.c.status == "pending")
-                )
-            )
+            rows = self._reader.fetch_in(_SQLITE_PENDING_RESERVATIONS, wanted, _reservations, _RESERVATION_FIELDS)
         for row in rows:
             record = ReservationRecord(*row)
             self._reservations_by_order[record.order_id] = record
@@ -493,7 +506,7 @@ class UnitOfWork:
         if self.database.is_postgres:
             rows: Iterable[Any] = self._pg_fetch(_PG_APPLIED_EXEC_IDS, (wanted,))
         else:
-            rows = self.connection.execute(select(_executions.c.venue_exec_id).where(_executions.c.venue_exec_id.in_(wanted)))
+            rows = self._reader.fetch_in(_SQLITE_APPLIED_EXEC_IDS, wanted, _executions, ("venue_exec_id",))
         self.applied_exec_ids.update(value for (value,) in rows)
         self._checked_exec_ids.update(wanted)
 
@@ -527,40 +540,37 @@ class UnitOfWork:
     # -- finishing ------------------------------------------------------------------------------------
     def flush(self) -> None:
         """Write everything buffered: one multi-row statement per table (see :mod:`oms.db.bulk`)."""
-        writer = self._writer
-        self.ledger.flush()
+        self._writer.write(self._take_writes())
+
+    def _take_writes(self) -> list[PendingWrite]:
+        """The buffered rows as pending writes, in the order they are written; the buffers are emptied."""
+        writes = self.ledger.take_writes()
         if self._new_orders:
-            writer.insert(_orders, [record_to_row(order) for order in self._new_orders.values()])
+            writes.append(PendingWrite(_orders, [record_to_row(order) for order in self._new_orders.values()]))
             self._new_orders.clear()
         if self._dirty_orders:
-            rows = []
-            for order_id in sorted(self._dirty_orders):
-                full = record_to_row(self._orders[order_id])
-                rows.append({name: full[name] for name in _ORDER_UPDATE_COLUMNS})
-            writer.update(_orders, "id", rows)
+            orders = self._orders
+            rows = [record_update_row(orders[order_id]) for order_id in sorted(self._dirty_orders)]
+            writes.append(PendingWrite(_orders, rows, key="id"))
             self._dirty_orders.clear()
         if self._new_reservations:
-            writer.insert(_reservations, [_as_row(r, _RESERVATION_FIELDS) for r in self._new_reservations.values()])
+            rows = [_as_row(r, _RESERVATION_FIELDS) for r in self._new_reservations.values()]
+            writes.append(PendingWrite(_reservations, rows))
             self._new_reservations.clear()
         if self._dirty_reservations:
             records = {r.id: r for r in self._all_reservations()}
-            writer.update(
-                _reservations,
-                "id",
-                [_as_row(records[rid], _RESERVATION_UPDATE_COLUMNS) for rid in sorted(self._dirty_reservations)],
-            )
+            rows = [_as_row(records[rid], _RESERVATION_UPDATE_COLUMNS) for rid in sorted(self._dirty_reservations)]
+            writes.append(PendingWrite(_reservations, rows, key="id"))
             self._dirty_reservations.clear()
         if self._event_accounts:
-            writer.update(
-                _accounts,
-                "id",
-                [{"id": a, "event_seq": self.accounts[a].event_seq} for a in sorted(self._event_accounts)],  # type: ignore[union-attr]
-            )
+            rows = [{"id": a, "event_seq": self.accounts[a].event_seq} for a in sorted(self._event_accounts)]  # type: ignore[union-attr]
+            writes.append(PendingWrite(_accounts, rows, key="id"))
             self._event_accounts.clear()
         for table in _INSERT_ORDER:
             rows = self._rows.pop(table, None)
             if rows:
-                writer.insert(table, rows)
+                writes.append(PendingWrite(table, rows))
+        return writes
 
     def _all_reservations(self) -> Iterable[ReservationRecord]:
         yield from (r for r in self._reservations_by_order.values() if r is not None)
@@ -582,12 +592,8 @@ class UnitOfWork:
         if self.database.is_postgres:
             rows: Iterable[Any] = self._pg_fetch(_PG_EVENT_IDS, (accounts, [first[a] for a in accounts]))
         else:
-            events = OrderEvent.__table__
-            rows = self.connection.execute(
-                select(events.c.id, events.c.account_id, events.c.account_seq).where(
-                    or_(*((events.c.account_id == a) & (events.c.account_seq >= first[a]) for a in accounts))
-                )
-            )
+            keys = [(a, first[a]) for a in accounts]
+            rows = self._reader.fetch_in(_SQLITE_EVENT_IDS, keys, OrderEvent.__table__, _EVENT_ID_COLUMNS)
         ids = {(account_id, seq): event_id for event_id, account_id, seq in rows}
         for row in self.written_events:
             row["id"] = ids[(row["account_id"], row["account_seq"])]
@@ -626,7 +632,26 @@ _PG_PENDING_RESERVATIONS = (
 )
 _PG_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%s::varchar[])"
 
-_ORDER_UPDATE_COLUMNS = ("id", *MUTABLE_ORDER_COLUMNS)
+# SQLite: the same lookups with ``IN`` lists (``{}`` takes the placeholders), through the driver's cursor.
+_SQLITE_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id IN ({})"
+# A row-value ``IN (VALUES ...)`` makes SQLite scan the whole orders table; a CROSS JOIN (SQLite's way to fix the
+# join order) drives the lookups from the keys instead, one probe of the (account_id, cl_ord_id) index per key.
+_SQLITE_ORDERS_BY_CLIENT = (
+    "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM (VALUES {}) AS k "
+    "CROSS JOIN orders AS o ON o.account_id = k.column1 AND o.cl_ord_id = k.column2"
+)
+_SQLITE_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id IN ({})"
+_SQLITE_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_id IN ({})"
+_SQLITE_PENDING_RESERVATIONS = (
+    "SELECT " + ", ".join(_RESERVATION_FIELDS) + " FROM reservations WHERE order_id IN ({}) AND status = 'pending'"
+)
+_SQLITE_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id IN ({})"
+_EVENT_ID_COLUMNS = ("id", "account_id", "account_seq")
+_SQLITE_EVENT_IDS = (
+    "SELECT e.id, e.account_id, e.account_seq FROM (VALUES {}) AS k "
+    "CROSS JOIN order_events AS e ON e.account_id = k.column1 AND e.account_seq >= k.column2"
+)
+
 _RESERVATION_UPDATE_COLUMNS = ("id", "order_id", "amount", "remaining", "status", "resolved_at")
 
 _INSERT_ORDER = (

@@ -131,3 +131,21 @@ def test_money_movements_on_an_unknown_account_are_refused(database: Database) -
         deposit(database, "NOBODY", "5")
     with pytest.raises(AccountError, match="unknown account"):
         balances(database, "NOBODY")
+
+
+def test_flushing_twice_in_one_transaction_books_everything_once(database: Database) -> None:
+    """Entries and postings go out as tuples; a broker account created by the first flush is not inserted again,
+    and a balance changed after a flush is written by the next one."""
+    entries, postings = count_rows(database, "journal_entries"), count_rows(database, "postings")
+    with UnitOfWork(database) as uow:
+        uow.lock_accounts(["ACC1"])
+        for reference in ("w1", "w2"):
+            legs = list(transfer(("ACC1", CASH_AVAILABLE), (BROKER, "test:flush"), "USD", D("10")))
+            uow.ledger.post("test", reference, legs, account_id="ACC1", created_at=NOW)
+            uow.ledger.flush()
+        uow.commit()
+    assert count_rows(database, "journal_entries") == entries + 2
+    assert count_rows(database, "postings") == postings + 4
+    assert count_rows(database, "ledger_accounts", "WHERE key = '@broker/test:flush/USD'") == 1
+    assert available(database) == D(80)
+    assert ledger_violations(database) == []

@@ -96,3 +96,20 @@ def test_a_reservation_row_that_no_longer_matches_the_reserved_balance_is_report
     normal_day(database)
     execute_sql(database, "UPDATE reservations SET status = 'voided' WHERE status = 'pending'")
     assert codes(database) == {"RESERVATION_MISMATCH"}
+
+
+def test_a_posting_whose_entry_is_gone_is_reported(database: Database) -> None:
+    """The schema does not check postings.entry_id row by row (migration 0004_postings_fk): verify does."""
+    normal_day(database)
+    execute_sql(database, "UPDATE postings SET entry_id = 'no-such-entry' WHERE id = (SELECT MIN(id) FROM postings)")
+    violations = ledger_violations(database)
+    assert "POSTING_WITHOUT_ENTRY" in codes(database), violations
+    assert any("missing entry no-such-entry" in v for v in violations)
+
+
+def test_a_posting_on_a_ledger_account_that_does_not_exist_is_reported(database: Database) -> None:
+    normal_day(database)
+    execute_sql(database, "UPDATE postings SET ledger_account = 'NOBODY/cash:available/USD' WHERE id = (SELECT MIN(id) FROM postings)")
+    violations = ledger_violations(database)
+    assert "POSTING_WITHOUT_ACCOUNT" in codes(database), violations
+    assert any("missing ledger account NOBODY/cash:available/USD" in v for v in violations)

@@ -66,7 +66,7 @@ def report(venue_cl_ord_id: str, exec_type: ExecType, status: OrderStatus, **kw:
     return ApplyExecution(
         venue_exec_id=str(kw.pop("exec_id", f"E{next(_exec_seq)}")),
         cl_ord_id=venue_cl_ord_id,  # type: ignore[arg-type]
-        venue_order_id=kw.pop("venue_order_id", "V-" + venue_cl_ord_id[:12]),  # type: ignore[arg-type]
+        venue_order_id=kw.pop("venue_order_id", "V-" + venue_cl_ord_id[-12:]),  # type: ignore[arg-type]
         exec_type=exec_type,
         ord_status=status,
         transact_time=kw.pop("transact_time", None) or datetime.now(UTC),  # type: ignore[arg-type]

@@ -77,3 +77,34 @@ def test_sqlite_datetimes_keep_their_wall_clock_like_sqlalchemy_for_any_offset(d
 def test_non_finite_amounts_are_refused_before_anything_is_written(db: Engine) -> None:
     with db.begin() as connection, pytest.raises(ValueError, match="non-finite"):
         BulkWriter(connection).insert(_ledger, [ledger_row("N/cash:available/USD", Decimal("NaN"))])
+
+
+def test_positional_rows_are_stored_like_dict_rows(db: Engine) -> None:
+    """The ledger hands its rows over as tuples in a named column order: same values as dict rows."""
+    names = ("key", "owner", "name", "asset", "keeps_balance", "balance")
+    with db.begin() as connection:
+        writer = BulkWriter(connection)
+        writer.insert(_ledger, [ledger_row("D1/cash:available/USD", Decimal("1.50"))])
+        writer.insert(_ledger, [tuple(ledger_row("T1/cash:available/USD", Decimal("1.50"))[n] for n in names)], names=names)
+    with db.connect() as connection:
+        rows = connection.execute(select(_ledger.c.owner, _ledger.c.balance, _ledger.c.keeps_balance).order_by(_ledger.c.key)).all()
+    assert [tuple(row[1:]) for row in rows] == [(Decimal("1.50"), True)] * 2
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-0", "0.00", "190.00", "1E+3", "1.5E+2", "0.0000001", "-12345678901234.000000001", "1E-12", "5"]
+)
+def test_sqlite_decimal_text_is_the_fixed_point_text_sqlalchemy_stores(value: str) -> None:
+    from oms.db.bulk import _exact_text
+
+    assert _exact_text(Decimal(value)) == format(Decimal(value), "f")
+
+
+def test_sqlite_decimal_text_refuses_what_exact_decimal_refuses() -> None:
+    from oms.db.bulk import _exact_text
+
+    for bad in (Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("sNaN")):
+        with pytest.raises(ValueError, match="non-finite"):
+            _exact_text(bad)
+    with pytest.raises(TypeError, match="takes Decimal"):
+        _exact_text(5)  # type: ignore[arg-type]

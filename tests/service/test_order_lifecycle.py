@@ -132,7 +132,7 @@ def test_cancel_goes_pending_cancel_then_canceled_and_releases_the_reservation(d
     assert cash(database, "ACC1")[1] == D("1900.95")  # still held until the venue confirms
 
     canceled = runner.one(
-        report(requested.venue_cl_ord_id, ExecType.CANCELED, OrderStatus.CANCELED, orig_cl_ord_id=venue_id, venue_order_id="V-" + venue_id[:12])
+        report(requested.venue_cl_ord_id, ExecType.CANCELED, OrderStatus.CANCELED, orig_cl_ord_id=venue_id, venue_order_id="V-" + venue_id[-12:])
     )
     assert canceled.outcome is Outcome.APPLIED and canceled.order is not None
     assert canceled.order.status is OrderStatus.CANCELED
@@ -175,7 +175,7 @@ def test_replace_creates_a_successor_under_the_new_cl_ord_id_and_moves_and_trims
     assert replace_venue_id is not None and replace_venue_id != venue_id
 
     replaced = runner.one(
-        report(replace_venue_id, ExecType.REPLACED, OrderStatus.NEW, orig_cl_ord_id=venue_id, venue_order_id="V-" + venue_id[:12])
+        report(replace_venue_id, ExecType.REPLACED, OrderStatus.NEW, orig_cl_ord_id=venue_id, venue_order_id="V-" + venue_id[-12:])
     )
     assert replaced.outcome is Outcome.APPLIED
     successor, original = replaced.order, replaced.original

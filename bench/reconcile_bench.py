@@ -451,6 +451,7 @@ def main() -> None:
             admin.dispose()
     print(json.dumps(summary, indent=2))
     if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(summary, indent=2) + "\n")
 
 

@@ -103,17 +103,8 @@ def _same(value: Any) -> Any:
 
 
 def _sqlite_converter(column_type: Any) -> Convert:
-    if isinstance(column_type, ExactDecimal):
-        return _exact_text
-    if isinstance(column_type, DateTime):
-        return _sqlite_datetime
-    if isinstance(column_type, Date):
-        return _sqlite_date
-    if isinstance(column_type, JSON):
-        return _json
-    if isinstance(column_type, Boolean):
-        return _sqlite_bool
-    return _same
+    """The conversion SQLAlchemy's SQLite dialect applies to a value written to a column of this type."""
+    return _sqlite_conversions(column_type)[0]
 
 
 def _pg_converter(column_type: Any) -> Convert:
@@ -359,19 +350,26 @@ def _to_bool(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
 
+# Per column type, what SQLAlchemy's SQLite dialect does to a value (written, read); other types pass as they are.
+_SQLITE_CONVERSIONS: tuple[tuple[type, Convert, Convert], ...] = (
+    (ExactDecimal, _exact_text, _to_decimal),
+    (DateTime, _sqlite_datetime, _to_datetime),
+    (Date, _sqlite_date, _to_date),
+    (JSON, _json, _from_json),
+    (Boolean, _sqlite_bool, _to_bool),
+)
+
+
+def _sqlite_conversions(column_type: Any) -> tuple[Convert, Convert]:
+    for kind, write, read in _SQLITE_CONVERSIONS:
+        if isinstance(column_type, kind):
+            return write, read
+    return _same, _same
+
+
 def _sqlite_reader(column_type: Any) -> Convert:
     """The conversion SQLAlchemy's SQLite dialect applies to a value read from a column of this type."""
-    if isinstance(column_type, ExactDecimal):
-        return _to_decimal
-    if isinstance(column_type, DateTime):
-        return _to_datetime
-    if isinstance(column_type, Date):
-        return _to_date
-    if isinstance(column_type, JSON):
-        return _from_json
-    if isinstance(column_type, Boolean):
-        return _to_bool
-    return _same
+    return _sqlite_conversions(column_type)[1]
 
 
 _readers: dict[tuple[str, tuple[str, ...]], Callable[[Sequence[Any]], tuple[Any, ...]] | None] = {}

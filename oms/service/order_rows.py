@@ -72,9 +72,9 @@ def _terms_from_json(data: dict[str, Any] | None) -> ReplaceTerms | None:
 
 
 def record_to_row(record: OrderRecord) -> dict[str, Any]:
+    """The whole row: the columns fixed when the order is placed, then what ``record_update_row`` keeps current."""
     order = record.order
-    return {
-        "id": str(order.order_id),
+    row = {
         "account_id": str(order.account),
         "cl_ord_id": str(order.cl_ord_id),
         "source": order.source._value_,
@@ -86,25 +86,14 @@ def record_to_row(record: OrderRecord) -> dict[str, Any]:
         "limit_price": order.limit_price,
         "stop_price": order.stop_price,
         "expire_date": order.expire_date,
-        "status": order.status._value_,
-        "cum_qty": order.cum_qty,
-        "leaves_qty": order.leaves_qty,
-        "cum_notional": order.cum_notional,
-        "cum_fees": order.cum_fees,
-        "venue_order_id": None if order.venue_order_id is None else str(order.venue_order_id),
-        "previous_status": None if order.previous_status is None else order.previous_status._value_,
-        "pending_cl_ord_id": None if order.pending_cl_ord_id is None else str(order.pending_cl_ord_id),
-        "pending_replace": _terms_to_json(order.pending_replace),
         "orig_cl_ord_id": None if order.orig_cl_ord_id is None else str(order.orig_cl_ord_id),
         "venue_cl_ord_id": record.venue_cl_ord_id,
-        "pending_venue_cl_ord_id": record.pending_venue_cl_ord_id,
         "replaces_order_id": record.replaces_order_id,
-        "replaced_by_order_id": record.replaced_by_order_id,
         "fingerprint": record.fingerprint,
-        "text": record.text,
         "created_at": order.created_at,
-        "updated_at": order.updated_at,
     }
+    row.update(record_update_row(record))
+    return row
 
 
 def _by_value(enum: type[Any]) -> Any:

@@ -5,6 +5,8 @@ The process ends with `os._exit` (no cleanup, no flush of QuickFIX or the databa
 get to a power cut. Read once at import: when the variable is unset every `at()` is one comparison with
 None, and the commit hook of `mid_fill_apply` is not even installed.
 
+    before_order_commit       a client's NewOrderSingle reached the worker (QuickFIX counted it as received);
+                              nothing of it is committed yet
     after_reservation_commit  the order, its reservation and its outbox row are committed; nothing sent yet
     after_send_before_ack     a NewOrderSingle went to the venue; its acknowledgement is not applied yet
     mid_fill_apply            a fill's postings are written inside the open transaction, before its commit
@@ -16,12 +18,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 ENVIRONMENT_VARIABLE = "GATEWAY_CRASH_AT"
-POINTS = frozenset({"after_reservation_commit", "after_send_before_ack", "mid_fill_apply", "between_fill_and_relay"})
+POINTS = frozenset({"before_order_commit", "after_reservation_commit", "after_send_before_ack", "mid_fill_apply", "between_fill_and_relay"})
 EXIT_CODE = 86  # distinct from every ordinary exit code, so a drill can tell the crash from a failure
 
 ARMED: str | None = os.environ.get(ENVIRONMENT_VARIABLE) or None
@@ -41,6 +44,15 @@ def check() -> None:
 def at(point: str) -> None:
     """Die here if this is the armed point."""
     if ARMED is not None and ARMED == point:
+        _die(point)
+
+
+def at_after_settling(point: str, settle_s: float = 1.0) -> None:
+    """Die here if this is the armed point, after `settle_s`: QuickFIX counts a message as received only
+    once our callback has returned, so a drill of "received but not committed" waits for that first (in
+    production any batch slower than the callback's return is in the same state)."""
+    if ARMED is not None and ARMED == point:
+        time.sleep(settle_s)
         _die(point)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -38,13 +39,45 @@ def _session_id(begin_string: str, ours: str, theirs: str) -> fix.SessionID:
     return fix.SessionID(begin_string, ours, theirs)
 
 
+def _store_path(session_settings: Mapping[str, str]) -> str | None:
+    return next((value for key, value in session_settings.items() if key.upper() == "FILESTOREPATH"), None)
+
+
 def _applied_seq(settings: GatewaySettings) -> AppliedSeq | None:
     """The applied-report mark beside the venue session's file store (none with a memory store)."""
     venue = settings.venue
-    store = next((value for key, value in venue.settings.items() if key.upper() == "FILESTOREPATH"), None)
+    store = _store_path(venue.settings)
     if not store:
         return None
     return AppliedSeq(Path(store) / f"{venue.begin_string}-{venue.our_comp_id}-{venue.venue_comp_id}.applied-seq")
+
+
+def _client_applied_seqs(settings: GatewaySettings) -> dict[str, AppliedSeq]:
+    """Per client session, the mark of its last request the worker has handled (committed or answered)."""
+    marks: dict[str, AppliedSeq] = {}
+    for client in settings.clients:
+        store = _store_path(client.settings)
+        if store:
+            name = f"{client.begin_string}-{client.our_comp_id}-{client.client_comp_id}.applied-seq"
+            marks[client.key] = AppliedSeq(Path(store) / name)
+    return marks
+
+
+def _rewind_to_mark(session_id: fix.SessionID, mark: AppliedSeq, what: str) -> None:
+    """Before logon: expect the counterparty's messages from just after the last one we handled, so QuickFIX
+    asks for a resend of any it had counted as received but that a crash kept from being handled."""
+    session = fix.Session.lookupSession(session_id)
+    if session is None:
+        return
+    store_next = int(session.getExpectedTargetNum())
+    applied = mark.read()
+    if applied is None:  # the first start with this store: everything received so far counts as handled
+        mark.write(store_next - 1)
+        return
+    wanted = AppliedSeq.next_expected(store_next, applied)
+    if wanted < store_next:
+        session.setNextTargetMsgSeqNum(wanted)
+        log.warning(f"{what}_replay_requested", session=session_id.toString(), from_seq=wanted, store_next=store_next)
 
 
 class Gateway:
@@ -66,8 +99,10 @@ class Gateway:
         self.reference_prices = ReferencePrices(database, settings.reference_flush_ms)
         self.outbox = OutboxSender(database, venue.begin_string, self._send_venue, self.venue_up, settings.outbox_poll_ms)
         self.applied_seq = _applied_seq(settings)
+        self.client_applied_seqs = _client_applied_seqs(settings)
         self.worker = Worker(settings, database, self.executor, self._send_client, self._send_venue, self.venue_up,
-                             self.outbox.wake, queries.symbols(database), self.metrics, self.applied_seq)
+                             self.outbox.wake, queries.symbols(database), self.metrics, self.applied_seq,
+                             self.client_applied_seqs)
         self.venue_app = VenueApplication(venue.begin_string, self.worker, self.reference_prices, self.metrics)
         self.client_app = ClientApplication(settings, self.worker, self.metrics)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
@@ -102,6 +137,8 @@ class Gateway:
             # No message log for client sessions: a Logon carries the client's password (554).
             self._acceptor = fix.ThreadedSocketAcceptor(self.client_app, store, settings)
             self._factories += [settings, store]
+            for key, mark in self.client_applied_seqs.items():
+                _rewind_to_mark(self._client_ids[key], mark, "client")
             self._acceptor.start()
         settings = fix.SessionSettings()
         settings.setFromString(self.settings.initiator_text())
@@ -121,20 +158,8 @@ class Gateway:
     def _replay_uncommitted_reports(self) -> None:
         """Before the venue logon: expect the venue's messages from just after the last report we committed
         and relayed, so QuickFIX asks for a resend of any it had counted but we never booked."""
-        if self.applied_seq is None:
-            return
-        session = fix.Session.lookupSession(self.venue_session_id)
-        if session is None:
-            return
-        store_next = int(session.getExpectedTargetNum())
-        applied = self.applied_seq.read()
-        if applied is None:  # the first start with this store: everything received so far counts as applied
-            self.applied_seq.write(store_next - 1)
-            return
-        wanted = AppliedSeq.next_expected(store_next, applied)
-        if wanted < store_next:
-            session.setNextTargetMsgSeqNum(wanted)
-            log.warning("venue_replay_requested", from_seq=wanted, store_next=store_next)
+        if self.applied_seq is not None:
+            _rewind_to_mark(self.venue_session_id, self.applied_seq, "venue")
 
     def wait_venue(self, timeout_s: float = 10.0) -> bool:
         """True once the venue session is logged on and the recovery after that logon is over (the
@@ -148,10 +173,15 @@ class Gateway:
         """Stop and destroy the QuickFIX engines (QuickFIX keeps sessions in a process-wide registry until
         the acceptor/initiator object is deleted, which a restart in the same process needs). `force` skips
         waiting for the counterparties' Logout replies."""
-        if self._acceptor is not None:
-            self._acceptor.stop(force)
-            self._acceptor = None
-        self.worker.wait_idle(10)
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.stop(force)
+        if self.worker.wait_idle(10):  # every client message received so far is handled: nothing to replay
+            for key, mark in self.client_applied_seqs.items():
+                session = fix.Session.lookupSession(self._client_ids[key])
+                if session is not None:
+                    mark.write(int(session.getExpectedTargetNum()) - 1)
+        del acceptor  # QuickFIX's sessions go with the acceptor object
         self.outbox.wake()
         if self._initiator is not None:
             self._initiator.stop(force)

@@ -16,6 +16,10 @@ At every venue logon (the first one after a start included):
    `oms gateway unresolved`), never released.
 Until step 3 is over, new client requests (D, F, G) are rejected with VENUE_RECOVERING.
 
+Client sessions get the same treatment as step 1 at every start: a per-session `AppliedSeq` holds the
+MsgSeqNum of the last request the worker committed or answered, and the session's expected sequence number
+is lowered to just after it, so a client resends (PossDup) what a crash kept us from handling.
+
 A database outage while the venue session stays up is not a recovery round: the worker holds the reports it
 could not book, in arrival order, and retries them until the database is back (see `Worker._hold`); the
 applied mark stays below the first held report, so a crash in the meantime replays them from the venue.
@@ -50,6 +54,11 @@ class AppliedSeq:
             return int(text) if text else None
         except (OSError, ValueError):
             return None
+
+    @property
+    def last(self) -> int | None:
+        """The value last read or written by this process (no system call)."""
+        return self._last
 
     def write(self, seq: int) -> None:
         if seq != self._last:

@@ -149,7 +149,7 @@ class Worker:
     def __init__(self, settings: GatewaySettings, database: Database, executor: CommandExecutor,
                  send_client: Sender, send_venue: Callable[[Outbound], bool], venue_up: Callable[[], bool],
                  wake_outbox: Callable[[], None], symbols: Sequence[str], metrics: GatewayMetrics | None = None,
-                 applied_seq: AppliedSeq | None = None) -> None:
+                 applied_seq: AppliedSeq | None = None, client_applied: dict[str, AppliedSeq] | None = None) -> None:
         self._settings = settings
         self._database = database
         self._executor = executor
@@ -162,6 +162,7 @@ class Worker:
         self._order_sessions: dict[str, str] = {}  # our order id -> client session key
         self._resolving: set[str] = set()  # venue ClOrdIDs we asked the venue about
         self._applied_seq = applied_seq
+        self._client_applied = client_applied or {}  # client session key -> its last handled MsgSeqNum
         self._failed_below: int | None = None  # a report failed to apply: the applied mark stays below it
         # Reports that arrived while the database was unreachable, in arrival order; retried until applied.
         self._held: list[VenueReport] = []
@@ -188,8 +189,10 @@ class Worker:
             timer.cancel()
         self._queue.put(None)
         self._thread.join(timeout=10)
-        if self._applied_seq is not None and not self._thread.is_alive():
-            self._applied_seq.close()
+        if not self._thread.is_alive():
+            for mark in [self._applied_seq, *self._client_applied.values()]:
+                if mark is not None:
+                    mark.close()
 
     def venue_down(self) -> None:
         """The venue session logged out: nothing new goes out until the next logon's recovery is over."""
@@ -257,6 +260,22 @@ class Worker:
         if batch:
             self._run_batch(batch)
         self._record_applied_seq(items)
+        self._record_client_seqs(items)
+
+    def _record_client_seqs(self, items: list[Item]) -> None:
+        """Every client request in `items` is committed or answered: a restart need not replay it."""
+        if not self._client_applied:
+            return
+        handled: dict[str, int] = {}
+        for item in items:
+            if isinstance(item, (ClientOrder, ClientStatus)):
+                seq = item.body.get(MSG_SEQ_NUM)
+                if seq is not None and seq.isdigit():
+                    handled[item.session] = max(handled.get(item.session, 0), int(seq))
+        for session, seq in handled.items():
+            mark = self._client_applied.get(session)
+            if mark is not None and (mark.last or 0) < seq:
+                mark.write(seq)
 
     def _record_applied_seq(self, items: list[Item]) -> None:
         """Every venue report up to the last one in `items` is committed and relayed (see recovery); after a
@@ -318,6 +337,9 @@ class Worker:
             runnable = [*self._take_held(), *runnable]
         if not runnable:
             return
+        if crash.ARMED is not None and any(isinstance(item, ClientOrder) and isinstance(item.command, PlaceOrder)
+                                           for item in runnable):
+            crash.at_after_settling("before_order_commit")
         try:
             pending = queries.pending_requests(self._database, self._request_ids(runnable))
         except Exception as error:

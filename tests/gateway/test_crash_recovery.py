@@ -160,7 +160,40 @@ def client_reports(clients: list[GatewayClient], cl_ord_id: str) -> dict[str, li
     return by_exec_id
 
 
-@pytest.mark.parametrize("point", sorted(crash.POINTS))
+def test_an_order_received_but_never_committed_comes_back_through_the_clients_resend(drill: Drill) -> None:
+    """QuickFIX counts a message as received before the worker commits it; the gateway dies in between. At
+    the restart it expects the client's messages from just after the last one it handled, so the client's
+    own resend (PossDup) brings the order back: booked once, sent once, filled, and the client told."""
+    database, venue, gateway = drill.database, drill.venue, drill.gateway
+    gateway.start(crash_at="before_order_commit")
+    gateway.wait_ready()
+    client = drill.connect()
+    cl_ord_id = "CRASH-before-commit"
+    client.send("D", new_order(cl_ord_id, symbol="AAPL", side="1", qty=str(QTY), price=str(best_offer(venue)),
+                               extra=[(1, "ACC1")]))
+    assert gateway.wait_crash() == crash.EXIT_CODE, gateway.output()
+    assert our_order(database, cl_ord_id) == []  # nothing of it was committed
+    client.stop()
+    gateway.start()
+    gateway.wait_ready()
+    assert "client_replay_requested" in gateway.output()
+    client = drill.connect()
+
+    fill_report = client.wait_for(is_er(cl_ord_id, "F"), timeout_s=60)
+    assert fill_report[39] == "2" and Decimal(fill_report[14]) == QTY
+    order = eventually(lambda: (r := our_order(database, cl_ord_id)) and r[0]["status"] == OrderStatus.FILLED.value
+                       and r[0], 30)
+    assert len(our_order(database, cl_ord_id)) == 1
+    at_venue = [o for o in venue.orders() if o.cl_ord_id == order["venue_cl_ord_id"]]  # type: ignore[index]
+    assert len(at_venue) == 1 and len(venue.orders()) == 1
+    fills = our_fills(database, order["id"])  # type: ignore[index]
+    assert len(fills) == len(venue.venue.engine.engine.trades(owner="OMS")) >= 1
+    assert sum(Decimal(f["last_qty"]) for f in fills) == QTY  # type: ignore[misc]
+    with database.engine.connect() as connection:
+        assert verify_ledger(connection) == []
+
+
+@pytest.mark.parametrize("point", sorted(crash.POINTS - {"before_order_commit"}))
 def test_gateway_killed_at_a_crash_point_recovers_every_order_and_fill_once(drill: Drill, point: str) -> None:
     database, venue, gateway = drill.database, drill.venue, drill.gateway
     gateway.start(crash_at=point)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from oms.api import idempotency
 from oms.api.idempotency import StoredResponse
 from oms.api.problems import Problem
+from oms.service.batching import collect_batch
 from oms.service.orders import RATE_WINDOW, ServiceConfig, rate_limit
 from oms.service.uow import Database, UnitOfWork
 
@@ -102,17 +103,7 @@ class WriteBatcher:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    more = self._queue.get(timeout=self.max_wait_s) if len(batch) == 1 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = collect_batch(self._queue, first, self.max_batch, self.max_wait_s)
             self._run(batch)
             if stop:
                 return

@@ -35,6 +35,7 @@ from oms.gateway import translate as tr
 from oms.gateway.config import GatewaySettings
 from oms.gateway.metrics import GatewayMetrics
 from oms.gateway.recovery import AppliedSeq, Question, RecoveryRound
+from oms.service.batching import collect_batch
 from oms.service.executor import CommandExecutor
 from oms.service.orders import ApplyCancelReject, OrderResult, Outcome
 from oms.service.uow import Database, new_id
@@ -221,17 +222,7 @@ class Worker:
             first = self._queue.get()
             if first is None:
                 return
-            items = [first]
-            stop = False
-            while len(items) < self._settings.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                items.append(more)
+            items, stop = collect_batch(self._queue, first, self._settings.max_batch)
             try:
                 self._handle(items)
             except Exception:  # the worker must survive anything one batch does

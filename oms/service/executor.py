@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
+from oms.service.batching import collect_batch
 from oms.service.orders import (
     RATE_WINDOW,
     ApplyCancelReject,
@@ -273,17 +274,7 @@ class GroupCommitter:
             item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    more = self._queue.get(timeout=self._max_wait_s) if len(batch) == 1 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = collect_batch(self._queue, item, self._max_batch, self._max_wait_s)
             self._run(batch)
             if stop:
                 return

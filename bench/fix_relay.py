@@ -17,12 +17,14 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-import threading
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import quickfix as fix
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fix.quickfix_io import QuietApplication  # noqa: E402
 
 SPECS = Path(__file__).resolve().parents[1] / "fix" / "specs"
 DICTIONARY = SPECS / "FIX44.xml"
@@ -66,33 +68,7 @@ def _engine(app: fix.Application, text: str, acceptor: bool, with_log: bool) -> 
     return kind(app, store, settings), keep
 
 
-class _Quiet(fix.Application):  # type: ignore[misc]
-    """No-op admin callbacks shared by both roles."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.logged_on = threading.Event()
-
-    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        self.logged_on.set()
-
-    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        self.logged_on.clear()
-
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-
-class EchoVenue(_Quiet):
+class EchoVenue(QuietApplication):
     """Answers each NewOrderSingle with ExecutionReports New and Trade (full fill at the order's price)."""
 
     def __init__(self) -> None:
@@ -134,7 +110,7 @@ class Relay:
         self.venue_side = _Forward(client_session)
 
 
-class _Forward(_Quiet):
+class _Forward(QuietApplication):
     """Copy each application message to the other session (QuickFIX rewrites the header on send)."""
 
     def __init__(self, destination: fix.SessionID) -> None:

@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import quickfix as fix  # noqa: E402
 
+from fix.quickfix_io import QuietApplication  # noqa: E402
 from fix_relay import DICTIONARY, redirect_output, run_echo_venue, run_relay  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -84,14 +85,13 @@ def symbols_and_prices() -> list[tuple[str, str]]:
             for i in load_instruments().values()]
 
 
-class BenchClient(fix.Application):  # type: ignore[misc]
+class BenchClient(QuietApplication):
     """A FIX 4.4 initiator (BENCH -> OMS) that records, per order of the current phase, when its final
     ExecutionReport (filled or rejected) arrived; nothing else is kept."""
 
     def __init__(self, port: int, work_dir: Path) -> None:
         super().__init__()
         self.session_id = fix.SessionID("FIX.4.4", "BENCH", "OMS")
-        self.logged_on = threading.Event()
         self._orders = symbols_and_prices()
         self._lock = threading.Lock()
         self.arm("none", 0, None)
@@ -170,24 +170,6 @@ class BenchClient(fix.Application):  # type: ignore[misc]
                 self.done.set()
         if self.window is not None:
             self.window.release()
-
-    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        self.logged_on.set()
-
-    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        self.logged_on.clear()
-
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
 
 
 def _utc_timestamp() -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import quickfix as fix
 
+from fix.quickfix_io import QuietApplication
+
 SPECS = Path(__file__).resolve().parents[1] / "fix" / "specs"
 SOH = "\x01"
 FINAL_EXEC_TYPES = frozenset({"4", "5", "8", "C"})  # canceled, replaced, rejected, expired
@@ -28,7 +30,7 @@ def parse(raw: str) -> dict[int, str]:
     return fields
 
 
-class DemoFixClient(fix.Application):  # type: ignore[misc]
+class DemoFixClient(QuietApplication):
     """Logs on as `sender` to the gateway and records every ExecutionReport and OrderCancelReject."""
 
     def __init__(self, port: int, store: Path, sender: str, host: str = "127.0.0.1",
@@ -36,7 +38,6 @@ class DemoFixClient(fix.Application):  # type: ignore[misc]
         super().__init__()
         self._on_report = on_report
         self.session_id = fix.SessionID("FIX.4.4", sender, "OMS")
-        self.logged_on = threading.Event()
         self._reports: list[dict[int, str]] = []
         self._cond = threading.Condition()
         store.mkdir(parents=True, exist_ok=True)
@@ -85,24 +86,6 @@ class DemoFixClient(fix.Application):  # type: ignore[misc]
                 self._cond.wait(remaining)
 
     # QuickFIX callbacks: record, never block.
-    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        self.logged_on.set()
-
-    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        self.logged_on.clear()
-
-    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
-    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
-        pass
-
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
         fields = parse(message.toString())
         if fields.get(35) in ("8", "9"):

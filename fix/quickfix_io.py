@@ -8,11 +8,43 @@ session Reject or a BusinessMessageReject.
 
 from __future__ import annotations
 
+import threading
+
 import quickfix as fix
 
 from fix.wire import MSG_TYPE, Outbound, refuse_unprintable
 
 QUICKFIX_ERRORS = (fix.FieldNotFound, fix.IncorrectDataFormat, fix.IncorrectTagValue, fix.UnsupportedMessageType)
+
+
+class QuietApplication(fix.Application):  # type: ignore[misc]
+    """A QuickFIX Application that tracks logon in `logged_on` and ignores everything else: the base of the
+    demo client, the benchmark clients and the relay, which override only the callbacks they use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged_on = threading.Event()
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        self.logged_on.set()
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        self.logged_on.clear()
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        pass
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        pass
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        pass
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
+        pass
 
 
 class QfFields:

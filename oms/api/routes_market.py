@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import update
@@ -29,11 +30,15 @@ def list_instruments(state: State, principal: Reader) -> JSONResponse:
 
 @router.get("/instruments/{symbol}", response_model=InstrumentOut, responses=problems(404))
 def get_instrument(symbol: str, state: State, principal: Reader) -> JSONResponse:
+    return ok(queries.instrument_json(_instrument_row(state, symbol)))
+
+
+def _instrument_row(state: State, symbol: str) -> Any:
     with state.database.engine.connect() as connection:
         rows = queries.instruments(connection, symbol)
     if not rows:
         raise not_found(f"instrument {symbol}")
-    return ok(queries.instrument_json(rows[0]))
+    return rows[0]
 
 
 @router.get("/quotes", response_model=list[QuoteOut], responses=problems())
@@ -45,11 +50,7 @@ def list_quotes(state: State, principal: Reader) -> JSONResponse:
 
 @router.get("/quotes/{symbol}", response_model=QuoteOut, responses=problems(404))
 def get_quote(symbol: str, state: State, principal: Reader) -> JSONResponse:
-    with state.database.engine.connect() as connection:
-        rows = queries.instruments(connection, symbol)
-    if not rows:
-        raise not_found(f"instrument {symbol}")
-    return ok(queries.quote_json(rows[0]))
+    return ok(queries.quote_json(_instrument_row(state, symbol)))
 
 
 @router.put("/quotes/{symbol}", response_model=QuoteOut, responses=problems(404, 409))

@@ -141,6 +141,16 @@ class Journal:
             self._fh.flush()
             os.fsync(self._fh.fileno())
 
+    def hand_to_os(self) -> int | None:
+        """Write buffered appends to the OS and return the file descriptor to fsync (None if never opened).
+
+        The split lets a group-commit thread fsync without holding the engine lock: appends made after this
+        call are not covered, appends made before it are, once ``os.fsync`` of the descriptor returns."""
+        if self._fh is None:
+            return None
+        self._fh.flush()
+        return self._fh.fileno()
+
     def close(self) -> None:
         """Flush and close; the journal can be appended to again afterwards."""
         if self._fh is not None:
@@ -229,6 +239,14 @@ class JournaledEngine:
         """Durability barrier for ``sync="batch"``."""
         with self.lock:
             self.journal.flush()
+
+    def sync(self) -> None:
+        """Durability barrier that holds the lock only to hand the buffer to the OS: matching goes on while
+        the disk syncs, and everything processed before the call is durable when it returns."""
+        with self.lock:
+            descriptor = self.journal.hand_to_os()
+        if descriptor is not None:
+            os.fsync(descriptor)
 
     def close(self) -> None:
         """Flush and close the journal."""

@@ -18,6 +18,7 @@ from exchange.control import ControlServer
 from exchange.engine import CancelOrder, Command, MatchingEngine
 from exchange.faults import FaultInjector
 from exchange.fix_app import QuickFixSender, VenueApplication
+from exchange.group_commit import GroupCommitSender
 from exchange.instruments import DEFAULT_INSTRUMENTS_CSV, Instrument, load_instruments
 from exchange.journal import Journal, JournaledEngine, decode_command
 from exchange.market_maker import MarketMaker
@@ -71,6 +72,7 @@ class Venue:
         self._control: ControlServer | None = None
         self._timer_stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._sender: GroupCommitSender | None = None
         self.service: VenueService | None = None
         self.engine: JournaledEngine | None = None
 
@@ -82,16 +84,19 @@ class Venue:
         config = self.config
         engine = new_engine(config)
         index = ExecIdIndex()
-        journal = Journal(config.journal_path)
+        # Group commit: the journal is fsynced once per group of commands, before any of their reports leave.
+        journal = Journal(config.journal_path, sync="batch")
         replayed = replay(config, engine, index, journal)
         log.info("journal %s: replayed %d commands, last seq %d", config.journal_path, replayed, engine.last_seq)
         self.engine = JournaledEngine(engine, journal)
         maker = MarketMakerFeed(MarketMaker(engine.instruments, config.market_maker_seed), f"R{engine.last_seq}")
-        sender = QuickFixSender()
+        quickfix = QuickFixSender()
+        self._sender = GroupCommitSender(self.engine, quickfix.send, quickfix.disconnect)
+        self._sender.start()
         sessions = [SessionKey(s.begin_string, s.sender_comp_id, s.target_comp_id) for s in config.sessions]
         faults = FaultInjector(config.faults, config.fault_state_file)
-        self.service = VenueService(self.engine, index, faults, sender.send, sender.disconnect, sessions, maker,
-                                    self._clock)
+        self.service = VenueService(self.engine, index, faults, self._sender.send, self._sender.disconnect, sessions,
+                                    maker, self._clock)
         self._retire_stale_quotes(maker)
         settings = fix.SessionSettings()
         settings.setFromString(config.quickfix_settings_text())
@@ -137,6 +142,8 @@ class Venue:
             self._timer.join(timeout=5)
         if self._control is not None:
             self._control.stop()
+        if self._sender is not None:
+            self._sender.stop()  # reports already queued reach the sessions before they close
         if self._acceptor is not None:
             self._acceptor.stop()
             self._acceptor = None

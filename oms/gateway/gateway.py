@@ -102,7 +102,7 @@ class Gateway:
         self.client_applied_seqs = _client_applied_seqs(settings)
         self.worker = Worker(settings, database, self.executor, self._send_client, self._send_venue, self.venue_up,
                              self.outbox.wake, queries.symbols(database), self.metrics, self.applied_seq,
-                             self.client_applied_seqs)
+                             self.client_applied_seqs, relay_thread=True)
         self.venue_app = VenueApplication(venue.begin_string, self.worker, self.reference_prices, self.metrics)
         self.client_app = ClientApplication(settings, self.worker, self.metrics)
         self._acceptor: fix.ThreadedSocketAcceptor | None = None

@@ -1,9 +1,11 @@
 """The outbox sender: committed venue messages out to the venue session, oldest first.
 
 Runs on its own thread, woken by the worker after a commit that queued messages (and every `poll_ms`
-anyway, which also picks up rows other processes committed). A row is marked attempted before the send and
-sent after it; a row attempted but never marked sent (a crash in between) goes out again with
-PossResend=Y for a new order, so the venue answers with the order's status instead of booking it twice.
+anyway, which also picks up rows other processes committed). Nothing is committed between the worker's
+commit of a row and its send, so the send waits for no disk; the row is marked sent afterwards, without
+waiting for the disk either. A row found unsent when the sender starts may have gone out just before a
+crash: it is counted as attempted, and a new order goes out again with PossResend=Y, which the venue
+answers with the order's status instead of booking it twice.
 """
 
 from __future__ import annotations
@@ -36,10 +38,19 @@ class OutboxSender:
         self._stop = threading.Event()
         self.sent = 0
         self._database_down = False
+        self._started = False  # rows left unsent by an earlier run are counted as attempted
         self._thread = threading.Thread(target=self._loop, name="gateway-outbox", daemon=True)
 
     def start(self) -> None:
+        try:
+            self._count_possibly_sent()
+        except Exception as error:  # the loop tries again before its first send
+            log.error("outbox_start_deferred", error=first_line(error))
         self._thread.start()
+
+    def _count_possibly_sent(self) -> None:
+        log.info("outbox_started", possibly_sent=queries.mark_possibly_sent(self._database))
+        self._started = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -56,6 +67,8 @@ class OutboxSender:
             if self._stop.is_set():
                 return
             try:
+                if not self._started:  # before the first send of this run
+                    self._count_possibly_sent()
                 while self._venue_up() and self._flush() == BATCH:
                     pass
                 if self._database_down:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from oms.db.durability import relaxed_commit
 from oms.db.models import Instrument, OutboxMessage
 from oms.db.models import Order as OrderRow
 from oms.domain.enums import OrderSource, OrderStatus
@@ -75,23 +76,29 @@ def symbols(database: Database) -> list[str]:
         return [row[0] for row in connection.execute(select(_instruments.c.symbol).order_by(_instruments.c.symbol))]
 
 
-def unsent_outbox(database: Database, limit: int) -> list[OutboxRow]:
-    """The oldest unsent outbox rows; each is marked as attempted (committed) before it is handed out, so a
-    crash between the send and `mark_sent` is later seen as an unknown outcome (attempts > 0)."""
+def mark_possibly_sent(database: Database) -> int:
+    """At the sender's start: every row still unsent may have gone out just before a crash (the send is not
+    recorded durably before it happens), so it counts as attempted and goes out with PossResend=Y."""
     with database.engine.begin() as connection:
+        return connection.execute(update(_outbox).where(_outbox.c.sent_at.is_(None))
+                                  .values(attempts=_outbox.c.attempts + 1)).rowcount
+
+
+def unsent_outbox(database: Database, limit: int) -> list[OutboxRow]:
+    """The oldest unsent outbox rows (a read: nothing is committed before the send)."""
+    with database.engine.connect() as connection:
         rows = connection.execute(
             select(_outbox.c.id, _outbox.c.order_id, _outbox.c.kind, _outbox.c.payload, _outbox.c.attempts)
             .where(_outbox.c.sent_at.is_(None)).order_by(_outbox.c.id).limit(limit)
         ).all()
-        if rows:
-            connection.execute(update(_outbox).where(_outbox.c.id.in_([row[0] for row in rows]))
-                               .values(attempts=_outbox.c.attempts + 1))
     return [OutboxRow(row[0], row[1], row[2], dict(row[3]), int(row[4])) for row in rows]
 
 
 def mark_sent(database: Database, ids: Sequence[int], now: datetime) -> None:
+    """Record sends without waiting for the disk: a mark lost in a crash only makes the next start send the
+    row again with PossResend=Y (see `mark_possibly_sent`), which the venue answers with the order's status."""
     if ids:
-        with database.engine.begin() as connection:
+        with relaxed_commit(database.engine) as connection:
             connection.execute(update(_outbox).where(_outbox.c.id.in_(list(ids))).values(sent_at=now))
 
 

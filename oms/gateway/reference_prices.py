@@ -1,8 +1,8 @@
 """Reference prices from the venue's market data: top of book in, one price per symbol out to the OMS.
 
 The venue app feeds parsed entries from its QuickFIX thread (cheap, in memory); a flusher thread writes
-changed prices with `set_reference_price` every `flush_ms`, so market data never waits on the database and
-a burst of quote updates costs one write per symbol. The reference is the last trade, else the mid of bid
+changed prices with `set_reference_prices` every `flush_ms`, so market data never waits on the database and
+a burst of quote updates costs one transaction per flush. The reference is the last trade, else the mid of bid
 and offer, else whichever side exists.
 """
 
@@ -17,7 +17,7 @@ import structlog
 
 from fix.wire import MD_ENTRY_PX, MD_ENTRY_TYPE, SYMBOL
 from oms.db.errors import database_unavailable, first_line
-from oms.service.accounts import set_reference_price
+from oms.service.accounts import set_reference_prices
 from oms.service.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -116,9 +116,8 @@ class ReferencePrices:
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         try:
-            for symbol, price in sorted(dirty.items()):
-                set_reference_price(self._database, symbol, price)
-                self._written[symbol] = price
+            set_reference_prices(self._database, dirty)
+            self._written.update(dirty)
         except Exception:  # what was not written stays dirty, unless a newer price came meanwhile
             with self._lock:
                 for symbol, price in dirty.items():

@@ -11,6 +11,7 @@ round described in `oms.gateway.recovery` (new client requests wait for it: VENU
 from __future__ import annotations
 
 import dataclasses
+import functools
 import queue
 import threading
 import time
@@ -31,6 +32,7 @@ from oms.domain.enums import ExecType, OrderSource, OrderStatus
 from oms.domain.order import Order
 from oms.domain.risk import Denial, ReasonCode
 from oms.gateway import crash, queries
+from oms.gateway.after_commit import AfterCommit
 from oms.gateway import translate as tr
 from oms.gateway.config import GatewaySettings
 from oms.gateway.metrics import GatewayMetrics
@@ -150,11 +152,15 @@ class Worker:
     def __init__(self, settings: GatewaySettings, database: Database, executor: CommandExecutor,
                  send_client: Sender, send_venue: Callable[[Outbound], bool], venue_up: Callable[[], bool],
                  wake_outbox: Callable[[], None], symbols: Sequence[str], metrics: GatewayMetrics | None = None,
-                 applied_seq: AppliedSeq | None = None, client_applied: dict[str, AppliedSeq] | None = None) -> None:
+                 applied_seq: AppliedSeq | None = None, client_applied: dict[str, AppliedSeq] | None = None,
+                 *, relay_thread: bool = False) -> None:
         self._settings = settings
         self._database = database
         self._executor = executor
-        self._send_client = send_client
+        # With a relay thread, client reports and the applied marks behind them leave the worker in commit
+        # order while it runs the next batch (see `oms.gateway.after_commit`); without one, inline.
+        self._after = AfterCommit() if relay_thread else None
+        self._send_client_now = send_client
         self._send_venue = send_venue
         self._venue_up = venue_up
         self._wake_outbox = wake_outbox
@@ -164,6 +170,7 @@ class Worker:
         self._resolving: set[str] = set()  # venue ClOrdIDs we asked the venue about
         self._applied_seq = applied_seq
         self._client_applied = client_applied or {}  # client session key -> its last handled MsgSeqNum
+        self._client_marked: dict[str, int] = {}  # the latest mark queued per client session
         self._failed_below: int | None = None  # a report failed to apply: the applied mark stays below it
         # Reports that arrived while the database was unreachable, in arrival order; retried until applied.
         self._held: list[VenueReport] = []
@@ -183,6 +190,8 @@ class Worker:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self._after is not None:
+            self._after.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -190,6 +199,8 @@ class Worker:
             timer.cancel()
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if self._after is not None:
+            self._after.stop()
         if not self._thread.is_alive():
             for mark in [self._applied_seq, *self._client_applied.values()]:
                 if mark is not None:
@@ -212,9 +223,25 @@ class Worker:
             raise
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """True once every item put so far has been handled (tests and orderly shutdown)."""
+        """True once every item put so far has been handled and its reports sent (tests, orderly shutdown)."""
+        deadline = time.monotonic() + timeout_s
         with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout_s)
+            if not self._idle.wait_for(lambda: self._busy == 0, timeout_s):
+                return False
+        return self._after is None or self._after.wait_empty(max(0.0, deadline - time.monotonic()))
+
+    def _send_client(self, session: str, outbound: Outbound) -> None:
+        if self._after is None:
+            self._send_client_now(session, outbound)
+        else:
+            self._after.put(functools.partial(self._send_client_now, session, outbound))
+
+    def _in_order(self, action: Callable[[], object]) -> None:
+        """Run `action` after every client report queued so far (a mark must not overtake its reports)."""
+        if self._after is None:
+            action()
+        else:
+            self._after.put(action)
 
     # -- loop -----------------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -265,8 +292,9 @@ class Worker:
                     handled[item.session] = max(handled.get(item.session, 0), int(seq))
         for session, seq in handled.items():
             mark = self._client_applied.get(session)
-            if mark is not None and (mark.last or 0) < seq:
-                mark.write(seq)
+            if mark is not None and self._client_marked.get(session, mark.last or 0) < seq:
+                self._client_marked[session] = seq
+                self._in_order(functools.partial(mark.write, seq))
 
     def _record_applied_seq(self, items: list[Item]) -> None:
         """Every venue report up to the last one in `items` is committed and relayed (see recovery); after a
@@ -279,7 +307,7 @@ class Worker:
                 seq = item.body.get(MSG_SEQ_NUM)
                 if seq is not None and seq.isdigit():
                     marks = [m for m in (self._failed_below, self._held_below) if m is not None]
-                    self._applied_seq.write(min([int(seq), *marks]))
+                    self._in_order(functools.partial(self._applied_seq.write, min([int(seq), *marks])))
                 return
 
     def _report_failed(self, item: VenueReport) -> None:

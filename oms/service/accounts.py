@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from oms.db.durability import relaxed_commit
 from oms.db.models import Account, Instrument, JournalEntry, PendingSettlement
 from oms.domain.errors import InvalidValue
 from oms.domain.instruments import Instrument as DomainInstrument
@@ -169,8 +170,15 @@ def upsert_instruments(database: Database, instruments: Iterable[DomainInstrumen
     return count
 
 
-def set_reference_price(database: Database, symbol: str, price: Decimal) -> None:
+def set_reference_prices(database: Database, prices: Mapping[str, Decimal]) -> None:
+    """Write many symbols' reference prices in one transaction that does not wait for the disk: a price lost
+    in a crash comes back with the next market-data update, and the order path never queues behind it."""
+    if not prices:
+        return
     table = Instrument.__table__
-    with database.engine.begin() as connection:
-        connection.execute(update(table).where(table.c.symbol == symbol).values(reference_price=price, reference_updated_at=_now()))
+    now = _now()
+    with relaxed_commit(database.engine) as connection:
+        for symbol, price in sorted(prices.items()):
+            connection.execute(update(table).where(table.c.symbol == symbol)
+                               .values(reference_price=price, reference_updated_at=now))
     database.invalidate_instruments()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import secrets
 import shutil
 import sys
@@ -508,6 +509,22 @@ def batch_line(before: dict[str, float], after: dict[str, float]) -> str:
             f"{1000 * delta['oms_gateway_batch_seconds_sum'] / batches:.2f} ms each")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_line(pids: list[int], before: list[float], orders: int) -> str:
+    """CPU per order of each process of the path (the bench's own process, with the client, first)."""
+    used = [cpu_seconds(pid) - start for pid, start in zip(pids, before, strict=True)]
+    parts = ", ".join(f"{1000 * seconds / orders:.2f}" for seconds in used)
+    return f"core-ms per order (bench, then path processes): {parts}"
+
+
 def measure(name: str, client_port: int, work: Path, args: argparse.Namespace, facts: dict[str, str],
             pids: list[int], metrics_port: int | None = None) -> PathResult:
     client = BenchClient(client_port, work / "client").start()
@@ -526,12 +543,15 @@ def measure(name: str, client_port: int, work: Path, args: argparse.Namespace, f
         collect()
         print(f"[{name}] warm-up {args.warmup} orders ok; pids {pids}", flush=True)
         before = batch_metrics(metrics_port)
+        everyone = [os.getpid(), *pids]
+        cpu_before = [cpu_seconds(pid) for pid in everyone]
         throughput = pipelined(client, f"{name}T", args.orders, args.window)
+        cpu = cpu_line(everyone, cpu_before, throughput.orders)
         collect()
         batches = batch_line(before, batch_metrics(metrics_port))
         print(f"[{name}] throughput {throughput.rate:,.0f} orders/s ({throughput.orders} orders in "
               f"{throughput.seconds:.2f}s, window {throughput.window}; rejects {throughput.rejects}, "
-              f"missing {throughput.missing}) {batches}", flush=True)
+              f"missing {throughput.missing}) {batches}; {cpu}", flush=True)
         before = batch_metrics(metrics_port)
         latency = fixed_rate(client, f"{name}L", args.rate, args.duration)
         collect()

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+READ_ONLY_OPTION = "oms_read_only"
 # Seconds a PostgreSQL connect may take (libpq ``connect_timeout``) unless the URL sets its own.
 PG_CONNECT_TIMEOUT_S = 5
 
@@ -61,9 +62,18 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")  # deferred: a WAL snapshot that neither takes nor waits for the lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for reads that change nothing: on SQLite its transactions read a WAL snapshot instead of
+    taking the write lock (so a read never queues behind a writer's fsync, nor holds a writer up)."""
+    return engine.connect().execution_options(**{READ_ONLY_OPTION: True})
 
 
 def is_sqlite(engine: Engine) -> bool:

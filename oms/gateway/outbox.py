@@ -97,7 +97,7 @@ class OutboxSender:
             sent.append(row.id)
             if row.kind == "new":
                 crash.at("after_send_before_ack")
-            log.info("outbox_sent", order_id=row.order_id, kind=row.kind, cl_ord_id=row.payload.get("cl_ord_id"))
+            log.debug("outbox_sent", order_id=row.order_id, kind=row.kind, cl_ord_id=row.payload.get("cl_ord_id"))
         queries.mark_sent(self._database, sent, datetime.now(UTC))
         self.sent += len(sent)
         return len(rows)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from oms.db.durability import relaxed_commit
+from oms.db.engine import read_only
 from oms.db.models import Instrument, OutboxMessage
 from oms.db.models import Order as OrderRow
 from oms.domain.enums import OrderSource, OrderStatus
@@ -36,7 +37,7 @@ class OutboxRow:
 
 
 def _records(database: Database, condition: Any) -> list[OrderRecord]:
-    with database.engine.connect() as connection:
+    with read_only(database.engine) as connection:
         rows = connection.execute(select(*(_orders.c[name] for name in ORDER_COLUMNS)).where(condition))
         return [record_from_row(row) for row in rows]
 
@@ -72,7 +73,7 @@ def working_fix_orders(database: Database, accounts: Iterable[str]) -> list[Orde
 
 
 def symbols(database: Database) -> list[str]:
-    with database.engine.connect() as connection:
+    with read_only(database.engine) as connection:
         return [row[0] for row in connection.execute(select(_instruments.c.symbol).order_by(_instruments.c.symbol))]
 
 
@@ -86,7 +87,7 @@ def mark_possibly_sent(database: Database) -> int:
 
 def unsent_outbox(database: Database, limit: int) -> list[OutboxRow]:
     """The oldest unsent outbox rows (a read: nothing is committed before the send)."""
-    with database.engine.connect() as connection:
+    with read_only(database.engine) as connection:
         rows = connection.execute(
             select(_outbox.c.id, _outbox.c.order_id, _outbox.c.kind, _outbox.c.payload, _outbox.c.attempts)
             .where(_outbox.c.sent_at.is_(None)).order_by(_outbox.c.id).limit(limit)
@@ -148,7 +149,7 @@ def unresolved_orders(database: Database, older_than: datetime) -> list[Unresolv
     stale = {record.id: record for record in orders_to_resolve(database)}
     if not stale:
         return []
-    with database.engine.connect() as connection:
+    with read_only(database.engine) as connection:
         times = dict(connection.execute(select(_orders.c.id, _orders.c.updated_at)
                                         .where(_orders.c.id.in_(sorted(stale)))).all())
         held: dict[str, dict[str, Any]] = {}

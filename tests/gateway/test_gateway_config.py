@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import pytest
 from harness import PASSWORD, write_gateway_config
 
 from fix import oms_tables as tables
-from fix.wire import DictFields
+from fix.wire import DictFields, fix_timestamp, parse_timestamp
 from oms.domain.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.risk import ReasonCode
 from oms.gateway import translate as tr
@@ -119,3 +119,20 @@ def test_venue_messages_carry_our_ids_only() -> None:
     assert new.get(11) == "v1" and new.get(44) == "189.5" and new.header == ((97, "Y"),)
     replace = tr.venue_replace(payload, tables.FIX44, now)
     assert (replace.get(11), replace.get(41), replace.get(37)) == ("v1", "v0", "7")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("20240102-14:30:00", datetime(2024, 1, 2, 14, 30, tzinfo=UTC)),
+    ("20240102-14:30:00.1", datetime(2024, 1, 2, 14, 30, 0, 100000, tzinfo=UTC)),
+    ("20240102-14:30:00.123", datetime(2024, 1, 2, 14, 30, 0, 123000, tzinfo=UTC)),
+    ("20240102-14:30:00.123456789", datetime(2024, 1, 2, 14, 30, 0, 123456, tzinfo=UTC)),  # nanoseconds cut
+    ("20241302-14:30:00", None), ("20240102-24:00:00", None), ("2024010214:30:00", None),
+    ("20240102-14:30:00.", None), ("20240102-14:30:00Z", None), ("", None),
+])
+def test_utc_timestamps_are_read_to_the_microsecond_and_unreadable_ones_are_none(raw: str, expected: datetime | None) -> None:
+    assert parse_timestamp(DictFields({60: raw}), 60) == expected
+
+
+def test_utc_timestamps_are_written_with_milliseconds_in_utc() -> None:
+    moment = datetime(2024, 1, 2, 9, 4, 5, 678901, tzinfo=timezone(timedelta(hours=-5)))
+    assert fix_timestamp(moment) == "20240102-14:04:05.678"

@@ -137,3 +137,26 @@ def test_a_checkpointer_survives_its_database_file_disappearing(tmp_path: Path) 
     finally:
         checkpointer.stop()
         engine.dispose()
+
+
+def test_a_read_only_connection_reads_while_a_writer_holds_the_lock_and_sees_only_committed_rows(
+        sqlite_file: Path) -> None:
+    from sqlalchemy import text
+
+    from oms.db.engine import read_only
+
+    engine = make_engine(f"sqlite:///{sqlite_file}")
+    try:
+        with engine.begin() as setup:
+            setup.execute(text("CREATE TABLE scratch (x INTEGER)"))
+        with engine.begin() as writer:  # BEGIN IMMEDIATE: the write lock is held until the block ends
+            writer.execute(text("INSERT INTO scratch VALUES (1)"))
+            started = time.monotonic()
+            with read_only(engine) as reader:
+                seen = reader.execute(text("SELECT count(*) FROM scratch")).scalar_one()
+            assert time.monotonic() - started < 1.0  # did not wait for the writer (busy timeout is 30 s)
+            assert seen == 0  # a snapshot of what is committed
+        with read_only(engine) as reader:
+            assert reader.execute(text("SELECT count(*) FROM scratch")).scalar_one() == 1
+    finally:
+        engine.dispose()

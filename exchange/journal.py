@@ -120,6 +120,9 @@ class Journal:
         self.path = Path(path)
         self.sync = sync
         self._fh = None  # opened lazily, after any torn tail has been cut off
+        # Appends and hand_to_os may run on different threads (the group-commit thread does not take the
+        # engine lock): the file object itself is guarded by this lock.
+        self._file_lock = threading.Lock()
 
     def _file(self):  # type: ignore[no-untyped-def]
         if self._fh is None:
@@ -129,34 +132,40 @@ class Journal:
 
     def append(self, command: Command) -> None:
         """Record one command (durable on return when ``sync == "always"``)."""
-        fh = self._file()
-        fh.write(encode_command(command) + "\n")
-        if self.sync == "always":
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = encode_command(command) + "\n"
+        with self._file_lock:
+            fh = self._file()
+            fh.write(line)
+            if self.sync == "always":
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def flush(self) -> None:
         """Make everything appended so far durable (flush + fsync)."""
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+        with self._file_lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
 
     def hand_to_os(self) -> int | None:
         """Write buffered appends to the OS and return the file descriptor to fsync (None if never opened).
 
         The split lets a group-commit thread fsync without holding the engine lock: appends made after this
         call are not covered, appends made before it are, once ``os.fsync`` of the descriptor returns."""
-        if self._fh is None:
-            return None
-        self._fh.flush()
-        return self._fh.fileno()
+        with self._file_lock:
+            if self._fh is None:
+                return None
+            self._fh.flush()
+            return self._fh.fileno()
 
     def close(self) -> None:
         """Flush and close; the journal can be appended to again afterwards."""
-        if self._fh is not None:
-            self.flush()
-            self._fh.close()
-            self._fh = None
+        with self._file_lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+                self._fh = None
 
     def commands(self) -> Iterator[Command]:
         """Decode every complete command; cut off a torn last line (with a warning)."""
@@ -241,10 +250,10 @@ class JournaledEngine:
             self.journal.flush()
 
     def sync(self) -> None:
-        """Durability barrier that holds the lock only to hand the buffer to the OS: matching goes on while
-        the disk syncs, and everything processed before the call is durable when it returns."""
-        with self.lock:
-            descriptor = self.journal.hand_to_os()
+        """Durability barrier without the engine lock (only the journal's file lock, to hand the buffer to
+        the OS): matching goes on while the disk syncs, a thread holding the engine lock may wait for this
+        one, and everything processed before the call is durable when it returns."""
+        descriptor = self.journal.hand_to_os()
         if descriptor is not None:
             os.fsync(descriptor)
 

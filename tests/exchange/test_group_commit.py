@@ -125,3 +125,17 @@ def test_reports_queued_at_stop_still_go_out_and_later_ones_go_out_at_once(tmp_p
     steps = trace.snapshot()
     assert steps[-2:] == ["fsync", "send C4"]
     engine.close()
+
+
+def test_the_sync_does_not_wait_for_the_engine_lock(tmp_path: Path, trace: Trace) -> None:
+    """A QuickFIX thread holds the engine lock while it hands over reports; the group-commit thread must be
+    able to sync and send meanwhile, or a shutdown that waits for it under that lock would stall."""
+    engine, sender = start(tmp_path, trace)
+    try:
+        with engine.lock:
+            engine.process(order(1))
+            sender.send(SESSION, report(1))
+            assert wait_for(lambda: "send C1" in trace.snapshot(), timeout_s=2.0)
+    finally:
+        sender.stop()
+        engine.close()

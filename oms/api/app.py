@@ -26,6 +26,7 @@ from oms.api import idempotency
 from oms.api.batcher import WriteBatcher
 from oms.api.deps import ApiState
 from oms.api.events import EventHub
+from oms.api.place_fast_path import PlaceOrderFastPath
 from oms.api.problems import Problem, problem_response
 from oms.api.ratelimit import RateLimit, RateLimiter
 from oms.api.routes_accounts import router as accounts_router
@@ -124,6 +125,7 @@ def create_app(
     for router in (accounts_router, orders_router, market_router, events_router):
         app.include_router(router)
     _install_error_handlers(app)
+    app.add_middleware(PlaceOrderFastPath, state=state)  # innermost: after the NUL and body-size checks
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes or settings.max_body_bytes)
     app.add_middleware(RefuseNul)
 

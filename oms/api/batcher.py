@@ -5,19 +5,24 @@ unit of work, locks their accounts up front in sorted order (no deadlock between
 response against its key, and commits once. A response is returned only after that commit. If the batch
 fails unexpectedly it is rolled back and each action retried alone, so one bad request cannot sink the
 others; deadlocks and serialization failures retry the whole batch.
+
+Callers on the event loop use :meth:`WriteBatcher.run_async` / :meth:`run_keyed_async`: no worker thread
+waits for them, and a committed batch wakes each event loop once, not once per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import structlog
 from sqlalchemy.exc import OperationalError
 
@@ -41,9 +46,17 @@ class Write:
     key: str | None
     accounts: set[str]
     fingerprint: str | None = None  # with a key: claim it inside the batch (else the caller claimed it)
-    future: Future[StoredResponse] = field(default_factory=Future)
+    future: Future[StoredResponse] | None = None  # a waiting thread's; None when ``waiter`` is set
+    waiter: asyncio.Future[StoredResponse] | None = None  # a waiting coroutine's, resolved on its own loop
     replayed: bool = False
     refused: Problem | None = None  # the key's own refusal (409 / 422), raised to the caller after the batch
+
+    def __post_init__(self) -> None:
+        if self.waiter is None and self.future is None:
+            self.future = Future()
+
+
+WriteOutcome = StoredResponse | BaseException
 
 
 class WriteBatcher:
@@ -72,7 +85,7 @@ class WriteBatcher:
     def run(self, action: Action, principal: str, key: str | None, accounts: set[str], timeout_s: float = 30.0) -> StoredResponse:
         write = Write(action, principal, key, accounts)
         self._queue.put(write, timeout=timeout_s)
-        return write.future.result(timeout_s)
+        return write.future.result(timeout_s)  # type: ignore[union-attr]
 
     def run_keyed(self, action: Action, principal: str, key: str, fingerprint: str, accounts: set[str],
                   timeout_s: float = 30.0) -> tuple[StoredResponse, bool]:  # fmt: skip
@@ -80,19 +93,52 @@ class WriteBatcher:
 
         Returns (response, replayed). The same key already in flight in this process is 409 at once.
         """
+        flight = self._take_off(principal, key)
+        try:
+            write = Write(action, principal, key, accounts, fingerprint)
+            self._queue.put(write, timeout=timeout_s)
+            return write.future.result(timeout_s), write.replayed  # type: ignore[union-attr]
+        finally:
+            self._land(flight)
+
+    async def run_async(self, action: Action, principal: str, key: str | None, accounts: set[str],
+                        timeout_s: float = 30.0) -> StoredResponse:  # fmt: skip
+        """:meth:`run` for a coroutine: it awaits the commit instead of blocking a thread."""
+        return await self._submit(Write(action, principal, key, accounts, waiter=_new_waiter()), timeout_s)
+
+    async def run_keyed_async(self, action: Action, principal: str, key: str, fingerprint: str, accounts: set[str],
+                              timeout_s: float = 30.0) -> tuple[StoredResponse, bool]:  # fmt: skip
+        """:meth:`run_keyed` for a coroutine, with the same answers (409 at once for a key in flight)."""
+        flight = self._take_off(principal, key)
+        try:
+            write = Write(action, principal, key, accounts, fingerprint, waiter=_new_waiter())
+            return await self._submit(write, timeout_s), write.replayed
+        finally:
+            self._land(flight)
+
+    def _take_off(self, principal: str, key: str) -> tuple[str, str]:
         flight = (principal, key)
         with self._flight_lock:
             if flight in self._in_flight:
                 raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "a request with this Idempotency-Key is still running",
                               headers={"Retry-After": "1"})  # fmt: skip
             self._in_flight.add(flight)
+        return flight
+
+    def _land(self, flight: tuple[str, str]) -> None:
+        with self._flight_lock:
+            self._in_flight.discard(flight)
+
+    async def _submit(self, write: Write, timeout_s: float) -> StoredResponse:
+        """Queue ``write`` and await its outcome, with the same time limits as the blocking calls."""
+        waiter = write.waiter
+        assert waiter is not None
         try:
-            write = Write(action, principal, key, accounts, fingerprint)
-            self._queue.put(write, timeout=timeout_s)
-            return write.future.result(timeout_s), write.replayed
-        finally:
-            with self._flight_lock:
-                self._in_flight.discard(flight)
+            self._queue.put_nowait(write)
+        except queue.Full:  # rare: wait for room off the event loop, as the blocking call would
+            await anyio.to_thread.run_sync(lambda: self._queue.put(write, timeout=timeout_s))
+        async with asyncio.timeout(timeout_s):
+            return await waiter
 
     def close(self) -> None:
         self._queue.put(None)
@@ -113,17 +159,14 @@ class WriteBatcher:
             responses = self._commit(batch)
         except Exception as error:  # noqa: BLE001 - isolate the culprit, or tell every waiter
             if len(batch) == 1:
-                batch[0].future.set_exception(error)
+                _deliver([(batch[0], error)])
                 return
             log.warning("rest_batch_failed_retrying_alone", size=len(batch), error=str(error))
             for write in batch:
                 self._run([write])
             return
-        for write, response in zip(batch, responses, strict=True):
-            if write.refused is not None:
-                write.future.set_exception(write.refused)
-            else:
-                write.future.set_result(response)
+        _deliver([(write, response if write.refused is None else write.refused)
+                  for write, response in zip(batch, responses, strict=True)])  # fmt: skip
 
     def _prefetch(self, uow: UnitOfWork, batch: list[Write], now: datetime) -> None:
         """Load what the batch's placements will look up with a few statements, as ``CommandExecutor`` does,
@@ -187,3 +230,36 @@ class WriteBatcher:
             except Exception:  # noqa: BLE001 - the commit is durable; readers catch up from the database
                 log.exception("rest_on_commit_failed", events=len(uow.written_events))
         return responses
+
+
+def _new_waiter() -> asyncio.Future[StoredResponse]:
+    return asyncio.get_running_loop().create_future()
+
+
+def _deliver(outcomes: list[tuple[Write, WriteOutcome]]) -> None:
+    """Hand each write its response or exception: a waiting thread directly; coroutines with one call per
+    event loop (each ``call_soon_threadsafe`` wakes the loop through a pipe: once per batch is enough)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[StoredResponse], WriteOutcome]]] = {}
+    for write, outcome in outcomes:
+        if write.waiter is not None:
+            by_loop.setdefault(write.waiter.get_loop(), []).append((write.waiter, outcome))
+        elif isinstance(outcome, BaseException):
+            write.future.set_exception(outcome)  # type: ignore[union-attr]
+        else:
+            write.future.set_result(outcome)  # type: ignore[union-attr]
+    for loop, waiters in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiters)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            log.warning("rest_batch_waiters_gone", count=len(waiters))
+
+
+def _settle(waiters: list[tuple[asyncio.Future[StoredResponse], WriteOutcome]]) -> None:
+    """On the waiters' event loop: resolve each one that has not given up (timed out or cancelled)."""
+    for waiter, outcome in waiters:
+        if waiter.done():
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)

@@ -78,6 +78,13 @@ async def get_principal(
     state: State,
     authorization: Annotated[str | None, Header(description="Bearer API key")] = None,
 ) -> Principal:
+    principal = await authenticate(state, authorization)
+    state.limiter.check(principal.key_id)
+    return principal
+
+
+async def authenticate(state: ApiState, authorization: str | None) -> Principal:
+    """The caller named by an ``Authorization`` header, or a 401 problem (the rate limit is not checked here)."""
     if not authorization:
         raise Problem(401, "MISSING_API_KEY", "send the API key as 'Authorization: Bearer KEY'", headers=_UNAUTHORIZED)
     scheme, _, key = authorization.partition(" ")
@@ -88,8 +95,7 @@ async def get_principal(
         principal = await anyio.to_thread.run_sync(state.principal_for, key.strip())
     if principal is None:
         raise Problem(401, "INVALID_API_KEY", "unknown or revoked API key", headers=_UNAUTHORIZED)
-    state.limiter.check(principal.key_id)
-    return principal
+    return principal  # type: ignore[return-value]
 
 
 def require(scope: Scope) -> Callable[..., Any]:

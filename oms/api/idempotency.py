@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from oms.api.problems import Problem
@@ -39,9 +39,22 @@ class StoredResponse:
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
     """Hash of what the request asks for; JSON bodies are canonicalised so key order and spacing do not matter."""
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+        canonical = _canonical(json.loads(body)) if body else b""
     except ValueError:
         canonical = body
+    return _digest(method, path, canonical)
+
+
+def parsed_fingerprint(method: str, path: str, document: Any) -> str:
+    """:func:`request_fingerprint` of a non-empty body that ``json.loads`` already turned into ``document``."""
+    return _digest(method, path, _canonical(document))
+
+
+def _canonical(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _digest(method: str, path: str, canonical: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
@@ -112,9 +125,15 @@ def claim_many(connection: Connection, claims: list[tuple[str, str, str]], now: 
     """Claim many fresh keys (principal, key, fingerprint) with one INSERT; returns the (principal, key) claimed.
 
     Keys not returned already exist (or are being claimed): :func:`claim_in` decides what each one gets.
+    On PostgreSQL the keys travel as three arrays, so the statement text is the same for every batch: a
+    multi-row ``VALUES`` was compiled by SQLAlchemy for each batch, 10% of the API's CPU at 500 orders/s.
     """
     if not claims:
         return set()
+    if connection.dialect.name == "postgresql":
+        columns = list(zip(*claims, strict=True))
+        rows = _pg_rows(connection, _PG_CLAIM_MANY, (now, now + KEY_TTL, list(columns[0]), list(columns[1]), list(columns[2])))
+        return {(row[0], row[1]) for row in rows}
     rows = [{"principal": principal, "key": key, "fingerprint": fingerprint, "state": "running", "response_status": None,
              "response_body": None, "created_at": now, "expires_at": now + KEY_TTL} for principal, key, fingerprint in claims]  # fmt: skip
     statement = (
@@ -122,6 +141,28 @@ def claim_many(connection: Connection, claims: list[tuple[str, str, str]], now: 
         .returning(_table.c.principal, _table.c.key)
     )  # fmt: skip
     return {(row[0], row[1]) for row in connection.execute(statement)}
+
+
+_PG_CLAIM_MANY = (
+    "INSERT INTO idempotency_keys (principal, key, fingerprint, state, response_status, response_body, created_at, expires_at) "
+    "SELECT v.principal, v.key, v.fingerprint, 'running', NULL, NULL, %s, %s "
+    "FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[]) AS v(principal, key, fingerprint) "
+    "ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key"
+)
+
+
+def _pg_rows(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """PostgreSQL: one statement through the driver's cursor, in the connection's transaction, without
+    SQLAlchemy's per-statement compilation and result machinery.
+
+    Arrays go as ``%b`` (binary) parameters: psycopg writes a ``%s`` text array by escaping each element
+    with a regular expression, 1.2 ms for a batch of 20 JSON responses (full of quotes) against 0.1 ms."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall() if cursor.description is not None else []  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
 
 
 def _dialect_insert(connection: Connection) -> Any:
@@ -171,10 +212,9 @@ def claim_in(connection: Connection, principal: str, key: str, fingerprint: str,
     return None
 
 
-_PG_COMPLETE = text(
-    "UPDATE idempotency_keys AS k SET state = 'done', response_status = v.status, response_body = v.body "
-    "FROM unnest(CAST(:principals AS text[]), CAST(:keys AS text[]), CAST(:statuses AS integer[]), "
-    "CAST(:bodies AS json[])) AS v(principal, key, status, body) "
+_PG_COMPLETE = (
+    "UPDATE idempotency_keys AS k SET state = 'done', response_status = v.status, response_body = v.body::json "
+    "FROM unnest(%b::varchar[], %b::varchar[], %b::integer[], %b::text[]) AS v(principal, key, status, body) "
     "WHERE k.principal = v.principal AND k.key = v.key AND k.state = 'running' RETURNING k.key"
 )
 
@@ -185,12 +225,12 @@ def complete(connection: Connection, completions: list[tuple[str, str, StoredRes
     if not completions:
         return
     if connection.dialect.name == "postgresql":
-        done = len(connection.execute(_PG_COMPLETE, {
-            "principals": [principal for principal, _, _ in completions],
-            "keys": [key for _, key, _ in completions],
-            "statuses": [response.status for _, _, response in completions],
-            "bodies": [json.dumps(response.body) for _, _, response in completions],
-        }).all())  # fmt: skip
+        done = len(_pg_rows(connection, _PG_COMPLETE, (
+            [principal for principal, _, _ in completions],
+            [key for _, key, _ in completions],
+            [response.status for _, _, response in completions],
+            [json.dumps(response.body) for _, _, response in completions],
+        )))  # fmt: skip
     else:
         done = 0
         for principal, key, response in completions:

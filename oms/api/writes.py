@@ -50,8 +50,24 @@ def run_write(context: WriteContext, key: str | None, fingerprint: str, accounts
         response, replayed = context.batcher.run(action, principal.key_id, None, accounts), False
     else:  # the key is claimed, the write done and its response stored in one group-committed transaction
         response, replayed = context.batcher.run_keyed(action, principal.key_id, key, fingerprint, accounts)
-        if replayed:
-            return response, True
+    return _written(context, accounts, response, replayed)
+
+
+async def run_write_async(context: WriteContext, key: str | None, fingerprint: str, accounts: set[str],
+                          action: Action) -> tuple[StoredResponse, bool]:  # fmt: skip
+    """:func:`run_write` for the event loop: the same answers, without a worker thread blocked on the commit."""
+    principal = context.principal
+    if key is None:
+        response, replayed = await context.batcher.run_async(action, principal.key_id, None, accounts), False
+    else:
+        response, replayed = await context.batcher.run_keyed_async(action, principal.key_id, key, fingerprint, accounts)
+    return _written(context, accounts, response, replayed)
+
+
+def _written(context: WriteContext, accounts: set[str], response: StoredResponse, replayed: bool) -> tuple[StoredResponse, bool]:
+    """Wake the accounts' event streams when the write booked something (a replay booked nothing new)."""
+    if replayed:
+        return response, True
     if response.status < 400 or response.body.get("order_id"):
         context.notify(accounts)
     return response, False

@@ -283,10 +283,14 @@ class UnitOfWork:
 
     def global_kill_switch(self) -> bool:
         if self._global_kill is None:
-            table = GlobalSwitch.__table__
-            value = self.connection.execute(
-                select(table.c.enabled).where(table.c.name == "kill_switch")
-            ).scalar_one_or_none()
+            if self.database.is_postgres:
+                rows = self._pg_fetch(_PG_GLOBAL_KILL_SWITCH, ())
+                value = rows[0][0] if rows else None
+            else:
+                table = GlobalSwitch.__table__
+                value = self.connection.execute(
+                    select(table.c.enabled).where(table.c.name == "kill_switch")
+                ).scalar_one_or_none()
             self._global_kill = bool(value)
         return self._global_kill
 
@@ -303,17 +307,20 @@ class UnitOfWork:
         wanted = sorted({a for a in account_ids if (a, since) not in self._recent_orders})
         if not wanted:
             return
-        text_column = _orders.c.text
-        rows = self.connection.execute(
-            select(_orders.c.account_id, func.count())
-            .where(
-                _orders.c.account_id.in_(wanted),
-                _orders.c.created_at > since,
-                or_(text_column.is_(None), ~text_column.like(RATE_LIMITED_PREFIX + "%")),
+        if self.database.is_postgres:  # the same count without SQLAlchemy compiling an IN list per batch
+            found = dict(self._pg_fetch(_PG_RECENT_ORDER_COUNTS, (wanted, since, RATE_LIMITED_PREFIX + "%")))
+        else:
+            text_column = _orders.c.text
+            rows = self.connection.execute(
+                select(_orders.c.account_id, func.count())
+                .where(
+                    _orders.c.account_id.in_(wanted),
+                    _orders.c.created_at > since,
+                    or_(text_column.is_(None), ~text_column.like(RATE_LIMITED_PREFIX + "%")),
+                )
+                .group_by(_orders.c.account_id)
             )
-            .group_by(_orders.c.account_id)
-        )
-        found = dict(rows.all())
+            found = dict(rows.all())
         for account_id in wanted:
             self._recent_orders[(account_id, since)] = int(found.get(account_id, 0))
 
@@ -625,6 +632,11 @@ _PG_LOCK_ACCOUNTS = (
     "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%s::varchar[])) "
     "ORDER BY id FOR UPDATE"
 )
+_PG_RECENT_ORDER_COUNTS = (
+    "SELECT account_id, COUNT(*) FROM orders WHERE account_id = ANY(%s::varchar[]) AND created_at > %s "
+    "AND (text IS NULL OR text NOT LIKE %s) GROUP BY account_id"
+)
+_PG_GLOBAL_KILL_SWITCH = "SELECT enabled FROM global_switches WHERE name = 'kill_switch'"
 _PG_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_id = ANY(%s::varchar[])"
 
 _PG_PENDING_RESERVATIONS = (

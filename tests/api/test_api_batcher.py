@@ -50,3 +50,62 @@ def test_many_concurrent_writes_all_commit_exactly_once(live_api: Api) -> None:
         replays = list(pool.map(deposit, range(64)))
     assert replays == [201] * 64
     assert balances(live_api.database, "ALICE").in_currency("USD").available == Decimal("100064")
+
+
+def test_coroutines_share_a_batch_and_a_failing_one_is_isolated(api: Api) -> None:
+    """The event-loop entry points give the same answers as the blocking ones, including a failure."""
+    import asyncio
+
+    principal = lookup(api.database, api.alice)
+    assert principal is not None
+    batcher = WriteBatcher(api.database, max_wait_s=0.5)
+
+    def broken(_uow: UnitOfWork, _now: datetime) -> StoredResponse:
+        raise RuntimeError("a bug in one request")
+
+    deposit = move_money(principal, "ALICE", "deposit", MoneyRequest(amount=Decimal("7")))
+
+    async def both() -> list[object]:
+        return await asyncio.gather(
+            batcher.run_async(deposit, principal.key_id, None, {"ALICE"}),
+            batcher.run_async(broken, principal.key_id, None, {"ALICE"}),
+            return_exceptions=True,
+        )
+
+    try:
+        good, bad = asyncio.run(both())
+    finally:
+        batcher.close()
+    assert isinstance(good, StoredResponse) and good.status == 201
+    assert isinstance(bad, RuntimeError)
+    assert balances(api.database, "ALICE").in_currency("USD").available == Decimal("100007")
+
+
+def test_a_key_in_flight_is_409_at_once_for_coroutines_too(api: Api) -> None:
+    import asyncio
+
+    from oms.api.idempotency import request_fingerprint
+    from oms.api.problems import Problem
+
+    principal = lookup(api.database, api.alice)
+    assert principal is not None
+    batcher = WriteBatcher(api.database, max_wait_s=0.2)
+    deposit = move_money(principal, "ALICE", "deposit", MoneyRequest(amount=Decimal("5")))
+    fingerprint = request_fingerprint("POST", "/v1/accounts/ALICE/deposits", b'{"amount":"5"}')
+
+    async def twice() -> list[object]:
+        first = asyncio.ensure_future(batcher.run_keyed_async(deposit, principal.key_id, "k-async", fingerprint, {"ALICE"}))
+        await asyncio.sleep(0)  # the first is queued and in flight
+        second = batcher.run_keyed_async(deposit, principal.key_id, "k-async", fingerprint, {"ALICE"})
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    try:
+        (response, replayed), refused = asyncio.run(twice())  # type: ignore[misc]
+        replay = asyncio.run(batcher.run_keyed_async(deposit, principal.key_id, "k-async", fingerprint, {"ALICE"}))
+    finally:
+        batcher.close()
+    assert response.status == 201 and replayed is False
+    assert isinstance(refused, Problem) and refused.status == 409 and refused.code == "IDEMPOTENCY_KEY_IN_USE"
+    assert replay == (response, True)
+    assert balances(api.database, "ALICE").in_currency("USD").available == Decimal("100005")
+

@@ -27,6 +27,7 @@ from oms.api.batcher import WriteBatcher
 from oms.api.deps import ApiState
 from oms.api.events import EventHub
 from oms.api.problems import Problem, problem_response
+from oms.api.query_guard import RefuseRepeatedQuery
 from oms.api.ratelimit import RateLimit, RateLimiter
 from oms.api.routes_accounts import router as accounts_router
 from oms.api.routes_events import router as events_router
@@ -126,6 +127,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes or settings.max_body_bytes)
     app.add_middleware(RefuseNul)
+    app.add_middleware(RefuseRepeatedQuery)
 
     @app.get("/v1/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -28,6 +28,7 @@ from oms.api.deps import ApiState
 from oms.api.events import EventHub
 from oms.api.place_fast_path import PlaceOrderFastPath
 from oms.api.problems import Problem, problem_response
+from oms.api.query_guard import RefuseRepeatedQuery
 from oms.api.ratelimit import RateLimit, RateLimiter
 from oms.api.routes_accounts import router as accounts_router
 from oms.api.routes_events import router as events_router
@@ -128,6 +129,7 @@ def create_app(
     app.add_middleware(PlaceOrderFastPath, state=state)  # innermost: after the NUL and body-size checks
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes or settings.max_body_bytes)
     app.add_middleware(RefuseNul)
+    app.add_middleware(RefuseRepeatedQuery)
 
     @app.get("/v1/health", tags=["operations"])
     def health() -> dict[str, str]:

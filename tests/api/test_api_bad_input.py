@@ -154,3 +154,10 @@ def test_nul_characters_in_path_or_query_are_400_on_every_backend(api: Api) -> N
     assert_problem(api.get("/v1/orders", params={"symbol": "A\x00B"}), 400, "INVALID_CHARACTERS")
     assert_problem(api.get("/v1/orders/abc%00def"), 400, "INVALID_CHARACTERS")
     assert_problem(api.get("/v1/orders/by-client-id/x%00"), 400, "INVALID_CHARACTERS")
+
+
+def test_a_query_parameter_given_twice_is_400_naming_it(api: Api) -> None:
+    response = api.get("/v1/orders?symbol=AAPL&symbol=MSFT")
+    assert_problem(response, 400, "REPEATED_QUERY_PARAMETER")
+    assert "'symbol'" in response.json()["detail"]
+    assert api.get("/v1/orders?symbol=AAPL&status=new").status_code == 200  # distinct keys are fine

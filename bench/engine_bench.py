@@ -24,6 +24,11 @@ engine converts and caches).  Until that revision the bench passed a fresh Decim
 per price; ``--decimal-prices`` still does, for comparison -- same stream, same
 events.  Quantities are Decimals (five shared objects).
 
+``process`` returns its events in the engine's compact form (plain tuples, see
+``exchange/engine/types.py``); the loop keeps their count and drops them, as a venue
+drops events once sent.  The untimed census afterwards turns them into the typed view
+(``typed_events``), which is what the venue's consumers use.
+
 The collector then ``gc.freeze()``s the commands, so the cyclic GC does not keep
 walking the harness's half-million pre-built commands -- a venue holds one command
 at a time; the engine's own objects are collected normally (``--no-gc`` turns the
@@ -56,6 +61,7 @@ from exchange.engine import (  # noqa: E402
     Side,
     SubmitOrder,
     TimeInForce,
+    typed_events,
 )
 from exchange.instruments import load_instruments  # noqa: E402
 
@@ -155,7 +161,7 @@ def census(instruments: dict, commands: list[Command]) -> tuple[Counter[str], in
     engine = MatchingEngine(instruments)
     kinds: Counter[str] = Counter()
     for cmd in commands:
-        for e in engine.process(cmd):
+        for e in typed_events(engine.process(cmd)):
             kinds[type(e).__name__] += 1
     return kinds, len(engine.trades())
 

@@ -30,7 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from exchange.engine import (
     BustTrade,
@@ -38,7 +38,6 @@ from exchange.engine import (
     Command,
     CorrectTrade,
     EndOfDay,
-    Event,
     MatchingEngine,
     OrderType,
     ReplaceOrder,
@@ -46,6 +45,7 @@ from exchange.engine import (
     SubmitOrder,
     TimeInForce,
 )
+from exchange.engine.types import RawEvent
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,8 @@ class JournaledEngine:
         journal.replay(engine)
         return cls(engine, journal)
 
-    def process(self, command: Command) -> list[Event]:
-        """Append then process atomically; returns the engine's events."""
+    def process(self, command: Command) -> Sequence[RawEvent]:
+        """Append then process atomically; returns the engine's compact events (`typed_events` reads them)."""
         with self.lock:
             self.journal.append(command)
             return self.engine.process(command)

@@ -23,11 +23,13 @@ from exchange.engine.types import (
     Event,
     OrderState,
     OrderType,
+    RawEvent,
     ReplaceOrder,
     ReplaceRejected,
     Side,
     SubmitOrder,
     TimeInForce,
+    typed_events,
 )
 from exchange.instruments import Instrument
 
@@ -115,13 +117,14 @@ class MarketMaker:
             cfg.owner, cl, orig, cum + cfg.size, price, None, ts, side=side, symbol=symbol
         )
 
-    def on_events(self, events: Iterable[Event]) -> None:
+    def on_events(self, events: Iterable[Event | RawEvent]) -> None:
         """Learn fills and terminations of MM quotes from the engine's events.
 
-        The venue should pass every event it gets from the engine (others are ignored).
+        The venue should pass every event it gets from the engine (others are ignored),
+        typed or as ``MatchingEngine.process`` returns them.
         """
         owner = self.config.owner
-        for ev in events:
+        for ev in typed_events(events):
             if isinstance(ev, (ReplaceRejected, CancelRejected)):
                 # our replace bounced (quote already done): re-enter it next step
                 key = self._by_cl.get(ev.cl_ord_id)

@@ -20,7 +20,7 @@ from decimal import Decimal
 from exchange import translate as tr
 from exchange.engine.types import (
     BustTrade, Command, CorrectTrade, EndOfDay, Event, ReplaceOrder, SubmitOrder,
-    TradeActionRejected, TradeBusted, TradeCorrected,
+    TradeActionRejected, TradeBusted, TradeCorrected, typed_events,
 )
 from exchange.faults import FaultInjector, ReportFault
 from exchange.journal import JournaledEngine
@@ -185,7 +185,7 @@ class VenueService:
                 denial = tr.OrderDenied(0, "FAULT_INJECTED: reject=next_order")
                 self._send(session, tr.denied_order_report(body, denial, self._ids.next("R"), now, session.version))
                 return
-            events = self._engine.process(command)
+            events = typed_events(self._engine.process(command))
             for event in events[:1]:
                 if event.order.order_id != "NONE":  # type: ignore[union-attr]
                     self._order_routes[event.order.order_id] = session  # type: ignore[union-attr]
@@ -199,7 +199,7 @@ class VenueService:
             with self._session_lock:
                 self._owner_routes[session.broker_comp_id] = session
             command = tr.cancel_order(session.broker_comp_id, body, self._clock())
-            self._publish(command, self._engine.process(command), session)
+            self._publish(command, typed_events(self._engine.process(command)), session)
 
     def replace(self, session: SessionKey, body: tr.FieldSource) -> None:
         owner = session.broker_comp_id
@@ -215,7 +215,7 @@ class VenueService:
                 self._send(session, tr.local_cancel_reject(tr.required(body, tr.CL_ORD_ID), orig, current, True,
                                                            99, denial.text, now, session.version))
                 return
-            self._publish(command, self._engine.process(command), session)
+            self._publish(command, typed_events(self._engine.process(command)), session)
 
     def order_status(self, session: SessionKey, body: tr.FieldSource) -> None:
         owner = session.broker_comp_id
@@ -267,7 +267,7 @@ class VenueService:
         with self._lock:
             commands = self._market_maker.step(self._clock())
             for command in commands:
-                self._publish(command, self._engine.process(command), None)
+                self._publish(command, typed_events(self._engine.process(command)), None)
             return len(commands)
 
     def trade_of_exec(self, exec_id: str) -> str | None:
@@ -287,7 +287,7 @@ class VenueService:
     def submit(self, command: Command) -> list[Event]:
         """Process a venue-side command (operator action) and report its events to their owners."""
         with self._lock:
-            events = self._engine.process(command)
+            events = typed_events(self._engine.process(command))
             self._publish(command, events, None)
             return events
 

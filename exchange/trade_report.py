@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import TextIO
 
-from exchange.engine.types import Event, OrderFilled, Side, TradeReport
+from exchange.engine.types import Event, OrderFilled, RawEvent, Side, TradeReport, typed_events
 from exchange.translate import (
     CL_ORD_ID, EXEC_ID, FixVersion, LAST_PX, LAST_QTY, ORDER_ID, Outbound, OutGroup, SIDE, SIDES, SYMBOL,
     TEXT, TRANSACT_TIME, TRD_MATCH_ID, fix_date, fix_decimal, fix_timestamp,
@@ -65,8 +65,9 @@ class ExecIdIndex:
     def __init__(self) -> None:
         self._exec_ids: dict[tuple[str, str], str] = {}
 
-    def observe(self, events: Iterable[Event]) -> None:
-        for event in events:
+    def observe(self, events: Iterable[Event | RawEvent]) -> None:
+        """Index the fills among ``events``, typed or as ``MatchingEngine.process`` returns them."""
+        for event in typed_events(events):
             if isinstance(event, OrderFilled):
                 self._exec_ids[(event.trade_id, event.order.order_id)] = str(event.seq)
 

@@ -13,8 +13,8 @@ ascending list of those keys, so the best level is always ``keys[-1]`` for both 
 (bids use +ticks, asks use -ticks).  A level exists exactly while live orders rest
 on it, i.e. while its ``qty`` (sum of their leaves, never 0 for a live order) is
 positive -- so no per-level order count is kept.  Stale entries are skipped when they
-reach the front; a queue that has doubled since it was last compacted is compacted
-when one of its entries goes stale.
+reach the front; each level also remembers the entries that went stale since its last
+compaction, and filters them out of its queue once they may be half of it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections import deque
+from datetime import date
 from decimal import Decimal
+from itertools import filterfalse as _filterfalse
 
-from exchange.engine.order import ENTRY
-from exchange.engine.types import lots_to_qty
+from exchange.engine.order import BUY_CODE, ENTRY, SELL_CODE
+from exchange.engine.types import OrderType, TimeInForce, lots_to_qty
 from exchange.engine.validation import check_qty, price_ticks
 from exchange.instruments import Instrument
 
@@ -38,7 +40,7 @@ NOT_QUEUED = -1  # entry of an order that rests nowhere
 class Level:
     """All resting orders at one price, in time priority."""
 
-    __slots__ = ("price", "ticks", "key", "queue", "qty", "limit")
+    __slots__ = ("price", "ticks", "key", "queue", "qty", "dead")
 
     def __init__(self, price: Decimal, ticks: int, key: int) -> None:
         self.price = price  # the Decimal reported as LastPx / depth
@@ -46,22 +48,33 @@ class Level:
         self.key = key
         self.queue: deque[int] = deque()  # order entries (may hold stale ones)
         self.qty = 0  # lots: sum of leaves of live orders (> 0 while the level exists)
-        self.limit = 16  # queue length past which an unlink compacts the queue
+        # entries that went stale since the last compaction (some may have left the queue
+        # since, popped at the front); lets a compaction filter the queue in C, without
+        # reading each order's state
+        self.dead: set[int] = set()
 
-    def unlink(self, states: list) -> None:  # type: ignore[type-arg]
-        """An entry just went stale; compact if the queue outgrew its limit."""
-        if len(self.queue) > self.limit:
-            self.compact(states)
+    def unlink(self, entry: int) -> None:
+        """``entry`` just went stale; compact once stale entries may be half the queue."""
+        dead = self.dead
+        dead.add(entry)
+        if len(dead) > (len(self.queue) >> 1) + 8:
+            self.compact_dead()
+
+    def compact_dead(self) -> None:
+        """Drop the entries known stale.
+
+        Called when they number more than half the queue (plus 8), so after each unlink
+        the queue is within twice its live orders plus 16, and the cost is O(1)
+        amortised per stale entry.
+        """
+        dead = self.dead
+        self.queue = deque(_filterfalse(dead.__contains__, self.queue))
+        dead.clear()
 
     def compact(self, states: list) -> None:  # type: ignore[type-arg]
-        """Drop stale entries (``states[h][ENTRY]`` is the live entry of order ``h``).
-
-        The next compaction waits until the queue has doubled (plus 16), so the cost is
-        O(1) amortised per queued entry, and stale entries never outnumber the live ones
-        plus the entries queued since the last compaction.
-        """
-        self.queue = queue = deque([e for e in self.queue if states[e & HANDLE_MASK][ENTRY] == e])
-        self.limit = (len(queue) << 1) + 16
+        """Drop every stale entry (``states[h][ENTRY]`` is the live entry of order ``h``)."""
+        self.queue = deque([e for e in self.queue if states[e & HANDLE_MASK][ENTRY] == e])
+        self.dead.clear()
 
 
 class BookSide:
@@ -114,13 +127,14 @@ class SymbolBook:
     __slots__ = (
         "instrument", "symbol", "tick", "lot", "bids", "asks", "buy_stops", "sell_stops",
         "last_price", "last_ticks", "fee_rate", "ticks_cache", "lots_cache", "qty_cache",
-        "price_cache",
+        "price_cache", "statics", "day_limit", "index",
     )
 
     CACHE_LIMIT = 1 << 16
 
-    def __init__(self, instrument: Instrument, fee_rate: Decimal) -> None:
+    def __init__(self, instrument: Instrument, fee_rate: Decimal, index: int = 0) -> None:
         self.instrument = instrument
+        self.index = index  # position in the engine's list of books (static[9])
         self.symbol = instrument.symbol
         self.tick = instrument.tick_size
         self.lot = instrument.lot_size
@@ -140,6 +154,11 @@ class SymbolBook:
         self.lots_cache: dict[Decimal, int] = {}
         self.qty_cache: dict[int, Decimal] = {}
         self.price_cache: dict[int, Decimal] = {}  # ticks -> Decimal, for prices given in ticks
+        # the ``static`` part of order states (order.py), one per combination of owner,
+        # side, type, TIF and expiry date, shared by those orders
+        self.statics: dict[tuple[object, ...], tuple[object, ...]] = {}
+        # owner -> (sell, buy) static of a DAY LIMIT order, the commonest kind
+        self.day_limit: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {}
 
     def price_ticks(self, price: object, what: str) -> tuple[int, str | None]:
         """Validated price in ticks (Decimal prices cached); the text is set when invalid.
@@ -191,6 +210,28 @@ class SymbolBook:
             if len(self.qty_cache) < self.CACHE_LIMIT:
                 self.qty_cache[lots] = q
         return q
+
+    def static(
+        self, owner: str, is_buy: bool, order_type: OrderType, tif: TimeInForce,
+        expire_date: date | None,
+    ) -> tuple[object, ...]:
+        """The shared ``static`` tuple for orders of this kind (order.py), cached in ``statics``."""
+        key = (owner, is_buy, order_type, tif, expire_date)
+        static = self.statics.get(key)
+        if static is None:
+            static = self.statics[key] = (
+                owner, self.symbol, BUY_CODE if is_buy else SELL_CODE, order_type._value_,
+                tif._value_, expire_date, self.lot, self.tick, is_buy, self.index,
+            )
+        return static
+
+    def day_limit_statics(self, owner: str) -> tuple[tuple[object, ...], tuple[object, ...]]:
+        """(sell, buy) statics of an owner's DAY LIMIT orders, cached in ``day_limit``."""
+        pair = self.day_limit[owner] = (
+            self.static(owner, False, OrderType.LIMIT, TimeInForce.DAY, None),
+            self.static(owner, True, OrderType.LIMIT, TimeInForce.DAY, None),
+        )
+        return pair
 
     def add_stop(self, h: int, is_buy: bool, stop_ticks: int, token: int) -> None:
         """Queue an untriggered stop; buy stops by lowest stop, sell stops by highest."""

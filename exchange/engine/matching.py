@@ -41,9 +41,11 @@ integer lots and prices integer ticks inside the engine; Decimals are converted 
 the boundary (validation on the way in -- or not at all when the caller gives prices
 in ticks --, snapshot fields and event values on the way out), which is exact because
 every order is on the instrument's tick and lot grid.  Trade ids are numbers inside
-(``T<n>`` is built when read).  The hot paths (new order, cancel, matching) are
-written out inline rather than split into helpers: a Python call costs about as much
-as a dozen lines of plain code.
+(``T<n>`` is built when read).  Events are returned compact, as plain tuples holding
+the order's state tuple itself, and fill / cancel quantities in lots (``types.py``:
+``typed_events`` gives the typed view).  The hot paths (DAY limit order, cancel,
+matching, replace) are written out inline rather than split into helpers: a Python
+call costs about as much as a dozen lines of plain code.
 """
 
 from __future__ import annotations
@@ -52,12 +54,10 @@ from bisect import insort as _insort
 from datetime import date, datetime
 from decimal import Decimal
 from heapq import heappop
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from exchange.engine.book import GENERATION, HANDLE_MASK, NOT_QUEUED, BookSide, Level, SymbolBook
 from exchange.engine.order import (
-    BUY_CODE,
-    SELL_CODE,
     CANCELED_CODE,
     DAY_CODE,
     EXPIRED_CODE,
@@ -70,6 +70,7 @@ from exchange.engine.order import (
     NEW_CODE,
     PARTIAL_CODE,
     PENDING_CODE,
+    PLAIN_TERMS,
     STOP_CODE,
     STOP_LIMIT_CODE,
     is_working,
@@ -85,7 +86,6 @@ from exchange.engine.types import (
     Command,
     CorrectTrade,
     EndOfDay,
-    Event,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -96,6 +96,7 @@ from exchange.engine.types import (
     OrderState,
     OrderTriggered,
     OrderType,
+    RawEvent,
     RejectReason,
     ReplaceOrder,
     ReplaceRejected,
@@ -129,7 +130,6 @@ _FOK = TimeInForce.FOK
 _GTC = TimeInForce.GTC
 _REJECTED = OrderState.REJECTED
 _CANCELED_ON_REQUEST = "canceled on request"
-_ev = tuple.__new__  # _ev(EventClass, fields): events are tuples (types.py)
 _TOO_LATE_TEXT = {m._value_: f"order is {m.name}" for m in OrderState}  # by state code
 
 
@@ -140,8 +140,9 @@ class MatchingEngine:
         self, instruments: Mapping[str, Instrument], fee_rate: Decimal = DEFAULT_FEE_RATE
     ) -> None:
         self._books: dict[str, SymbolBook] = {
-            sym: SymbolBook(inst, fee_rate) for sym, inst in instruments.items()
+            sym: SymbolBook(inst, fee_rate, i) for i, (sym, inst) in enumerate(instruments.items())
         }
+        self._book_list: list[SymbolBook] = list(self._books.values())  # by static[9]
         # per order handle: current state (order.py); plain tuples, so the GC untracks them
         self._snaps: list[tuple | None] = []
         self._token: dict[int, int] = {}  # handle -> token of its live stop-heap entry
@@ -154,8 +155,7 @@ class MatchingEngine:
         self._trades: list[tuple] = []  # trade records (trades.py), trade T<n> at n-1
         self._seq = 0
         self._stop_token = 0
-        self._dispatch: dict[type, Callable[[object], list[Event]]] = {
-            CancelOrder: self._cancel,  # type: ignore[dict-item]
+        self._dispatch: dict[type, Callable[[object], Sequence[RawEvent]]] = {
             ReplaceOrder: self._replace,  # type: ignore[dict-item]
             EndOfDay: self._end_of_day,  # type: ignore[dict-item]
             BustTrade: self._bust,  # type: ignore[dict-item]
@@ -164,7 +164,10 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ public API
 
-    # process() is below, with the new-order path it inlines
+    # process() is below, with the new-order path it inlines.  It returns compact events
+    # (plain tuples, see types.py): a tuple of one when a command makes one event (most
+    # do; a 1-tuple is cheaper than a list), else a list.  ``typed_events`` gives the
+    # typed view.
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -201,7 +204,7 @@ class MatchingEngine:
         for h in self._known():
             s = snaps[h]
             assert s is not None
-            if (owner is None or s[0][1] == owner) and (not working_only or is_working(s[5])):
+            if (owner is None or s[1][0] == owner) and (not working_only or is_working(s[11])):
                 out.append(new_snapshot(_Snap, s))
         return out
 
@@ -250,7 +253,7 @@ class MatchingEngine:
         for t in self._trades:
             if trade_date is not None and t[10].date() != trade_date:
                 continue
-            if owner is not None and snaps[t[5]][0][1] != owner and snaps[t[6]][0][1] != owner:  # type: ignore[index]
+            if owner is not None and snaps[t[5]][1][0] != owner and snaps[t[6]][1][0] != owner:  # type: ignore[index]
                 continue
             if symbol is not None and t[1] != symbol:
                 continue
@@ -279,7 +282,7 @@ class MatchingEngine:
         snaps, token = self._snaps, self._token
 
         def ids(side: BookSide) -> tuple[str, ...]:
-            return tuple(f"O{snaps[h][0][0]}" for h in side.live_handles(snaps))  # type: ignore[index]
+            return tuple(f"O{h + 1}" for h in side.live_handles(snaps))
 
         books = tuple(
             (
@@ -293,7 +296,7 @@ class MatchingEngine:
             for sym, b in self._books.items()
         )
         by_cl = sorted(
-            ((owner, cl), f"O{snaps[h][0][0]}")  # type: ignore[index]
+            ((owner, cl), f"O{h + 1}")
             for owner, m in self._by_cl.items()
             for cl, h in m.items()
         )
@@ -310,30 +313,78 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ submit
 
-    def _reject(self, c: SubmitOrder, reason: RejectReason, text: str) -> list[Event]:
+    def _reject(self, c: SubmitOrder, reason: RejectReason, text: str) -> tuple[RawEvent]:
         snap = OrderSnapshot(
             "NONE", c.owner, c.cl_ord_id, None, c.symbol, c.side, c.order_type, c.tif,
             c.qty, c.limit_price, c.stop_price, ZERO, ZERO, ZERO, _REJECTED, ZERO,
             c.expire_date, False,
         )
         self._seq += 1
-        return [OrderRejected(self._seq, c.timestamp, snap, reason, text)]
+        return ((OrderRejected, self._seq, c.timestamp, snap, reason, text),)
 
-    def process(self, command: Command) -> list[Event]:
-        """Apply one command; return the events it caused, in order.
+    def process(self, command: Command) -> Sequence[RawEvent]:
+        """Apply one command; return the events it caused, in order (compact, see types.py).
 
-        The body is the new-order path -- the commonest command -- so that it costs one
-        Python call, not two; the other commands are dispatched by type.
+        The body holds the two commonest paths, a DAY LIMIT order and a cancel, so that
+        each costs one Python call, not two (a call costs about as much as twenty plain
+        lines); other commands are dispatched by type.
         """
         kind = type(command)
         if kind is not SubmitOrder:
-            if kind is CancelOrder:
-                return self._cancel(command)  # type: ignore[arg-type]
-            handler = self._dispatch.get(kind)
-            if handler is None:
-                raise TypeError(f"not an engine command: {command!r}")
-            return handler(command)
-        c: SubmitOrder = command  # type: ignore[assignment]
+            if kind is not CancelOrder:
+                handler = self._dispatch.get(kind)
+                if handler is None:
+                    raise TypeError(f"not an engine command: {command!r}")
+                return handler(command)
+            # ---- cancel
+            c = command
+            try:
+                by_owner = self._by_cl[c.owner]
+                h = by_owner[c.orig_cl_ord_id]
+            except KeyError:
+                return self._change_reject(CancelRejected, c)
+            cl = c.cl_ord_id
+            snaps = self._snaps
+            s = snaps[h]
+            code = s[11]
+            if cl in by_owner:
+                return self._change_reject(CancelRejected, c)
+            if code is NEW_CODE or code is PARTIAL_CODE:  # resting: unlink from its level
+                _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, entry = s
+                s = snaps[h] = (h, static, cl, cl0, qty, lots, ltk, terms, cum, 0, notional,
+                                CANCELED_CODE, NOT_QUEUED)  # the queue entry is stale now
+                book = self._book_list[static[9]]
+                if static[8]:
+                    side_book = book.bids
+                    key = ltk
+                else:
+                    side_book = book.asks
+                    key = -ltk
+                level = side_book.levels[key]
+                if level.qty == q:
+                    side_book.drop(key)
+                else:
+                    level.qty -= q
+                    dead = level.dead  # Level.unlink, inline
+                    dead.add(entry)
+                    if len(dead) > (len(level.queue) >> 1) + 8:
+                        level.compact_dead()
+            elif code is PENDING_CODE:
+                _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, _ = s
+                s = snaps[h] = (h, static, cl, cl0, qty, lots, ltk, terms, cum, 0, notional,
+                                CANCELED_CODE, NOT_QUEUED)
+                del self._token[h]  # the heap entry becomes stale
+            else:  # done already
+                self._seq += 1
+                return ((CancelRejected, self._seq, c.timestamp, s, c.owner, cl, c.orig_cl_ord_id,
+                         CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[code]),)
+            by_owner[cl] = h
+            self._seq = seq = self._seq + 1
+            # the canceled quantity in lots: the typed view converts it (types.py)
+            return ((OrderCanceled, seq, c.timestamp, s, q, _CANCELED_ON_REQUEST),)
+
+        # ---- new order
+        c = command
         owner = c.owner
         cl = c.cl_ord_id
         # (subscripts in try blocks, not .get(): cheaper when, as here, misses are rare)
@@ -355,12 +406,9 @@ class MatchingEngine:
             is_buy = False
         else:
             return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported side {side!r}")
-        otype = c.order_type
-        tif = c.tif
-        if not (otype is _LIMIT or otype is _MARKET or otype is _STOP or otype is _STOP_LIMIT):
-            return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported order type {otype!r}")
-        if not (tif is _DAY or tif is _IOC or tif is _GTC or tif is _FOK or tif is _GTD):
-            return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported time in force {tif!r}")
+        if c.order_type is not _LIMIT or c.tif is not _DAY:
+            return self._submit_other(c, book, by_owner, is_buy)
+        # a DAY LIMIT order: type and TIF are valid, the checks go on from quantity
         qty = c.qty
         try:  # cached conversion inline: this is the hottest path
             lots = book.lots_cache[qty]
@@ -370,90 +418,123 @@ class MatchingEngine:
             lots, err = book.qty_lots(qty)
             if err:
                 return self._reject(c, RejectReason.INVALID_QTY, err)
+        limit_price = c.limit_price
+        if type(limit_price) is int and limit_price > 0:  # already in ticks
+            ltk = limit_price
+            terms = PLAIN_TERMS
+        else:
+            ltk, err = book.price_ticks(limit_price, "limit price")
+            if err:
+                return self._reject(c, RejectReason.INVALID_PRICE, err)
+            terms = PLAIN_TERMS if type(limit_price) is int else (limit_price, None, 0, False)
+        snaps = self._snaps
+        h = len(snaps)
+        if by_owner is None:
+            by_owner = self._by_cl[owner] = {}
+        by_owner[cl] = h
+        self._seq = seq = self._seq + 1
+        try:
+            statics = book.day_limit[owner]
+        except KeyError:
+            statics = book.day_limit_statics(owner)
+        # A limit order that does not cross rests at once (most orders do).
+        if is_buy:
+            opp_keys = book.asks.keys
+            if not opp_keys or opp_keys[-1] < -ltk:
+                s = (h, statics[1], cl, None, qty, lots, ltk, terms, 0, lots, 0, NEW_CODE, h)
+                snaps.append(s)  # first queuing: the entry is h
+                side_book = book.bids
+                try:
+                    level = side_book.levels[ltk]
+                except KeyError:
+                    level = self._new_level(book, side_book, ltk, ltk, terms[0])
+                level.queue.append(h)
+                level.qty += lots
+                return ((OrderAccepted, seq, c.timestamp, s),)
+            static = statics[1]
+        else:
+            opp_keys = book.bids.keys
+            if not opp_keys or opp_keys[-1] < ltk:
+                s = (h, statics[0], cl, None, qty, lots, ltk, terms, 0, lots, 0, NEW_CODE, h)
+                snaps.append(s)
+                side_book = book.asks
+                try:
+                    level = side_book.levels[-ltk]
+                except KeyError:
+                    level = self._new_level(book, side_book, -ltk, ltk, terms[0])
+                level.queue.append(h)
+                level.qty += lots
+                return ((OrderAccepted, seq, c.timestamp, s),)
+            static = statics[0]
+        # marketable: accept, then match
+        ts = c.timestamp
+        s = (h, static, cl, None, qty, lots, ltk, terms, 0, lots, 0, NEW_CODE, NOT_QUEUED)
+        snaps.append(s)
+        events: list[RawEvent] = [(OrderAccepted, seq, ts, s)]
+        if self._execute(h, book, events, ts, h) and (book.buy_stops or book.sell_stops):
+            self._run_stops(book, events, ts)
+        return events
+
+    def _submit_other(
+        self, c: SubmitOrder, book: SymbolBook, by_owner: dict[str, int] | None, is_buy: bool
+    ) -> Sequence[RawEvent]:
+        """A new order that is not DAY LIMIT (validated up to its side)."""
+        otype = c.order_type
+        tif = c.tif
+        if not (otype is _LIMIT or otype is _MARKET or otype is _STOP or otype is _STOP_LIMIT):
+            return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported order type {otype!r}")
+        if not (tif is _DAY or tif is _IOC or tif is _GTC or tif is _FOK or tif is _GTD):
+            return self._reject(c, RejectReason.UNSUPPORTED, f"unsupported time in force {tif!r}")
+        qty = c.qty
+        try:  # as in process()
+            lots = book.lots_cache[qty]
+            if type(qty) is not Decimal:
+                raise KeyError
+        except (KeyError, TypeError):
+            lots, err = book.qty_lots(qty)
+            if err:
+                return self._reject(c, RejectReason.INVALID_QTY, err)
         if otype is _LIMIT or otype is _STOP_LIMIT:
             limit_price = c.limit_price
             if type(limit_price) is int and limit_price > 0:  # already in ticks
-                limit_ticks = limit_price
+                ltk = limit_price
                 limit_price = None
             else:
-                limit_ticks, err = book.price_ticks(limit_price, "limit price")
+                ltk, err = book.price_ticks(limit_price, "limit price")
                 if err:
                     return self._reject(c, RejectReason.INVALID_PRICE, err)
                 if type(limit_price) is int:
                     limit_price = None
             if otype is _STOP_LIMIT:
-                return self._submit_stop(c, book, by_owner, is_buy, lots, limit_price, limit_ticks)
+                return self._submit_stop(c, book, by_owner, is_buy, lots, limit_price, ltk)
+            terms = PLAIN_TERMS if limit_price is None else (limit_price, None, 0, False)
         elif otype is _MARKET:
-            limit_price = None
-            limit_ticks = 0
+            ltk = 0
+            terms = PLAIN_TERMS
         else:
             return self._submit_stop(c, book, by_owner, is_buy, lots, None, 0)
-        if tif is _DAY:
-            tif_code = DAY_CODE
-            expire_date = None
-        else:
-            tif_code = tif._value_
-            expire_date = None
-            if tif is _GTD:
-                expire_date = c.expire_date
-                if expire_date is None:
-                    return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "GTD requires ExpireDate")
-                if expire_date < c.timestamp.date():
-                    return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "ExpireDate in the past")
-
+        expire_date = None
+        if tif is _GTD:
+            expire_date = c.expire_date
+            if expire_date is None:
+                return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "GTD requires ExpireDate")
+            if expire_date < c.timestamp.date():
+                return self._reject(c, RejectReason.INVALID_EXPIRE_DATE, "ExpireDate in the past")
         snaps = self._snaps
         h = len(snaps)
-        terms = (cl, None, qty, lots, limit_price, limit_ticks, None, 0, False)
+        owner = c.owner
+        cl = c.cl_ord_id
         if by_owner is None:
             by_owner = self._by_cl[owner] = {}
         by_owner[cl] = h
         self._seq = seq = self._seq + 1
-        if otype is _LIMIT:
-            if tif is not _IOC and tif is not _FOK:
-                # A limit order that does not cross rests at once (most orders do).
-                if is_buy:
-                    opp_keys = book.asks.keys
-                    if not opp_keys or opp_keys[-1] < -limit_ticks:
-                        st = (
-                            (h + 1, owner, c.symbol, BUY_CODE, LIMIT_CODE, tif_code, expire_date,
-                             book.lot, book.tick, True),
-                            terms, 0, lots, 0, NEW_CODE, h,  # first queuing: the entry is h
-                        )
-                        snaps.append(st)
-                        side_book = book.bids
-                        try:
-                            level = side_book.levels[limit_ticks]
-                        except KeyError:
-                            level = self._new_level(book, side_book, limit_ticks, limit_ticks, limit_price)
-                        level.queue.append(h)
-                        level.qty += lots
-                        return [_ev(OrderAccepted, (seq, c.timestamp, st))]
-                else:
-                    opp_keys = book.bids.keys
-                    if not opp_keys or opp_keys[-1] < limit_ticks:
-                        st = (
-                            (h + 1, owner, c.symbol, SELL_CODE, LIMIT_CODE, tif_code, expire_date,
-                             book.lot, book.tick, False),
-                            terms, 0, lots, 0, NEW_CODE, h,
-                        )
-                        snaps.append(st)
-                        side_book = book.asks
-                        try:
-                            level = side_book.levels[-limit_ticks]
-                        except KeyError:
-                            level = self._new_level(book, side_book, -limit_ticks, limit_ticks, limit_price)
-                        level.queue.append(h)
-                        level.qty += lots
-                        return [_ev(OrderAccepted, (seq, c.timestamp, st))]
-            type_code = LIMIT_CODE
-        else:
-            type_code = MARKET_CODE
-        info = (h + 1, owner, c.symbol, BUY_CODE if is_buy else SELL_CODE, type_code, tif_code,
-                expire_date, book.lot, book.tick, is_buy)
-        st = (info, terms, 0, lots, 0, NEW_CODE, NOT_QUEUED)
-        snaps.append(st)
+        static = book.statics.get((owner, is_buy, otype, tif, expire_date))
+        if static is None:
+            static = book.static(owner, is_buy, otype, tif, expire_date)
         ts = c.timestamp
-        events = [_ev(OrderAccepted, (seq, ts, st))]
+        s = (h, static, cl, None, qty, lots, ltk, terms, 0, lots, 0, NEW_CODE, NOT_QUEUED)
+        snaps.append(s)
+        events: list[RawEvent] = [(OrderAccepted, seq, ts, s)]
         if self._execute(h, book, events, ts, h) and (book.buy_stops or book.sell_stops):
             self._run_stops(book, events, ts)
         return events
@@ -466,8 +547,8 @@ class MatchingEngine:
         is_buy: bool,
         lots: int,
         limit_price: Decimal | None,
-        limit_ticks: int,
-    ) -> list[Event]:
+        ltk: int,
+    ) -> Sequence[RawEvent]:
         """The rest of a new STOP / STOP_LIMIT order (validated up to its limit price)."""
         stop_price = c.stop_price
         stop_ticks, err = book.price_ticks(stop_price, "stop price")
@@ -486,12 +567,7 @@ class MatchingEngine:
         snaps = self._snaps
         h = len(snaps)
         owner = c.owner
-        info = (
-            h + 1, owner, c.symbol, BUY_CODE if is_buy else SELL_CODE, c.order_type._value_,
-            tif._value_, expire_date, book.lot, book.tick, is_buy,
-        )
-        terms = (c.cl_ord_id, None, c.qty, lots, limit_price, limit_ticks, stop_price, stop_ticks,
-                 False)
+        static = book.static(owner, is_buy, c.order_type, tif, expire_date)
         if by_owner is None:
             by_owner = self._by_cl[owner] = {}
         by_owner[c.cl_ord_id] = h
@@ -499,9 +575,10 @@ class MatchingEngine:
         self._seq = seq = self._seq + 1
         self._stop_token = token = self._stop_token + 1
         self._token[h] = token
-        st = (info, terms, 0, lots, 0, PENDING_CODE, NOT_QUEUED)
-        snaps.append(st)
-        events: list[Event] = [_ev(OrderAccepted, (seq, ts, st))]
+        s = (h, static, c.cl_ord_id, None, c.qty, lots, ltk, (limit_price, stop_price, stop_ticks, False),
+             0, lots, 0, PENDING_CODE, NOT_QUEUED)
+        snaps.append(s)
+        events: list[RawEvent] = [(OrderAccepted, seq, ts, s)]
         book.add_stop(h, is_buy, stop_ticks, token)
         self._run_stops(book, events, ts)
         return events
@@ -523,24 +600,24 @@ class MatchingEngine:
     # ------------------------------------------------------------------ matching
 
     def _execute(
-        self, h: int, book: SymbolBook, events: list[Event], ts: datetime, entry: int
+        self, h: int, book: SymbolBook, events: list[RawEvent], ts: datetime, entry: int
     ) -> bool:
         """Match order ``h`` as aggressor, then rest (under ``entry``) or cancel the rest.
 
         Returns True when at least one trade happened (so stops may need checking).
         """
         snaps = self._snaps
-        info, terms, cum, leaves, notional, state, _ = snaps[h]  # type: ignore[misc]
-        is_buy = info[9]
+        _, static, cl, orig, qty, lots, ltk, terms, cum, leaves, notional, code, _ = snaps[h]
+        is_buy = static[8]
         opp = book.asks if is_buy else book.bids
         keys = opp.keys
-        otype = info[4]
+        otype = static[3]
         is_market = otype is MARKET_CODE or otype is STOP_CODE
         if is_market:
             thresh = _NO_LIMIT
         else:
-            thresh = -terms[5] if is_buy else terms[5]
-        tif = info[5]
+            thresh = -ltk if is_buy else ltk
+        tif = static[4]
         traded = False
         if keys and keys[-1] >= thresh:
             if tif is FOK_CODE and not self._fok_fillable(opp, thresh, leaves):
@@ -552,10 +629,8 @@ class MatchingEngine:
             trades = self._trades
             fee_rate = book.fee_rate
             symbol = book.symbol
-            qty_cache = book.qty_cache
             append = events.append
-            aggressor_code = info[3]
-            cl = terms[0]
+            aggressor_code = static[2]
             seq = self._seq
             n = len(trades)
             px = None
@@ -572,40 +647,39 @@ class MatchingEngine:
                 while leaves and lq:
                     e = queue[0]
                     r = e & HANDLE_MASK
-                    r_info, r_terms, r_cum, r_leaves, r_notional, _, r_entry = snaps[r]  # type: ignore[misc]
-                    if r_entry != e:  # canceled or re-queued: stale
+                    rs = snaps[r]
+                    if rs[12] != e:  # canceled or re-queued: stale
                         queue.popleft()
                         continue
+                    _, r_static, r_cl, r_orig, r_qty, r_lots, r_ltk, r_terms, r_cum, r_leaves, \
+                        r_notional, _, _ = rs
                     fq = leaves if leaves < r_leaves else r_leaves
                     leaves -= fq
                     r_leaves -= fq
                     lq -= fq
                     value = fq * ticks
                     if r_leaves:
-                        rs = snaps[r] = (r_info, r_terms, r_cum + fq, r_leaves, r_notional + value,
-                                         PARTIAL_CODE, e)
+                        rs = snaps[r] = (r, r_static, r_cl, r_orig, r_qty, r_lots, r_ltk, r_terms,
+                                         r_cum + fq, r_leaves, r_notional + value, PARTIAL_CODE, e)
                     else:
                         queue.popleft()
-                        rs = snaps[r] = (r_info, r_terms, r_cum + fq, 0, r_notional + value,
-                                         FILLED_CODE, NOT_QUEUED)
+                        rs = snaps[r] = (r, r_static, r_cl, r_orig, r_qty, r_lots, r_ltk, r_terms,
+                                         r_cum + fq, 0, r_notional + value, FILLED_CODE, NOT_QUEUED)
                     cum += fq
                     notional += value
-                    s = snaps[h] = (info, terms, cum, leaves, notional,
+                    s = snaps[h] = (h, static, cl, orig, qty, lots, ltk, terms, cum, leaves, notional,
                                     PARTIAL_CODE if leaves else FILLED_CODE, NOT_QUEUED)
                     n += 1
                     if is_buy:
-                        trades.append((n, symbol, fq, px, ticks, h, r, cl, r_terms[0], aggressor_code,
+                        trades.append((n, symbol, fq, px, ticks, h, r, cl, r_cl, aggressor_code,
                                        ts, fee_rate, False, False))
                     else:
-                        trades.append((n, symbol, fq, px, ticks, r, h, r_terms[0], cl, aggressor_code,
+                        trades.append((n, symbol, fq, px, ticks, r, h, r_cl, cl, aggressor_code,
                                        ts, fee_rate, False, False))
-                    try:
-                        q = qty_cache[fq]
-                    except KeyError:
-                        q = book.qty(fq)
                     seq += 2
-                    append(_ev(OrderFilled, (seq - 1, ts, s, n, q, px, True)))
-                    append(_ev(OrderFilled, (seq, ts, rs, n, q, px, False)))
+                    # last_qty in lots: the typed view converts it (types.py)
+                    append((OrderFilled, seq - 1, ts, s, n, fq, px, True))
+                    append((OrderFilled, seq, ts, rs, n, fq, px, False))
                 if lq:
                     level.qty = lq
                 else:
@@ -614,30 +688,33 @@ class MatchingEngine:
             self._seq = seq
             book.last_price = px
             book.last_ticks = ticks
-            state = PARTIAL_CODE
+            code = PARTIAL_CODE
         if not leaves:
             return traded
         if is_market or tif is IOC_CODE or tif is FOK_CODE:
+            # the unfilled rest is canceled (_cancel_rest, inline)
             if is_market and not traded:
                 text = "no liquidity for market order"
             else:
                 text = "unfilled quantity canceled (" + (
                     "MARKET" if is_market else ("IOC" if tif is IOC_CODE else "FOK")
                 ) + ")"
-            self._cancel_rest(h, events, ts, text)
+            s = snaps[h] = (h, static, cl, orig, qty, lots, ltk, terms, cum, 0, notional,
+                            CANCELED_CODE, NOT_QUEUED)
+            self._seq = seq = self._seq + 1
+            events.append((OrderCanceled, seq, ts, s, leaves, text))
             return traded
         # rest the remainder
-        snaps[h] = (info, terms, cum, leaves, notional, state, entry)
-        ticks = terms[5]
+        snaps[h] = (h, static, cl, orig, qty, lots, ltk, terms, cum, leaves, notional, code, entry)
         if is_buy:
             side = book.bids
-            key = ticks
+            key = ltk
         else:
             side = book.asks
-            key = -ticks
+            key = -ltk
         level = side.levels.get(key)
         if level is None:
-            level = self._new_level(book, side, key, ticks, terms[4])
+            level = self._new_level(book, side, key, ltk, terms[0])
         level.queue.append(entry)
         level.qty += leaves
         return traded
@@ -655,16 +732,17 @@ class MatchingEngine:
                 return True
         return False
 
-    def _cancel_rest(self, h: int, events: list[Event], ts: datetime, text: str) -> None:
-        """Unsolicited cancel of a non-resting remainder (IOC/FOK/MARKET)."""
-        info, terms, cum, q, notional, _, _ = self._snaps[h]  # type: ignore[misc]
-        s = self._snaps[h] = (info, terms, cum, 0, notional, CANCELED_CODE, NOT_QUEUED)
+    def _cancel_rest(self, h: int, events: list[RawEvent], ts: datetime, text: str) -> None:
+        """Unsolicited cancel of a non-resting remainder (here: a FOK that cannot fill)."""
+        s = self._snaps[h]
+        q = s[9]  # type: ignore[index]
+        s = self._snaps[h] = s[:9] + (0, s[10], CANCELED_CODE, NOT_QUEUED)  # type: ignore[index]
         self._seq += 1
-        events.append(_ev(OrderCanceled, (self._seq, ts, s, self._books[info[2]].qty(q), text)))
+        events.append((OrderCanceled, self._seq, ts, s, q, text))
 
     # ------------------------------------------------------------------ stops
 
-    def _run_stops(self, book: SymbolBook, events: list[Event], ts: datetime) -> None:
+    def _run_stops(self, book: SymbolBook, events: list[RawEvent], ts: datetime) -> None:
         """Trigger eligible stops one at a time (oldest first) until none is left."""
         buys = book.buy_stops
         sells = book.sell_stops
@@ -691,16 +769,15 @@ class MatchingEngine:
             _, _, h = heappop(heap)
             del token[h]
             s = snaps[h]
-            t = s[1]  # type: ignore[index]
-            terms = (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], True)
-            cum = s[2]  # type: ignore[index]
-            s = snaps[h] = (s[0], terms, cum, s[3], s[4], PARTIAL_CODE if cum else NEW_CODE,  # type: ignore[index]
-                            NOT_QUEUED)
+            t = s[7]  # type: ignore[index]
+            cum = s[8]  # type: ignore[index]
+            s = snaps[h] = s[:7] + ((t[0], t[1], t[2], True), cum, s[9], s[10],  # type: ignore[index]
+                                    PARTIAL_CODE if cum else NEW_CODE, NOT_QUEUED)
             self._seq += 1
-            events.append(_ev(OrderTriggered, (self._seq, ts, s, book.last_price)))
+            events.append((OrderTriggered, self._seq, ts, s, book.last_price))
             self._execute(h, book, events, ts, h)  # a stop has never been queued
 
-    # ------------------------------------------------------------------ cancel
+    # ------------------------------------------------------------------ cancel / replace checks
 
     def _lookup_for_change(
         self, owner: str, cl_ord_id: str, orig_cl_ord_id: str
@@ -714,12 +791,12 @@ class MatchingEngine:
             return h, CancelRejectReason.DUPLICATE_CL_ORD_ID, "duplicate ClOrdID"
         if h is None:
             return None, CancelRejectReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id}"
-        st = self._snaps[h][5]  # type: ignore[index]
-        if not (st is NEW_CODE or st is PARTIAL_CODE or st is PENDING_CODE):
-            return h, CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[st]
+        code = self._snaps[h][11]  # type: ignore[index]
+        if not (code is NEW_CODE or code is PARTIAL_CODE or code is PENDING_CODE):
+            return h, CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[code]
         return h, None, ""
 
-    def _change_reject(self, kind: type, c: CancelOrder | ReplaceOrder) -> list[Event]:
+    def _change_reject(self, kind: type, c: CancelOrder | ReplaceOrder) -> tuple[RawEvent]:
         """CancelRejected / ReplaceRejected for a request that fails the shared checks."""
         h, reason, text = self._lookup_for_change(c.owner, c.cl_ord_id, c.orig_cl_ord_id)
         return self._change_reject_as(kind, c, h, reason or CancelRejectReason.UNKNOWN_ORDER, text)
@@ -727,61 +804,11 @@ class MatchingEngine:
     def _change_reject_as(
         self, kind: type, c: CancelOrder | ReplaceOrder, h: int | None,
         reason: CancelRejectReason, text: str,
-    ) -> list[Event]:
+    ) -> tuple[RawEvent]:
         self._seq += 1
         state = self._snaps[h] if h is not None else None
-        return [
-            _ev(kind, (
-                self._seq, c.timestamp, state, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason, text
-            ))
-        ]
-
-    def _cancel(self, c: CancelOrder) -> list[Event]:
-        try:
-            by_owner = self._by_cl[c.owner]
-            h = by_owner[c.orig_cl_ord_id]
-        except KeyError:
-            return self._change_reject(CancelRejected, c)
-        cl = c.cl_ord_id
-        snaps = self._snaps
-        info, t, cum, q, notional, st, _ = snaps[h]  # type: ignore[misc]
-        if cl in by_owner:
-            return self._change_reject(CancelRejected, c)
-        if st is NEW_CODE or st is PARTIAL_CODE:  # resting: unlink from its level
-            s = snaps[h] = (info, (cl, t[0], t[2], t[3], t[4], t[5], t[6], t[7], t[8]),
-                            cum, 0, notional, CANCELED_CODE, NOT_QUEUED)  # the entry is stale now
-            book = self._books[info[2]]
-            if info[9]:
-                side = book.bids
-                key = t[5]
-            else:
-                side = book.asks
-                key = -t[5]
-            level = side.levels[key]
-            if level.qty == q:
-                side.drop(key)
-            else:
-                level.qty -= q
-                if len(level.queue) > level.limit:
-                    level.compact(snaps)
-        elif st is PENDING_CODE:
-            s = snaps[h] = (info, (cl, t[0], t[2], t[3], t[4], t[5], t[6], t[7], t[8]),
-                            cum, 0, notional, CANCELED_CODE, NOT_QUEUED)
-            book = self._books[info[2]]
-            del self._token[h]  # the heap entry becomes stale
-        else:  # done already
-            self._seq += 1
-            return [_ev(CancelRejected, (
-                self._seq, c.timestamp, snaps[h], c.owner, cl, c.orig_cl_ord_id,
-                CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[st],
-            ))]
-        by_owner[cl] = h
-        self._seq = seq = self._seq + 1
-        try:
-            canceled_qty = book.qty_cache[q]
-        except KeyError:
-            canceled_qty = book.qty(q)
-        return [_ev(OrderCanceled, (seq, c.timestamp, s, canceled_qty, _CANCELED_ON_REQUEST))]
+        return ((kind, self._seq, c.timestamp, state, c.owner, c.cl_ord_id, c.orig_cl_ord_id, reason,
+                 text),)
 
     def _take_off_book(self, h: int, s: tuple) -> None:  # type: ignore[type-arg]
         """Unlink a working order (whose state *was* ``s``) from the book or the stop queue.
@@ -789,27 +816,27 @@ class MatchingEngine:
         Lazily: the caller has already given the order a state whose entry is
         NOT_QUEUED, which is what makes its queue entry stale.
         """
-        if s[5] is PENDING_CODE:
+        if s[11] is PENDING_CODE:
             del self._token[h]  # heap entry becomes stale
             return
-        info = s[0]
-        book = self._books[info[2]]
-        if info[9]:
+        static = s[1]
+        book = self._book_list[static[9]]
+        if static[8]:
             side = book.bids
-            key = s[1][5]
+            key = s[6]
         else:
             side = book.asks
-            key = -s[1][5]
+            key = -s[6]
         level = side.levels[key]
-        if level.qty == s[3]:
+        if level.qty == s[9]:
             side.drop(key)
         else:
-            level.qty -= s[3]
-            level.unlink(self._snaps)
+            level.qty -= s[9]
+            level.unlink(s[12])
 
     # ------------------------------------------------------------------ replace
 
-    def _replace(self, c: ReplaceOrder) -> list[Event]:
+    def _replace(self, c: ReplaceOrder) -> Sequence[RawEvent]:
         try:
             by_owner = self._by_cl[c.owner]
             h = by_owner[c.orig_cl_ord_id]
@@ -818,15 +845,15 @@ class MatchingEngine:
         cl = c.cl_ord_id
         snaps = self._snaps
         s = snaps[h]
-        info, t, cum, old_leaves, notional, state, entry = s  # type: ignore[misc]
-        if cl in by_owner or not (state is NEW_CODE or state is PARTIAL_CODE or state is PENDING_CODE):
+        _, static, cl0, _, _, old_lots, old_limit, terms, cum, old_leaves, notional, code, entry = s
+        if cl in by_owner or not (code is NEW_CODE or code is PARTIAL_CODE or code is PENDING_CODE):
             return self._change_reject(ReplaceRejected, c)
         invalid = CancelRejectReason.INVALID
-        if c.side is not None and c.side is not (_BUY if info[9] else _SELL):
+        if c.side is not None and c.side is not (_BUY if static[8] else _SELL):
             return self._change_reject_as(ReplaceRejected, c, h, invalid, "side cannot be changed")
-        if c.symbol is not None and c.symbol != info[2]:
+        if c.symbol is not None and c.symbol != static[1]:
             return self._change_reject_as(ReplaceRejected, c, h, invalid, "symbol cannot be changed")
-        book = self._books[info[2]]
+        book = self._book_list[static[9]]
         qty = c.qty
         new_lots = None
         if type(qty) is Decimal:
@@ -838,93 +865,121 @@ class MatchingEngine:
             new_lots, err = book.qty_lots(qty)
             if err:
                 return self._change_reject_as(ReplaceRejected, c, h, invalid, err)
-        otype = info[4]
-        _, _, _, old_lots, limit_price, old_limit, stop_price, old_stop, triggered = t
-        limit_ticks = old_limit
-        stop_ticks = old_stop
+        otype = static[3]
+        ltk = old_limit
+        new_terms = terms
         if otype is LIMIT_CODE or otype is STOP_LIMIT_CODE:
             limit_price = c.limit_price
             if type(limit_price) is int and limit_price > 0:  # already in ticks
-                limit_ticks = limit_price
+                ltk = limit_price
                 limit_price = None
             else:
-                limit_ticks, err = book.price_ticks(limit_price, "limit price")
+                ltk, err = book.price_ticks(limit_price, "limit price")
                 if err:
                     return self._change_reject_as(ReplaceRejected, c, h, invalid, err)
                 if type(limit_price) is int:
                     limit_price = None
-        if (otype is STOP_CODE or otype is STOP_LIMIT_CODE) and not triggered:
+            if limit_price is not terms[0]:
+                new_terms = (limit_price, terms[1], terms[2], terms[3])
+        if (otype is STOP_CODE or otype is STOP_LIMIT_CODE) and not terms[3]:
             stop_price = c.stop_price
             stop_ticks, err = book.price_ticks(stop_price, "stop price")
             if err:
                 return self._change_reject_as(ReplaceRejected, c, h, invalid, err)
             if type(stop_price) is int:
                 stop_price = None
+            new_terms = (new_terms[0], stop_price, stop_ticks, False)
 
         ts = c.timestamp
         used = old_lots - old_leaves  # cum + closed
         new_leaves = new_lots - used
-        price_changed = limit_ticks != old_limit or stop_ticks != old_stop
+        price_changed = ltk != old_limit or new_terms[2] != terms[2]
         lost_priority = price_changed or new_leaves > old_leaves
         by_owner[cl] = h
 
         if new_leaves <= 0:
             # Replaced down to (or below) what is already done: the order is finished.
-            terms = (cl, t[0], lots_to_qty(used, info[7]), used, limit_price, limit_ticks,
-                     stop_price, stop_ticks, triggered)
-            done = snaps[h] = (info, terms, cum, 0, notional, FILLED_CODE if cum else CANCELED_CODE,
-                               NOT_QUEUED)
-            self._take_off_book(h, s)  # type: ignore[arg-type]
+            done = snaps[h] = (h, static, cl, cl0, lots_to_qty(used, static[6]), used, ltk, new_terms,
+                               cum, 0, notional, FILLED_CODE if cum else CANCELED_CODE, NOT_QUEUED)
+            self._take_off_book(h, s)
             self._seq += 1
-            return [_ev(OrderReplaced, (self._seq, ts, done, True))]
+            return ((OrderReplaced, self._seq, ts, done, True),)
 
-        terms = (cl, t[0], qty, new_lots, limit_price, limit_ticks, stop_price, stop_ticks, triggered)
-        if state is PENDING_CODE:
-            new = snaps[h] = (info, terms, cum, new_leaves, notional, state, NOT_QUEUED)
+        if code is PENDING_CODE:
+            new = snaps[h] = (h, static, cl, cl0, qty, new_lots, ltk, new_terms, cum, new_leaves,
+                              notional, code, NOT_QUEUED)
             if price_changed:
                 self._stop_token = token = self._stop_token + 1
                 self._token[h] = token
-                book.add_stop(h, info[9], stop_ticks, token)
+                book.add_stop(h, static[8], new_terms[2], token)
             self._seq += 1
-            events: list[Event] = [_ev(OrderReplaced, (self._seq, ts, new, lost_priority))]
+            events: list[RawEvent] = [(OrderReplaced, self._seq, ts, new, lost_priority)]
             self._run_stops(book, events, ts)
             return events
 
         # resting order (LIMIT or triggered STOP_LIMIT)
         if not lost_priority:
-            level = book.bids.levels[old_limit] if info[9] else book.asks.levels[-old_limit]
+            level = book.bids.levels[old_limit] if static[8] else book.asks.levels[-old_limit]
             level.qty -= old_leaves - new_leaves
-            new = snaps[h] = (info, terms, cum, new_leaves, notional, state, entry)
+            new = snaps[h] = (h, static, cl, cl0, qty, new_lots, ltk, new_terms, cum, new_leaves,
+                              notional, code, entry)
             self._seq += 1
-            return [_ev(OrderReplaced, (self._seq, ts, new, False))]
-        new = snaps[h] = (info, terms, cum, new_leaves, notional, state, NOT_QUEUED)
-        self._take_off_book(h, s)  # type: ignore[arg-type]
+            return ((OrderReplaced, self._seq, ts, new, False),)
+        # it loses its place: off its level (_take_off_book, inline) ...
+        is_buy = static[8]
+        if is_buy:
+            side_book = book.bids
+            key = old_limit
+        else:
+            side_book = book.asks
+            key = -old_limit
+        level = side_book.levels[key]
+        if level.qty == old_leaves:
+            side_book.drop(key)
+        else:
+            level.qty -= old_leaves
+            level.unlink(entry)
+        # ... and back in under a new generation: the old entry goes stale where it stands
+        entry += GENERATION
+        opp_keys = book.asks.keys if is_buy else book.bids.keys
+        if not opp_keys or opp_keys[-1] < (-ltk if is_buy else ltk):  # does not cross: rests
+            new = snaps[h] = (h, static, cl, cl0, qty, new_lots, ltk, new_terms, cum, new_leaves,
+                              notional, code, entry)
+            key = ltk if is_buy else -ltk
+            level = side_book.levels.get(key)
+            if level is None:
+                level = self._new_level(book, side_book, key, ltk, new_terms[0])
+            level.queue.append(entry)
+            level.qty += new_leaves
+            self._seq = seq = self._seq + 1
+            return ((OrderReplaced, seq, ts, new, True),)
+        new = snaps[h] = (h, static, cl, cl0, qty, new_lots, ltk, new_terms, cum, new_leaves,
+                          notional, code, NOT_QUEUED)
         self._seq += 1
-        events = [_ev(OrderReplaced, (self._seq, ts, new, True))]
-        # re-queued under a new generation: the old entry goes stale where it stands
-        if self._execute(h, book, events, ts, entry + GENERATION) and (book.buy_stops or book.sell_stops):
+        events = [(OrderReplaced, self._seq, ts, new, True)]
+        if self._execute(h, book, events, ts, entry) and (book.buy_stops or book.sell_stops):
             self._run_stops(book, events, ts)
         return events
 
     # ------------------------------------------------------------------ end of day
 
-    def _end_of_day(self, c: EndOfDay) -> list[Event]:
-        events: list[Event] = []
+    def _end_of_day(self, c: EndOfDay) -> list[RawEvent]:
+        events: list[RawEvent] = []
         trade_date = c.trade_date
         snaps = self._snaps
         known = self._known()
         for h in known:
             s = snaps[h]
-            if not is_working(s[5]):  # type: ignore[index]
+            if not is_working(s[11]):  # type: ignore[index]
                 continue
-            info = s[0]  # type: ignore[index]
-            tif = info[5]
-            if tif is DAY_CODE or (tif is GTD_CODE and info[6] <= trade_date):
-                q = s[3]  # type: ignore[index]
-                snaps[h] = expired = (info, s[1], s[2], 0, s[4], EXPIRED_CODE, NOT_QUEUED)  # type: ignore[index]
+            static = s[1]  # type: ignore[index]
+            tif = static[4]
+            if tif is DAY_CODE or (tif is GTD_CODE and static[5] <= trade_date):
+                q = s[9]  # type: ignore[index]
+                snaps[h] = expired = s[:9] + (0, s[10], EXPIRED_CODE, NOT_QUEUED)  # type: ignore[index]
                 self._take_off_book(h, s)  # type: ignore[arg-type]
                 self._seq += 1
-                events.append(_ev(OrderExpired, (self._seq, c.timestamp, expired, lots_to_qty(q, info[7]))))
+                events.append((OrderExpired, self._seq, c.timestamp, expired, lots_to_qty(q, static[6])))
         # Queues drop their stale entries now: the states those refer to may be forgotten.
         for book in self._books.values():
             book.bids.compact_all(snaps)
@@ -932,7 +987,7 @@ class MatchingEngine:
         # Done orders are forgotten so a long-running venue does not grow without bound;
         # those no trade refers to also give up their state (one list slot per order stays:
         # handles are positions, and trades keep referring to theirs).
-        carried = [h for h in known if is_working(snaps[h][5])]  # type: ignore[index]
+        carried = [h for h in known if is_working(snaps[h][11])]  # type: ignore[index]
         keep = set(carried)
         traded = {t[5] for t in self._trades} | {t[6] for t in self._trades}
         for h in known:
@@ -951,28 +1006,28 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ busts / corrections
 
-    def _trade_reject(self, trade_id: str, ts: datetime, text: str) -> list[Event]:
+    def _trade_reject(self, trade_id: str, ts: datetime, text: str) -> tuple[RawEvent]:
         self._seq += 1
-        return [TradeActionRejected(self._seq, ts, trade_id, text)]
+        return ((TradeActionRejected, self._seq, ts, trade_id, text),)
 
-    def _take_back(self, h: int, lots: int, value: int) -> OrderSnapshot:
+    def _take_back(self, h: int, lots: int, value: int) -> tuple:  # type: ignore[type-arg]
         """Remove ``lots`` worth ``value`` (lots x ticks) from an order's executions.
 
-        The quantity goes to closed (qty stays, cum drops); returns the new snapshot.
+        The quantity goes to closed (qty stays, cum drops); returns the new state.
         """
         s = self._snaps[h]
-        cum = s[2] - lots  # type: ignore[index]
-        state = s[5]  # type: ignore[index]
+        cum = s[8] - lots  # type: ignore[index]
+        code = s[11]  # type: ignore[index]
         if not lots:  # a price-only correction changes the notional, not the state
             pass
-        elif state is FILLED_CODE:
-            state = CANCELED_CODE
-        elif state is PARTIAL_CODE and not cum:
-            state = NEW_CODE
-        s = self._snaps[h] = (s[0], s[1], cum, s[3], s[4] - value, state, s[6])  # type: ignore[index]
-        return new_snapshot(_Snap, s)  # type: ignore[no-any-return]
+        elif code is FILLED_CODE:
+            code = CANCELED_CODE
+        elif code is PARTIAL_CODE and not cum:
+            code = NEW_CODE
+        s = self._snaps[h] = s[:8] + (cum, s[9], s[10] - value, code, s[12])  # type: ignore[index]
+        return s  # type: ignore[no-any-return]
 
-    def _bust(self, c: BustTrade) -> list[Event]:
+    def _bust(self, c: BustTrade) -> Sequence[RawEvent]:
         i = self._trade_index(c.trade_id)
         if i is None:
             return self._trade_reject(c.trade_id, c.timestamp, "unknown trade")
@@ -982,14 +1037,14 @@ class MatchingEngine:
         self._trades[i] = t[:12] + (True, t[13])
         lots, price = t[2], t[3]
         qty = lots_to_qty(lots, self._books[t[1]].lot)
-        events: list[Event] = []
+        events: list[RawEvent] = []
         for h in (t[5], t[6]):
             s = self._take_back(h, lots, lots * t[4])
             self._seq += 1
-            events.append(TradeBusted(self._seq, c.timestamp, s, c.trade_id, qty, price))
+            events.append((TradeBusted, self._seq, c.timestamp, s, c.trade_id, qty, price))
         return events
 
-    def _correct(self, c: CorrectTrade) -> list[Event]:
+    def _correct(self, c: CorrectTrade) -> Sequence[RawEvent]:
         ts = c.timestamp
         i = self._trade_index(c.trade_id)
         if i is None:
@@ -1011,11 +1066,9 @@ class MatchingEngine:
         delta_lots = old_lots - new_lots
         delta_value = old_lots * t[4] - new_lots * new_ticks
         self._trades[i] = t[:2] + (new_lots, c.price, new_ticks) + t[5:13] + (True,)
-        events: list[Event] = []
+        events: list[RawEvent] = []
         for h in (t[5], t[6]):
             s = self._take_back(h, delta_lots, delta_value)
             self._seq += 1
-            events.append(
-                TradeCorrected(self._seq, ts, s, c.trade_id, old_qty, old_price, c.qty, c.price)
-            )
+            events.append((TradeCorrected, self._seq, ts, s, c.trade_id, old_qty, old_price, c.qty, c.price))
         return events

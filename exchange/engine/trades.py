@@ -34,8 +34,8 @@ def compute_fee(qty: Decimal, price: Decimal, rate: Decimal) -> Decimal:
 
 def trade_report(t: TradeRecord, buy: OrderSnapshot, sell: OrderSnapshot) -> TradeReport:
     """Immutable view; trade date is the UTC calendar date of the timestamp."""
-    buy_info, sell_info = buy[0], sell[0]
-    qty = lots_to_qty(t[2], buy_info[7])
+    buy_static, sell_static = buy[1], sell[1]
+    qty = lots_to_qty(t[2], buy_static[6])
     return TradeReport(
         trade_id=f"T{t[0]}",
         trade_date=t[10].date(),
@@ -44,8 +44,8 @@ def trade_report(t: TradeRecord, buy: OrderSnapshot, sell: OrderSnapshot) -> Tra
         price=t[3],
         buy_order_id=buy.order_id,
         sell_order_id=sell.order_id,
-        buy_owner=buy_info[1],
-        sell_owner=sell_info[1],
+        buy_owner=buy_static[0],
+        sell_owner=sell_static[0],
         buy_cl_ord_id=t[7],
         sell_cl_ord_id=t[8],
         aggressor_side=_SIDE_BY_CODE[t[9]],

@@ -5,12 +5,14 @@ Everything here is plain Python (no FIX, no OMS, no database) so the FIX accepto
 knowing about QuickFIX.
 
 * Commands are frozen dataclasses fed to :meth:`MatchingEngine.process`.
-* Events are immutable records returned, in order, by ``process``: read-only fields by
-  name, equality by value, ``_replace`` (see "events" below for why they are tuples).
-  Every event has an engine-wide, strictly increasing ``seq`` (use it to build ExecID)
-  and the ``timestamp`` of the command that caused it.  Order-related events carry an
-  :class:`OrderSnapshot` taken at the moment the event happened (stored compactly,
-  converted to Decimals and Enums when a field is read).
+* Events are immutable records returned, in order, by ``process`` in a *compact* form,
+  plain tuples ``(EventClass, seq, timestamp, ...)`` (see "events" below for why);
+  :func:`typed_events` gives their typed view: read-only fields by name, equality by
+  value, ``_replace``.  Every event has an engine-wide, strictly increasing ``seq``
+  (use it to build ExecID) and the ``timestamp`` of the command that caused it.
+  Order-related events carry the order's state at the moment the event happened; the
+  typed view shows it as an :class:`OrderSnapshot` (stored compactly, converted to
+  Decimals and Enums when a field is read).
 * Money and quantities are :class:`~decimal.Decimal`, never float.
 """
 
@@ -21,7 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from operator import itemgetter
-from typing import Union
+from typing import Iterable, Union
 
 
 class Side(str, Enum):
@@ -236,13 +238,13 @@ def lots_to_qty(lots: int, lot: Decimal) -> Decimal:
 class OrderSnapshot(tuple):  # type: ignore[type-arg]
     """Immutable picture of an order at the time of an event.
 
-    The engine builds one per order change, so it is stored in the engine's compact
-    form -- ``(info, terms, cum_lots, leaves_lots, notional, state_code, entry)`` with
-    integer lots/ticks and no Enum members (so the garbage collector untracks it) --
-    and the public fields below are computed only when read.  Built through the public
-    constructor (all 18 fields, like the NamedTuple it replaces) it holds the given
-    values as they are.  ``qty == cum_qty + leaves_qty + closed_qty`` always holds
-    (``closed_qty`` = canceled / expired / busted quantity).
+    The engine builds one state tuple per order change, so a snapshot is that state in
+    the engine's compact form (see ``order.py``: one flat tuple of integer lots/ticks,
+    codes instead of Enum members, so the garbage collector untracks it) and the public
+    fields below are computed only when read.  Built through the public constructor
+    (all 18 fields, like the NamedTuple it replaces) it holds the given values as they
+    are.  ``qty == cum_qty + leaves_qty + closed_qty`` always holds (``closed_qty`` =
+    canceled / expired / busted quantity).
     """
 
     __slots__ = ()
@@ -275,103 +277,104 @@ class OrderSnapshot(tuple):  # type: ignore[type-arg]
         triggered: bool,
     ) -> "OrderSnapshot":
         # "given values" form: lot size None marks it; values are kept as passed
-        info = (order_id, owner, symbol, side, order_type, tif, expire_date, None, None, None)
-        terms = (cl_ord_id, orig_cl_ord_id, qty, None, limit_price, None, stop_price, None, triggered)
-        return tuple.__new__(cls, (info, terms, cum_qty, leaves_qty, (avg_px, closed_qty), state))
+        static = (owner, symbol, side, order_type, tif, expire_date, None, None, None, None)
+        terms = (limit_price, stop_price, None, triggered)
+        return tuple.__new__(cls, (
+            order_id, static, cl_ord_id, orig_cl_ord_id, qty, None, None, terms, cum_qty,
+            leaves_qty, (avg_px, closed_qty), state, None,
+        ))
 
     # -- fields (engine form: codes and integer lots are converted on the way out)
     @property
     def order_id(self) -> str:
-        info = self[0]
-        return info[0] if info[7] is None else f"O{info[0]}"  # type: ignore[no-any-return]
+        return self[0] if self[1][6] is None else f"O{self[0] + 1}"  # type: ignore[no-any-return]
 
     @property
     def owner(self) -> str:
-        return self[0][1]  # type: ignore[no-any-return]
-
-    @property
-    def symbol(self) -> str:
-        return self[0][2]  # type: ignore[no-any-return]
-
-    @property
-    def side(self) -> Side:
-        info = self[0]
-        return info[3] if info[7] is None else _SIDE_BY_CODE[info[3]]  # type: ignore[no-any-return]
-
-    @property
-    def order_type(self) -> OrderType:
-        info = self[0]
-        return info[4] if info[7] is None else _TYPE_BY_CODE[info[4]]  # type: ignore[no-any-return]
-
-    @property
-    def tif(self) -> TimeInForce:
-        info = self[0]
-        return info[5] if info[7] is None else _TIF_BY_CODE[info[5]]  # type: ignore[no-any-return]
-
-    @property
-    def expire_date(self) -> date | None:
-        return self[0][6]  # type: ignore[no-any-return]
-
-    @property
-    def cl_ord_id(self) -> str:
         return self[1][0]  # type: ignore[no-any-return]
 
     @property
-    def orig_cl_ord_id(self) -> str | None:
+    def symbol(self) -> str:
         return self[1][1]  # type: ignore[no-any-return]
 
     @property
+    def side(self) -> Side:
+        static = self[1]
+        return static[2] if static[6] is None else _SIDE_BY_CODE[static[2]]  # type: ignore[no-any-return]
+
+    @property
+    def order_type(self) -> OrderType:
+        static = self[1]
+        return static[3] if static[6] is None else _TYPE_BY_CODE[static[3]]  # type: ignore[no-any-return]
+
+    @property
+    def tif(self) -> TimeInForce:
+        static = self[1]
+        return static[4] if static[6] is None else _TIF_BY_CODE[static[4]]  # type: ignore[no-any-return]
+
+    @property
+    def expire_date(self) -> date | None:
+        return self[1][5]  # type: ignore[no-any-return]
+
+    @property
+    def cl_ord_id(self) -> str:
+        return self[2]  # type: ignore[no-any-return]
+
+    @property
+    def orig_cl_ord_id(self) -> str | None:
+        return self[3]  # type: ignore[no-any-return]
+
+    @property
     def qty(self) -> Decimal:
-        return self[1][2]  # type: ignore[no-any-return]
+        return self[4]  # type: ignore[no-any-return]
 
     @property
     def limit_price(self) -> Decimal | None:
-        t = self[1]
-        if t[4] is None and t[5]:  # engine form, price given in ticks
-            return Decimal(t[5]) * self[0][8]  # type: ignore[no-any-return]
-        return t[4]  # type: ignore[no-any-return]
+        price = self[7][0]
+        if price is None and self[6]:  # engine form, price given in ticks
+            return Decimal(self[6]) * self[1][7]  # type: ignore[no-any-return]
+        return price  # type: ignore[no-any-return]
 
     @property
     def stop_price(self) -> Decimal | None:
-        t = self[1]
-        if t[6] is None and t[7]:  # engine form, price given in ticks
-            return Decimal(t[7]) * self[0][8]  # type: ignore[no-any-return]
-        return t[6]  # type: ignore[no-any-return]
+        terms = self[7]
+        if terms[1] is None and terms[2]:  # engine form, price given in ticks
+            return Decimal(terms[2]) * self[1][7]  # type: ignore[no-any-return]
+        return terms[1]  # type: ignore[no-any-return]
 
     @property
     def triggered(self) -> bool:
-        return self[1][8]  # type: ignore[no-any-return]
+        return self[7][3]  # type: ignore[no-any-return]
 
     @property
     def cum_qty(self) -> Decimal:
-        lot = self[0][7]
-        return self[2] if lot is None else lots_to_qty(self[2], lot)  # type: ignore[no-any-return]
+        lot = self[1][6]
+        return self[8] if lot is None else lots_to_qty(self[8], lot)  # type: ignore[no-any-return]
 
     @property
     def leaves_qty(self) -> Decimal:
-        lot = self[0][7]
-        return self[3] if lot is None else lots_to_qty(self[3], lot)  # type: ignore[no-any-return]
+        lot = self[1][6]
+        return self[9] if lot is None else lots_to_qty(self[9], lot)  # type: ignore[no-any-return]
 
     @property
     def closed_qty(self) -> Decimal:
-        lot = self[0][7]
+        lot = self[1][6]
         if lot is None:
-            return self[4][1]  # type: ignore[no-any-return]
-        return lots_to_qty(self[1][3] - self[2] - self[3], lot)
+            return self[10][1]  # type: ignore[no-any-return]
+        return lots_to_qty(self[5] - self[8] - self[9], lot)
 
     @property
     def avg_px(self) -> Decimal:
-        info = self[0]
-        if info[7] is None:
-            return self[4][0]  # type: ignore[no-any-return]
-        cum = self[2]
+        static = self[1]
+        if static[6] is None:
+            return self[10][0]  # type: ignore[no-any-return]
+        cum = self[8]
         # notional is in lots x ticks: value = notional*lot*tick, so avg = notional*tick/cum
-        return Decimal(self[4]) * info[8] / Decimal(cum) if cum else _ZERO
+        return Decimal(self[10]) * static[7] / Decimal(cum) if cum else _ZERO
 
     @property
     def state(self) -> OrderState:
-        info = self[0]
-        return self[5] if info[7] is None else _STATE_BY_CODE[self[5]]  # type: ignore[no-any-return]
+        return self[11] if self[1][6] is None else _STATE_BY_CODE[self[11]]  # type: ignore[no-any-return]
 
     # -- NamedTuple-like helpers
     def as_tuple(self) -> tuple[object, ...]:
@@ -438,14 +441,19 @@ class TradeReport:
 
 # ---------------------------------------------------------------------------- events
 #
-# Events are made by the million, so they are tuples: one ``tuple.__new__`` per event
-# instead of an object plus one descriptor call per field.  Each field is a property
-# (an ``itemgetter``); ``order`` is stored in the engine's compact state form (a plain
-# tuple) and wrapped in an :class:`OrderSnapshot` only when read, and an OrderFilled's
-# ``trade_id`` is stored as the trade number (``T<n>`` is built when read).  Equality,
-# hashing, ``repr``, pickling and ``_replace`` work on the public field values, as they
-# did for the frozen dataclasses these replace.  (Calling the class on one tuple would
-# be cheaper still, but the public field-by-field constructor needs ``__new__``.)
+# Events are made by the million, so ``MatchingEngine.process`` returns them *compact*:
+# a plain tuple ``(EventClass, seq, timestamp, order_state, *other fields)`` -- one
+# tuple from the interpreter's free list, where an instance of a tuple subclass costs
+# ~1,600 more CPU instructions to make and free.  ``order_state`` is the engine's own
+# immutable state tuple of the order (shared, not copied).  The event classes below are
+# the *typed view* of the same data, for consumers that want fields by name:
+# :func:`typed_event` / :func:`typed_events` turn a compact event into its class (one
+# slice, no conversion: the class stores the fields after the first, in declaration
+# order).  In the typed view each field is a property (an ``itemgetter``); ``order`` is
+# wrapped in an :class:`OrderSnapshot` only when read, and an OrderFilled's ``trade_id``
+# is stored as the trade number (``T<n>`` is built when read).  Equality, hashing,
+# ``repr``, pickling and ``_replace`` work on the public field values, as they did for
+# the frozen dataclasses these replace.
 
 _tuple_new = tuple.__new__
 
@@ -516,6 +524,23 @@ def _trade_id_field(self: tuple) -> str:  # type: ignore[type-arg]
     return f"T{n}" if type(n) is int else n  # type: ignore[no-any-return]
 
 
+def _lots_field(i: int) -> property:
+    """A quantity field the engine stores in lots of the order's instrument (converted when read)."""
+
+    def get(self: tuple) -> Decimal:  # type: ignore[type-arg]
+        value = self[i]
+        if type(value) is int:
+            lot = self[2][1][6]  # the order's lot size (engine-form state)
+            if lot is not None:
+                return lots_to_qty(value, lot)
+        return value  # type: ignore[no-any-return]
+
+    return property(get, doc="Quantity (the engine stores lots; Decimal when read).")
+
+
+_LOTS_FIELDS = {"canceled_qty", "last_qty"}  # stored in lots by the engine
+
+
 def _event(cls: type) -> type:
     """Give an event class its field list (from the annotations) and field properties."""
     fields = tuple(cls.__annotations__)
@@ -525,6 +550,8 @@ def _event(cls: type) -> type:
         if name == "order":
             assert i == 2, "the engine stores order at index 2"
             setattr(cls, name, property(_order_field, doc="Order state at the event (OrderSnapshot)."))
+        elif name in _LOTS_FIELDS:
+            setattr(cls, name, _lots_field(i))
         elif name == "trade_id" and i == 3:
             # the engine stores the trade number; the id text is built when read
             setattr(cls, name, property(_trade_id_field, doc="Trade id, T<n>."))
@@ -710,11 +737,26 @@ Event = Union[
     TradeActionRejected,
 ]
 
+RawEvent = tuple  # a compact event: (EventClass, seq, timestamp, ...); see above
+
+
+def typed_event(event: RawEvent | Event) -> Event:
+    """The typed view of a compact event (a typed event is returned as it is)."""
+    if type(event) is tuple:
+        return _tuple_new(event[0], event[1:])  # type: ignore[no-any-return]
+    return event  # type: ignore[return-value]
+
+
+def typed_events(events: Iterable[RawEvent | Event]) -> list[Event]:
+    """The typed view of what ``process`` returned (already typed events pass through)."""
+    return [_tuple_new(e[0], e[1:]) if type(e) is tuple else e for e in events]
+
+
 __all__ = [
     "Side", "OrderType", "TimeInForce", "OrderState", "RejectReason", "CancelRejectReason",
     "SubmitOrder", "CancelOrder", "ReplaceOrder", "EndOfDay", "BustTrade", "CorrectTrade",
     "Command", "OrderSnapshot", "TradeReport", "OrderAccepted", "OrderRejected",
     "OrderFilled", "OrderCanceled", "CancelRejected", "OrderReplaced", "ReplaceRejected",
     "OrderExpired", "OrderTriggered", "TradeBusted", "TradeCorrected",
-    "TradeActionRejected", "Event",
+    "TradeActionRejected", "Event", "RawEvent", "typed_event", "typed_events",
 ]

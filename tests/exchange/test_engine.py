@@ -33,6 +33,7 @@ from exchange.engine import (
     TradeActionRejected,
     TradeBusted,
     TradeCorrected,
+    typed_events,
 )
 from exchange.instruments import Instrument, load_instruments
 
@@ -50,7 +51,7 @@ class Venue:
         self.events: list[object] = []
 
     def run(self, cmd: object) -> list[object]:
-        evs = self.engine.process(cmd)  # type: ignore[arg-type]
+        evs = typed_events(self.engine.process(cmd))  # type: ignore[arg-type]
         self.events.extend(evs)
         return evs
 
@@ -472,7 +473,7 @@ def test_prices_in_ticks_report_like_decimal_prices() -> None:
             ReplaceOrder("B", "s2", "s1", D(8), new_px, None, TS),
             SubmitOrder("B", "b2", "AAPL", BUY, MARKET, D(2), None, None, DAY, None, TS),
         ):
-            evs.extend(engine.process(cmd))
+            evs.extend(typed_events(engine.process(cmd)))
         return [(type(e).__name__, *[getattr(e, f) for f in e._fields]) for e in evs]  # type: ignore[attr-defined]
 
     with_ticks = run(10050, 10040, 10051)
@@ -515,3 +516,34 @@ def test_many_cancels_at_one_price_keep_the_queue_compact_and_in_order(v: Venue)
     assert resting == ["first"] + [f"o{i}" for i in range(0, 500, 10)]
     evs = v.sub("sweep", BUY, 51, "101.00")
     assert [e.order.cl_ord_id for e in evs if isinstance(e, OrderFilled) and not e.aggressor] == resting[:51]
+
+
+def test_process_returns_compact_events_that_typed_events_expands() -> None:
+    """``process`` gives plain tuples (class, seq, timestamp, state, ...); the typed view has
+    every field, quantities kept in lots inside included, and typed events pass through."""
+    engine = MatchingEngine(load_instruments())
+    engine.process(SubmitOrder("B", "s", "AAPL", SELL, LIMIT, D(300), D("100.00"), None, DAY, None, TS))
+    raw = engine.process(SubmitOrder("B", "b", "AAPL", BUY, LIMIT, D(100), D("100.00"), None, DAY, None, TS))
+    assert [type(e) for e in raw] == [tuple, tuple, tuple] and raw[1][0] is OrderFilled
+    accepted, aggressor, passive = typed_events(raw)
+    assert isinstance(accepted, OrderAccepted) and accepted.seq == 2 and accepted.timestamp == TS
+    assert aggressor.last_qty == D(100) and type(aggressor.last_qty) is D and aggressor.last_px == D("100.00")
+    assert passive.order.leaves_qty == D(200) and passive.trade_id == "T1" and not passive.aggressor
+    assert typed_events([accepted, raw[1]]) == [accepted, aggressor]
+    (canceled,) = typed_events(engine.process(CancelOrder("B", "s2", "s", TS)))
+    assert isinstance(canceled, OrderCanceled) and canceled.canceled_qty == D(200)
+    assert canceled._replace(text="x").canceled_qty == D(200)
+
+
+def test_exec_id_index_reads_compact_and_typed_events() -> None:
+    """The venue's replay feeds ``process`` output straight to the index (venue.py)."""
+    from exchange.trade_report import ExecIdIndex
+
+    engine = MatchingEngine(load_instruments())
+    engine.process(SubmitOrder("B", "s", "AAPL", SELL, LIMIT, D(100), D("100.00"), None, DAY, None, TS))
+    raw = engine.process(SubmitOrder("C", "b", "AAPL", BUY, LIMIT, D(100), D("100.00"), None, DAY, None, TS))
+    compact, typed = ExecIdIndex(), ExecIdIndex()
+    compact.observe(raw)
+    typed.observe(typed_events(raw))
+    assert compact.exec_id("T1", "O1") == typed.exec_id("T1", "O1") == "4"
+    assert compact.exec_id("T1", "O2") == "3"

@@ -21,6 +21,7 @@ from exchange.engine import (
     SubmitOrder,
     TimeInForce,
     TradeBusted,
+    typed_events,
 )
 from exchange.instruments import Instrument
 
@@ -81,7 +82,7 @@ def run(ops_list: list[tuple]) -> tuple[MatchingEngine, list]:
             cmd = EndOfDay(date(2024, 1, 2), TS)
         else:
             cmd = BustTrade(f"T{op[1]}", TS)
-        events.extend(engine.process(cmd))
+        events.extend(typed_events(engine.process(cmd)))
     return engine, events
 
 
@@ -155,7 +156,7 @@ def test_price_time_priority(ops_list: list[tuple]) -> None:
         opp = Side.SELL if side is Side.BUY else Side.BUY
         before = engine.resting_orders(sym, opp)
         cmd = SubmitOrder("B", f"C{n}", sym, side, otype, inst.lot_size * q, px, None, tif, None, TS)
-        evs = engine.process(cmd)
+        evs = typed_events(engine.process(cmd))
         passive = [e for e in evs if isinstance(e, OrderFilled) and not e.aggressor]
         # passive fills must consume the queue strictly from its head
         expected_ids = [o.order_id for o in before[: len(passive)]]

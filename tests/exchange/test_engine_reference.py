@@ -23,6 +23,7 @@ from exchange.engine import (
     Side,
     SubmitOrder,
     TimeInForce,
+    typed_events,
 )
 from exchange.instruments import Instrument
 
@@ -241,7 +242,7 @@ def test_engine_matches_the_reference_book_event_for_event() -> None:
     engine, model = MatchingEngine(INSTRUMENTS), ReferenceBook()
     kinds: dict[str, int] = {}
     for i, c in enumerate(commands):
-        got = [engine_view(e) for e in engine.process(c)]
+        got = [engine_view(e) for e in typed_events(engine.process(c))]
         want = model.process(c)
         assert got == want, f"command {i}: {c}"
         for ev in got:
@@ -262,7 +263,7 @@ def test_events_compare_and_replace_by_public_fields() -> None:
     engine = MatchingEngine(INSTRUMENTS)
     c = SubmitOrder("B", "X1", "AAA", Side.BUY, OrderType.LIMIT, D(2), D("49.99"), None,
                     TimeInForce.DAY, None, T0)
-    (accepted,) = engine.process(c)
+    (accepted,) = typed_events(engine.process(c))
     again = type(accepted)(seq=accepted.seq, timestamp=accepted.timestamp, order=accepted.order)
     assert again == accepted and hash(again) == hash(accepted)
     assert pickle.loads(pickle.dumps(accepted)) == accepted

@@ -21,6 +21,7 @@ from exchange.engine import (
     Side,
     SubmitOrder,
     TimeInForce,
+    typed_events,
 )
 from exchange.journal import Journal, JournalCorruptError, JournaledEngine, decode_command, encode_command
 from exchange.instruments import load_instruments
@@ -75,8 +76,8 @@ def test_replay_restores_identical_state_and_sequences_continue(tmp_path: Path) 
     assert restored.engine.trades() and restored.trades() == live.trades()
 
     # after the restart both continue identically: same ids and seqs
-    tail_live = [ev for cmd in cmds[-40:] for ev in live.engine.process(cmd)]
-    tail_restored = [ev for cmd in cmds[-40:] for ev in restored.process(cmd)]
+    tail_live = [ev for cmd in cmds[-40:] for ev in typed_events(live.engine.process(cmd))]
+    tail_restored = [ev for cmd in cmds[-40:] for ev in typed_events(restored.process(cmd))]
     assert tail_live == tail_restored
     assert tail_restored[0].seq == live.engine.last_seq - len(tail_live) + 1
     restored.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 
-from exchange.engine import MatchingEngine, OrderType, ReplaceOrder, Side, SubmitOrder, TimeInForce
+from exchange.engine import MatchingEngine, OrderType, ReplaceOrder, Side, SubmitOrder, TimeInForce, typed_events
 from exchange.instruments import load_instruments
 from exchange.market_maker import MarketMaker, MarketMakerConfig
 
@@ -26,7 +26,7 @@ def drive(seed: int, steps: int = 50, with_clients: bool = True) -> tuple[Matchi
             cmds.append(SubmitOrder("CLIENT", f"c{i}", "AAPL", side, OrderType.MARKET, D(150), None, None,
                                     TimeInForce.DAY, None, ts))
         for cmd in cmds:
-            evs = engine.process(cmd)
+            evs = typed_events(engine.process(cmd))
             mm.on_events(evs)
             events.extend(evs)
         commands.extend(cmds)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from oms.api.problems import Problem
+from oms.db.bulk import pg_rows
 from oms.db.models import IdempotencyKey
 from oms.service.uow import Database
 
@@ -132,7 +133,7 @@ def claim_many(connection: Connection, claims: list[tuple[str, str, str]], now: 
         return set()
     if connection.dialect.name == "postgresql":
         columns = list(zip(*claims, strict=True))
-        rows = _pg_rows(connection, _PG_CLAIM_MANY, (now, now + KEY_TTL, list(columns[0]), list(columns[1]), list(columns[2])))
+        rows = pg_rows(connection, _PG_CLAIM_MANY, (now, now + KEY_TTL, list(columns[0]), list(columns[1]), list(columns[2])))
         return {(row[0], row[1]) for row in rows}
     rows = [{"principal": principal, "key": key, "fingerprint": fingerprint, "state": "running", "response_status": None,
              "response_body": None, "created_at": now, "expires_at": now + KEY_TTL} for principal, key, fingerprint in claims]  # fmt: skip
@@ -149,20 +150,6 @@ _PG_CLAIM_MANY = (
     "FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[]) AS v(principal, key, fingerprint) "
     "ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key"
 )
-
-
-def _pg_rows(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """PostgreSQL: one statement through the driver's cursor, in the connection's transaction, without
-    SQLAlchemy's per-statement compilation and result machinery.
-
-    Arrays go as ``%b`` (binary) parameters: psycopg writes a ``%s`` text array by escaping each element
-    with a regular expression, 1.2 ms for a batch of 20 JSON responses (full of quotes) against 0.1 ms."""
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params, binary=True)
-        return cursor.fetchall() if cursor.description is not None else []  # type: ignore[no-any-return]
-    finally:
-        cursor.close()
 
 
 def _dialect_insert(connection: Connection) -> Any:
@@ -212,6 +199,8 @@ def claim_in(connection: Connection, principal: str, key: str, fingerprint: str,
     return None
 
 
+# Binary (%b) arrays: with %s psycopg escapes each JSON body (full of quotes) with a regular expression,
+# 1.2 ms for a batch of 20 responses against 0.1 ms.
 _PG_COMPLETE = (
     "UPDATE idempotency_keys AS k SET state = 'done', response_status = v.status, response_body = v.body::json "
     "FROM unnest(%b::varchar[], %b::varchar[], %b::integer[], %b::text[]) AS v(principal, key, status, body) "
@@ -225,7 +214,7 @@ def complete(connection: Connection, completions: list[tuple[str, str, StoredRes
     if not completions:
         return
     if connection.dialect.name == "postgresql":
-        done = len(_pg_rows(connection, _PG_COMPLETE, (
+        done = len(pg_rows(connection, _PG_COMPLETE, (
             [principal for principal, _, _ in completions],
             [key for _, key, _ in completions],
             [response.status for _, _, response in completions],

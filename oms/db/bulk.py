@@ -384,11 +384,26 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+def pg_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """PostgreSQL: one statement through the driver's cursor, in ``connection``'s transaction, without
+    SQLAlchemy's compilation and result machinery; the rows it returns (none for a statement without any).
+
+    Results come in binary and psycopg hands back the Python types (Decimal, aware datetime, parsed JSON).
+    Array parameters should be ``%b``: a ``%s`` text array is escaped element by element in Python.
+    """
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall() if cursor.description is not None else []  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
+
+
 class BulkReader:
     """Runs a SELECT through the DBAPI cursor underneath ``connection``'s transaction.
 
     ``columns`` names the table columns the SELECT returns, in order; their types decide the conversions.
-    SQL uses the driver's placeholders (``?`` on SQLite, ``%s`` on PostgreSQL, where arrays go in binary).
+    SQL uses the driver's placeholders (``?`` on SQLite, ``%s``/``%b`` on PostgreSQL: see :func:`pg_rows`).
     """
 
     def __init__(self, connection: Connection) -> None:
@@ -396,11 +411,10 @@ class BulkReader:
         self._postgres = connection.dialect.name == "postgresql"
 
     def fetch(self, sql: str, params: Sequence[Any], table: Table, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        if self._postgres:
+            return pg_rows(self._connection, sql, params)  # psycopg returns the Python types
         cursor = self._connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if self._postgres:
-                cursor.execute(sql, params, binary=True)
-                return cursor.fetchall()  # type: ignore[no-any-return] # psycopg returns the Python types
             rows = cursor.execute(sql, params).fetchall()
         finally:
             cursor.close()

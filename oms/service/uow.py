@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
-from oms.db.bulk import BulkReader, BulkWriter, PendingWrite
+from oms.db.bulk import BulkReader, BulkWriter, PendingWrite, pg_rows
 from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
@@ -376,14 +376,8 @@ class UnitOfWork:
 
         A 500-element ``IN`` list or row-value ``IN`` costs the planner more than the lookups themselves;
         ``= ANY(array)`` and a join with ``unnest`` plan in constant time and probe the unique indexes.
-        psycopg already returns the Python types (Decimal, aware datetime, parsed JSON) the records take.
         """
-        cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, params, binary=True)  # binary: arrays go out without text quoting
-            return cursor.fetchall()  # type: ignore[no-any-return]
-        finally:
-            cursor.close()
+        return pg_rows(self.connection, sql, params)
 
     def _load_orders_pg(self, sql: str, params: tuple[Any, ...]) -> list[OrderRecord]:
         return [self._remember(record_from_row(row)) for row in self._pg_fetch(sql, params)]

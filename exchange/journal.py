@@ -10,9 +10,9 @@ Durability modes (``sync``):
 
 * ``"always"`` (default) -- every :meth:`Journal.append` writes, flushes and fsyncs
   before returning; simplest, ~ one fsync per command.
-* ``"batch"`` -- ``append`` only writes to the OS; the venue must call
-  :meth:`Journal.flush` (flush + fsync) before it sends any acknowledgement for the
-  commands appended so far.
+* ``"batch"`` -- ``append`` only buffers; the venue must make the journal durable
+  (:meth:`JournaledEngine.sync`, as ``exchange.group_commit`` does once per group) before
+  it sends any acknowledgement for the commands appended so far.
 
 A torn last line (crash mid-write) is dropped with a warning and truncated away so
 later appends start on a clean line; a corrupt line followed by good ones is a real
@@ -143,9 +143,12 @@ class Journal:
     def flush(self) -> None:
         """Make everything appended so far durable (flush + fsync)."""
         with self._file_lock:
-            if self._fh is not None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
 
     def hand_to_os(self) -> int | None:
         """Write buffered appends to the OS and return the file descriptor to fsync (None if never opened).
@@ -161,9 +164,8 @@ class Journal:
     def close(self) -> None:
         """Flush and close; the journal can be appended to again afterwards."""
         with self._file_lock:
+            self._flush_locked()
             if self._fh is not None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
                 self._fh.close()
                 self._fh = None
 
@@ -243,11 +245,6 @@ class JournaledEngine:
         with self.lock:
             self.journal.append(command)
             return self.engine.process(command)
-
-    def flush(self) -> None:
-        """Durability barrier for ``sync="batch"``."""
-        with self.lock:
-            self.journal.flush()
 
     def sync(self) -> None:
         """Durability barrier without the engine lock (only the journal's file lock, to hand the buffer to

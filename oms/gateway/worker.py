@@ -32,8 +32,8 @@ from oms.domain.enums import ExecType, OrderSource, OrderStatus
 from oms.domain.order import Order
 from oms.domain.risk import Denial, ReasonCode
 from oms.gateway import crash, queries
-from oms.gateway.after_commit import AfterCommit
 from oms.gateway import translate as tr
+from oms.gateway.after_commit import AfterCommit
 from oms.gateway.config import GatewaySettings
 from oms.gateway.metrics import GatewayMetrics
 from oms.gateway.recovery import AppliedSeq, Question, RecoveryRound
@@ -231,10 +231,7 @@ class Worker:
         return self._after is None or self._after.wait_empty(max(0.0, deadline - time.monotonic()))
 
     def _send_client(self, session: str, outbound: Outbound) -> None:
-        if self._after is None:
-            self._send_client_now(session, outbound)
-        else:
-            self._after.put(functools.partial(self._send_client_now, session, outbound))
+        self._in_order(functools.partial(self._send_client_now, session, outbound))
 
     def _in_order(self, action: Callable[[], object]) -> None:
         """Run `action` after every client report queued so far (a mark must not overtake its reports)."""

@@ -98,18 +98,17 @@ def test_a_reservation_row_that_no_longer_matches_the_reserved_balance_is_report
     assert codes(database) == {"RESERVATION_MISMATCH"}
 
 
-def test_a_posting_whose_entry_is_gone_is_reported(database: Database) -> None:
-    """The schema does not check postings.entry_id row by row (migration 0004_postings_fk): verify does."""
+@pytest.mark.parametrize(("change", "code", "text"), [
+    ("entry_id = 'no-such-entry'", "POSTING_WITHOUT_ENTRY", "missing entry no-such-entry"),
+    ("ledger_account = 'NOBODY/cash:available/USD'", "POSTING_WITHOUT_ACCOUNT",
+     "missing ledger account NOBODY/cash:available/USD"),
+], ids=["entry gone", "ledger account unknown"])
+def test_a_posting_whose_entry_or_ledger_account_is_gone_is_reported(database: Database, change: str, code: str,
+                                                                     text: str) -> None:
+    """The schema does not check a posting's entry or ledger account row by row (migration 0004_postings_fk):
+    verify does."""
     normal_day(database)
-    execute_sql(database, "UPDATE postings SET entry_id = 'no-such-entry' WHERE id = (SELECT MIN(id) FROM postings)")
+    execute_sql(database, f"UPDATE postings SET {change} WHERE id = (SELECT MIN(id) FROM postings)")
     violations = ledger_violations(database)
-    assert "POSTING_WITHOUT_ENTRY" in codes(database), violations
-    assert any("missing entry no-such-entry" in v for v in violations)
-
-
-def test_a_posting_on_a_ledger_account_that_does_not_exist_is_reported(database: Database) -> None:
-    normal_day(database)
-    execute_sql(database, "UPDATE postings SET ledger_account = 'NOBODY/cash:available/USD' WHERE id = (SELECT MIN(id) FROM postings)")
-    violations = ledger_violations(database)
-    assert "POSTING_WITHOUT_ACCOUNT" in codes(database), violations
-    assert any("missing ledger account NOBODY/cash:available/USD" in v for v in violations)
+    assert code in codes(database), violations
+    assert any(text in v for v in violations)

@@ -30,7 +30,7 @@ from oms.api import idempotency
 from oms.api.idempotency import StoredResponse
 from oms.api.problems import Problem
 from oms.service.batching import collect_batch
-from oms.service.orders import RATE_WINDOW, ServiceConfig, rate_limit
+from oms.service.orders import RATE_WINDOW, ServiceConfig
 from oms.service.uow import Database, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -168,17 +168,11 @@ class WriteBatcher:
         _deliver([(write, response if write.refused is None else write.refused)
                   for write, response in zip(batch, responses, strict=True)])  # fmt: skip
 
-    def _prefetch(self, uow: UnitOfWork, batch: list[Write], now: datetime) -> None:
-        """Load what the batch's placements will look up with a few statements, as ``CommandExecutor`` does,
-        instead of one round trip per order inside the single writer thread."""
+    @staticmethod
+    def _placements(batch: list[Write]) -> list[tuple[str, str]]:
+        """(account, ClOrdID) of each placement in the batch: what the batch's reads look up."""
         commands = [command for write in batch if (command := getattr(write.action, "command", None)) is not None]
-        if not commands:
-            return
-        uow.prefetch_orders_by_client([(command.account, command.cl_ord_id) for command in commands])
-        placing = {command.account for command in commands}
-        limited = [a for a in placing if (record := uow.accounts.get(a)) is not None and rate_limit(record, self.config) > 0]
-        if limited:
-            uow.prefetch_recent_order_counts(limited, now - RATE_WINDOW)
+        return [(command.account, command.cl_ord_id) for command in commands]
 
     def _commit(self, batch: list[Write]) -> list[StoredResponse]:
         for attempt in range(MAX_ATTEMPTS):
@@ -193,10 +187,12 @@ class WriteBatcher:
         now = datetime.now(UTC)
         with UnitOfWork(self.database) as uow:
             uow.collect_events = self.on_commit is not None
-            uow.lock_accounts(sorted(set().union(*(write.accounts for write in batch))))
-            self._prefetch(uow, batch, now)
             keyed = [(w.principal, w.key, w.fingerprint) for w in batch if w.key is not None and w.fingerprint is not None]
-            claimed = idempotency.claim_many(uow.connection, keyed, now)  # type: ignore[arg-type]
+            claimed: set[tuple[str, str]] = set()
+            claim = idempotency.claim_many_with_reads(uow, keyed, now, claimed)  # type: ignore[arg-type]
+            placements = self._placements(batch)
+            uow.prefetch_placements(set().union(*(write.accounts for write in batch)), placements,
+                                    now - RATE_WINDOW if placements else None, also=claim)  # fmt: skip
             responses = []
             record = []  # whether to store each response against its key
             for write in batch:
@@ -219,10 +215,9 @@ class WriteBatcher:
                 except Problem as problem:  # refused before writing anything: a response like any other
                     responses.append(StoredResponse(problem.status, problem.body()))
                 record.append(write.key is not None)
-            uow.flush()
             completions = [(write.principal, write.key, response)
                            for write, response, keep in zip(batch, responses, record, strict=True) if keep]  # fmt: skip
-            idempotency.complete(uow.connection, completions)  # type: ignore[arg-type]
+            idempotency.complete(uow, completions)  # type: ignore[arg-type]
             uow.commit()
         if self.on_commit is not None and uow.written_events:
             try:

@@ -21,9 +21,9 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from oms.api.problems import Problem
-from oms.db.bulk import pg_rows
+from oms.db.bulk import DeferredStatement, pg_rows
 from oms.db.models import IdempotencyKey
-from oms.service.uow import Database
+from oms.service.uow import Database, UnitOfWork
 
 KEY_TTL = timedelta(hours=24)
 RUNNING_LEASE = timedelta(seconds=60)
@@ -144,6 +144,21 @@ def claim_many(connection: Connection, claims: list[tuple[str, str, str]], now: 
     return {(row[0], row[1]) for row in connection.execute(statement)}
 
 
+def claim_many_with_reads(uow: UnitOfWork, claims: list[tuple[str, str, str]], now: datetime,
+                          claimed: set[tuple[str, str]]) -> list[DeferredStatement]:  # fmt: skip
+    """:func:`claim_many` for a batch that reads before it writes: on PostgreSQL the claim is returned as a
+    statement to send with the batch's reads (:meth:`UnitOfWork.prefetch_placements`), which fills
+    ``claimed``; SQLite claims at once (it already holds the write lock) and returns nothing to send."""
+    if not claims:
+        return []
+    if not uow.database.is_postgres:
+        claimed.update(claim_many(uow.connection, claims, now))
+        return []
+    columns = list(zip(*claims, strict=True))
+    params = (now, now + KEY_TTL, list(columns[0]), list(columns[1]), list(columns[2]))
+    return [DeferredStatement(_PG_CLAIM_MANY, params, lambda rows: claimed.update((row[0], row[1]) for row in rows))]
+
+
 _PG_CLAIM_MANY = (
     "INSERT INTO idempotency_keys (principal, key, fingerprint, state, response_status, response_body, created_at, expires_at) "
     "SELECT v.principal, v.key, v.fingerprint, 'running', NULL, NULL, %s, %s "
@@ -208,27 +223,34 @@ _PG_COMPLETE = (
 )
 
 
-def complete(connection: Connection, completions: list[tuple[str, str, StoredResponse]]) -> None:
-    """Record each (principal, key, response) inside the write's transaction, one statement for a whole batch
-    on PostgreSQL; refuses if any claim was lost (the write then rolls back)."""
+def complete(uow: UnitOfWork, completions: list[tuple[str, str, StoredResponse]]) -> None:
+    """Record each (principal, key, response) inside the write's transaction; refuses if any claim was lost
+    (the write then rolls back). On PostgreSQL one statement for the whole batch, sent with the batch's own
+    writes at commit (:meth:`UnitOfWork.defer`), so it costs no round trip of its own."""
     if not completions:
         return
-    if connection.dialect.name == "postgresql":
-        done = len(pg_rows(connection, _PG_COMPLETE, (
+    if uow.database.is_postgres:
+        expected = len(completions)
+        params = (
             [principal for principal, _, _ in completions],
             [key for _, key, _ in completions],
             [response.status for _, _, response in completions],
             [json.dumps(response.body) for _, _, response in completions],
-        )))  # fmt: skip
-    else:
-        done = 0
-        for principal, key, response in completions:
-            done += connection.execute(
-                update(_table)
-                .where((_table.c.principal == principal) & (_table.c.key == key) & (_table.c.state == "running"))
-                .values(state="done", response_status=response.status, response_body=response.body)
-            ).rowcount
-    if done != len(completions):
+        )
+        uow.defer(DeferredStatement(_PG_COMPLETE, params, lambda rows: _all_completed(len(rows), expected)))
+        return
+    done = 0
+    for principal, key, response in completions:
+        done += uow.connection.execute(
+            update(_table)
+            .where((_table.c.principal == principal) & (_table.c.key == key) & (_table.c.state == "running"))
+            .values(state="done", response_status=response.status, response_body=response.body)
+        ).rowcount
+    _all_completed(done, len(completions))
+
+
+def _all_completed(done: int, expected: int) -> None:
+    if done != expected:
         raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "the Idempotency-Key was taken over by another request")
 
 

@@ -257,6 +257,19 @@ class PendingWrite(NamedTuple):
     on_conflict_do_nothing: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class DeferredStatement:
+    """A statement sent with a transaction's final writes (PostgreSQL: in their one pipeline round trip).
+
+    ``check`` gets the statement's rows once the pipeline has synced, before the COMMIT; raising refuses the
+    transaction (it is rolled back).
+    """
+
+    sql: str
+    params: Sequence[Any]
+    check: Callable[[list[Any]], None]
+
+
 class BulkWriter:
     """Writes whole batches of rows through the DBAPI connection underneath ``connection``'s transaction."""
 
@@ -308,11 +321,29 @@ class BulkWriter:
         self._run(plan, rows)
 
     def write(self, writes: Sequence[PendingWrite]) -> None:
-        """Run ``writes`` in order. (A psycopg pipeline of ``INSERT ... unnest`` statements instead of COPY was
-        measured: no faster on loopback, where a round trip costs less than COPY saves.)"""
+        """Run ``writes`` in order, each waiting for its answer (COPY on PostgreSQL: see :meth:`insert`)."""
         for write in writes:
             if write.key is None:
                 self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing, names=write.names)
+            else:
+                self.update(write.table, write.key, write.rows)
+
+    def queue(self, writes: Sequence[PendingWrite]) -> None:
+        """PostgreSQL, inside an open psycopg pipeline: send ``writes`` in order as ``INSERT ... unnest`` and
+        ``UPDATE ... unnest`` statements without waiting for any answer (COPY cannot join a pipeline).
+
+        The commit path uses this so a transaction's writes, and whatever the caller queues after them, cost one
+        round trip: a writer thread that waits once, not once per table, also waits once for the GIL after it.
+        """
+        assert self._postgres
+        for write in writes:
+            if not write.rows:
+                continue
+            if write.key is None:
+                positional = write.names is not None
+                names = write.names if write.names is not None else tuple(write.rows[0])
+                plan = _insert_plan(write.table, names, True, write.on_conflict_do_nothing)
+                self._run(plan, write.rows, positional)
             else:
                 self.update(write.table, write.key, write.rows)
 

@@ -26,7 +26,7 @@ _accounts = LedgerAccount.__table__
 _entries = JournalEntry.__table__
 _postings = Posting.__table__
 _BALANCE_COLUMNS = ("key", "balance")
-_PG_BALANCES = "SELECT key, balance FROM ledger_accounts WHERE owner = ANY(%s::varchar[])"
+_PG_BALANCES = "SELECT key, balance FROM ledger_accounts WHERE owner = ANY(%b::varchar[])"
 _SQLITE_BALANCES = "SELECT key, balance FROM ledger_accounts WHERE owner IN ({})"
 _ENTRY_COLUMNS = ("id", "kind", "reference", "account_id", "memo", "created_at")
 _POSTING_COLUMNS = ("entry_id", "ledger_account", "asset", "amount")
@@ -90,7 +90,7 @@ class LedgerBook:
     # -- loading -----------------------------------------------------------------------------------
     def load_owners(self, owners: Iterable[str]) -> None:
         """Read the ledger accounts of ``owners``; the caller holds their account locks."""
-        wanted = sorted(set(owners) - self._loaded_owners - {BROKER})
+        wanted = self.owners_to_load(owners)
         if not wanted:
             return
         reader = BulkReader(self._connection)
@@ -98,9 +98,23 @@ class LedgerBook:
             rows = reader.fetch(_PG_BALANCES, (wanted,), _accounts, _BALANCE_COLUMNS)
         else:
             rows = reader.fetch_in(_SQLITE_BALANCES, wanted, _accounts, _BALANCE_COLUMNS)
+        self.owners_loaded(wanted, rows)
+
+    def owners_to_load(self, owners: Iterable[str]) -> list[str]:
+        """The ``owners`` whose ledgers are not loaded yet (never the broker's own)."""
+        return sorted(set(owners) - self._loaded_owners - {BROKER})
+
+    @staticmethod
+    def pg_balances_query(owners: list[str]) -> tuple[str, tuple[list[str]]]:
+        """PostgreSQL: the statement :meth:`load_owners` runs for :meth:`owners_to_load`'s ``owners``, for a
+        caller that sends it in a pipeline with other reads and hands the rows to :meth:`owners_loaded`."""
+        return _PG_BALANCES, (owners,)
+
+    def owners_loaded(self, owners: Iterable[str], rows: Iterable[tuple[str, Decimal]]) -> None:
+        """Take the (key, balance) ``rows`` read for ``owners`` (under their account locks)."""
         for key, balance in rows:
             self._balances[key] = balance
-        self._loaded_owners.update(wanted)
+        self._loaded_owners.update(owners)
 
     def balance(self, owner: str, name: str, asset: str) -> Decimal:
         """The current balance of a customer ledger account, including this transaction's postings."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
 from oms.domain.enums import ExecType, OrderStatus
+from oms.ledger.chart import CASH_AVAILABLE
 from oms.service.executor import CommandExecutor, _prefetch
 from oms.service.orders import OrderResult, Outcome, apply_execution, place_order
 from oms.service.uow import Database, UnitOfWork
@@ -118,6 +119,34 @@ def test_the_prefetch_itself_reads_after_the_lock_no_retry_needed(database: Data
     )
     assert isinstance(result, OrderResult)
     assert result.outcome is Outcome.DUPLICATE
+    assert count_rows(database, "orders") == 1
+
+
+def test_the_pipelined_placement_prefetch_reads_the_orders_balances_and_counts_committed_behind_the_lock(
+    database: Database,
+) -> None:
+    """``prefetch_placements`` sends its reads behind the ``FOR UPDATE`` in one pipeline: each one still sees
+    what the lock holder committed (the ClOrdID, the reserved cash, the order in the rate window)."""
+    now = datetime.now(UTC)
+
+    def waiter() -> tuple[OrderResult, Decimal, int]:
+        command = buy("ACC1", "C1", "10", "100.00")
+        with UnitOfWork(database) as uow:
+            uow.prefetch_placements(["ACC1"], [("ACC1", "C1")], now - timedelta(seconds=5))
+            available = uow.ledger.balance("ACC1", CASH_AVAILABLE, "USD")
+            recent = uow.recent_order_count("ACC1", now - timedelta(seconds=5))
+            result = place_order(uow, command, NO_FEES, now)
+            uow.commit()
+        return result, available, recent
+
+    outcome = _run_behind_lock(
+        database, lambda uow: place_order(uow, buy("ACC1", "C1", "10", "100.00"), NO_FEES, now), waiter
+    )
+    assert isinstance(outcome, tuple)
+    result, available, recent = outcome
+    assert result.outcome is Outcome.DUPLICATE
+    assert available == Decimal("99000.00")
+    assert recent == 1
     assert count_rows(database, "orders") == 1
 
 

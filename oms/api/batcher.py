@@ -30,6 +30,7 @@ from oms.api import idempotency
 from oms.api.idempotency import StoredResponse
 from oms.api.problems import Problem
 from oms.service.batching import collect_batch
+from oms.service.executor import tune_garbage_collector
 from oms.service.orders import RATE_WINDOW, ServiceConfig
 from oms.service.uow import Database, UnitOfWork
 
@@ -74,6 +75,7 @@ class WriteBatcher:
         self.database = database
         self.on_commit = on_commit
         self.config = config or ServiceConfig()
+        tune_garbage_collector()  # a batch keeps thousands of young objects alive until its commit, as the executor's do
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue[Write | None] = queue.Queue(maxsize=max_batch * 64)

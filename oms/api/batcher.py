@@ -24,6 +24,7 @@ from typing import Any
 
 import anyio
 import structlog
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from oms.api import idempotency
@@ -81,6 +82,7 @@ class WriteBatcher:
         self._queue: queue.Queue[Write | None] = queue.Queue(maxsize=max_batch * 64)
         self._in_flight: set[tuple[str, str]] = set()
         self._flight_lock = threading.Lock()
+        self._connection: Connection | None = None  # the writer thread's own, kept between batches
         self._thread = threading.Thread(target=self._loop, name="rest-group-commit", daemon=True)
         self._thread.start()
 
@@ -145,6 +147,9 @@ class WriteBatcher:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive() and self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def _loop(self) -> None:
         while True:
@@ -185,9 +190,33 @@ class WriteBatcher:
                 time.sleep(0.01 * (attempt + 1))
         raise Problem(503, "BUSY", "the database is busy; retry with the same Idempotency-Key", headers={"Retry-After": "1"})
 
+    def _writer_connection(self) -> Connection:
+        """The writer thread keeps one connection: checking one out of the pool per batch costs a pre-ping
+        round trip on PostgreSQL. After any failure it is dropped (:meth:`_drop_connection`), and the next
+        batch checks out a fresh, pinged one."""
+        if self._connection is None:
+            self._connection = self.database.engine.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.invalidate()  # the DBAPI connection may be broken: never back into the pool
+                connection.close()
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                log.warning("rest_writer_connection_close_failed")
+
     def _attempt(self, batch: list[Write]) -> list[StoredResponse]:
+        try:
+            return self._attempt_on(self._writer_connection(), batch)
+        except BaseException:
+            self._drop_connection()
+            raise
+
+    def _attempt_on(self, connection: Connection, batch: list[Write]) -> list[StoredResponse]:
         now = datetime.now(UTC)
-        with UnitOfWork(self.database) as uow:
+        with UnitOfWork(self.database, connection) as uow:
             uow.collect_events = self.on_commit is not None
             keyed = [(w.principal, w.key, w.fingerprint) for w in batch if w.key is not None and w.fingerprint is not None]
             claimed: set[tuple[str, str]] = set()

@@ -22,13 +22,15 @@ its per-row result machinery.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql
 
 from oms.db.types import ExactDecimal
@@ -261,13 +263,15 @@ class PendingWrite(NamedTuple):
 class DeferredStatement:
     """A statement sent with a transaction's final writes (PostgreSQL: in their one pipeline round trip).
 
-    ``check`` gets the statement's rows once the pipeline has synced, before the COMMIT; raising refuses the
-    transaction (it is rolled back).
+    ``check`` gets the statement's rows once the pipeline has synced. With ``refuses`` (the default) it runs
+    before the COMMIT, and raising refuses the transaction (it is rolled back); without, it cannot refuse
+    anything, so the COMMIT travels in the same round trip and the check runs after it.
     """
 
     sql: str
     params: Sequence[Any]
     check: Callable[[list[Any]], None]
+    refuses: bool = True
 
 
 class BulkWriter:
@@ -322,11 +326,12 @@ class BulkWriter:
 
     def write(self, writes: Sequence[PendingWrite]) -> None:
         """Run ``writes`` in order, each waiting for its answer (COPY on PostgreSQL: see :meth:`insert`)."""
-        for write in writes:
-            if write.key is None:
-                self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing, names=write.names)
-            else:
-                self.update(write.table, write.key, write.rows)
+        with as_sqlalchemy_errors(self._connection):
+            for write in writes:
+                if write.key is None:
+                    self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing, names=write.names)
+                else:
+                    self.update(write.table, write.key, write.rows)
 
     def queue(self, writes: Sequence[PendingWrite]) -> None:
         """PostgreSQL, inside an open psycopg pipeline: send ``writes`` in order as ``INSERT ... unnest`` and
@@ -415,6 +420,18 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+@contextmanager
+def as_sqlalchemy_errors(connection: Connection) -> Iterator[None]:
+    """Statements run on the driver directly raise SQLAlchemy's exception classes, as statements SQLAlchemy
+    runs do: callers retry a batch on ``OperationalError`` (deadlock, lost connection) and ``IntegrityError``
+    (a row another transaction committed first) whichever path the statement took."""
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except driver_error as error:
+        raise DBAPIError.instance(None, None, error, driver_error, dialect=connection.dialect) from error
+
+
 def pg_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
     """PostgreSQL: one statement through the driver's cursor, in ``connection``'s transaction, without
     SQLAlchemy's compilation and result machinery; the rows it returns (none for a statement without any).
@@ -424,8 +441,9 @@ def pg_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any
     """
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, params, binary=True)
-        return cursor.fetchall() if cursor.description is not None else []  # type: ignore[no-any-return]
+        with as_sqlalchemy_errors(connection):
+            cursor.execute(sql, params, binary=True)
+            return cursor.fetchall() if cursor.description is not None else []  # type: ignore[no-any-return]
     finally:
         cursor.close()
 

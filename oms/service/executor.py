@@ -187,7 +187,11 @@ def _prefetch(uow: UnitOfWork, commands: Sequence[Command], config: ServiceConfi
             venue_ids.extend(str(v) for v in (command.cl_ord_id, command.orig_cl_ord_id) if v is not None)
         else:
             venue_ids.extend(v for v in (command.venue_cl_ord_id, command.orig_venue_cl_ord_id) if v is not None)
-    uow.lock_accounts(accounts, venue_ids)
+    if uow.database.is_postgres:  # one round trip; the steps below then find most of it loaded
+        counts_since = now - RATE_WINDOW if placing else None
+        uow.pg_prefetch_batch(accounts, client_keys, venue_ids, exec_ids, counts_since=counts_since)
+    else:
+        uow.lock_accounts(accounts, venue_ids)
     if client_keys:
         uow.prefetch_orders_by_client(client_keys)
     if venue_ids:

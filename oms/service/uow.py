@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
-from oms.db.bulk import BulkReader, BulkWriter, DeferredStatement, PendingWrite, pg_rows
+from oms.db.bulk import BulkReader, BulkWriter, DeferredStatement, PendingWrite, as_sqlalchemy_errors, pg_rows
 from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
@@ -180,9 +180,12 @@ class Database:
 class UnitOfWork:
     """One transaction's working set; use as a context manager, then :meth:`commit`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, connection: Connection | None = None) -> None:
+        """``connection``: a connection the caller keeps between units of work (one writer thread's own); the
+        unit of work then only rolls back what it did not commit and leaves the connection open."""
         self.database = database
-        self.connection: Connection = database.engine.connect()
+        self._borrowed = connection is not None
+        self.connection: Connection = connection if connection is not None else database.engine.connect()
         self._transaction = self.connection.begin()
         self._writer = BulkWriter(self.connection)
         self._reader = BulkReader(self.connection)
@@ -263,46 +266,85 @@ class UnitOfWork:
         ``counts_since`` (the rate limit's window; None: not needed) and the global kill switch; then run the
         PostgreSQL statements ``also`` (the batch's own reads; their checks get the rows).
 
-        PostgreSQL sends it all in one psycopg pipeline: one round trip instead of six, each of which made the
-        writer thread wait for the socket and then for the GIL. Statements run in the order sent, so everything
-        after the ``FOR UPDATE`` reads what was committed before the locks were granted, as
-        :meth:`lock_accounts` promises. SQLite (one writer, already holding the lock) reads one after another.
+        PostgreSQL sends it all in one pipeline (:meth:`pg_prefetch_batch`); SQLite (one writer, already
+        holding the lock) reads one after another.
         """
         keys = list(client_keys)
-        placing = {account for account, _ in keys}
-        if not self.database.is_postgres:
-            assert not also, "SQLite runs its statements itself"
-            self.lock_accounts(account_ids)
-            self.prefetch_orders_by_client(keys)
-            if counts_since is not None:
-                self.prefetch_recent_order_counts(placing, counts_since)
-            self.global_kill_switch()
+        if self.database.is_postgres:
+            self.pg_prefetch_batch(account_ids, keys, counts_since=counts_since, also=also)
             return
+        assert not also, "SQLite runs its statements itself"
+        self.lock_accounts(account_ids)
+        self.prefetch_orders_by_client(keys)
+        if counts_since is not None:
+            self.prefetch_recent_order_counts({account for account, _ in keys}, counts_since)
+        self.global_kill_switch()
+
+    def pg_prefetch_batch(
+        self,
+        account_ids: Iterable[str],
+        client_keys: Iterable[tuple[str, str]] = (),
+        venue_cl_ord_ids: Iterable[str] = (),
+        exec_ids: Iterable[str] = (),
+        *,
+        counts_since: datetime | None = None,
+        also: Sequence[DeferredStatement] = (),
+    ) -> None:
+        """PostgreSQL: in one psycopg pipeline, lock ``account_ids`` and the accounts of the orders sent under
+        ``venue_cl_ord_ids`` (venue reports name no account), then read their ledgers, the orders under
+        ``client_keys`` and ``venue_cl_ord_ids``, those orders' pending reservations, which ``exec_ids`` are
+        already applied, the orders of the accounts placing in ``client_keys`` since ``counts_since`` and the
+        global kill switch, then run ``also``.
+
+        One round trip instead of up to eight, each of which made the writer thread wait for the socket and
+        then for the GIL. Statements run in the order sent, so everything after the ``FOR UPDATE`` reads what
+        was committed before the locks were granted, as :meth:`lock_accounts` promises. What a batch needs
+        beyond this (an order found only by the venue's order id, say) is read by the usual methods, which skip
+        whatever is loaded here.
+        """
+        keys = [key for key in set(client_keys) if key not in self._orders_by_client and key not in self._missing_client_keys]
+        placing = sorted({account for account, _ in client_keys})
+        venue_ids = sorted({v for v in venue_cl_ord_ids if v not in self._orders_by_venue_cl and v not in self._orders_by_pending_venue_cl})
         wanted = sorted({a for a in account_ids if a is not None and a not in self.accounts})
-        owners = self.ledger.owners_to_load(wanted)
-        keys = [key for key in set(keys) if key not in self._orders_by_client and key not in self._missing_client_keys]
-        counted = sorted({a for a in placing if (a, counts_since) not in self._recent_orders}) if counts_since else []
+        unchecked = sorted({e for e in exec_ids if e not in self._checked_exec_ids})
+        counted = [a for a in placing if (a, counts_since) not in self._recent_orders] if counts_since else []
         driver = self.connection.connection.driver_connection
         assert driver is not None
-        with driver.pipeline():
-            locks = self._pg_cursor(_PG_LOCK_ACCOUNTS, (wanted, [], [])) if wanted else None
-            balances = self._pg_cursor(*self.ledger.pg_balances_query(owners)) if owners else None
+        with as_sqlalchemy_errors(self.connection), driver.pipeline():
+            locks = self._pg_cursor(_PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids)) if wanted or venue_ids else None
+            # The ledgers of the accounts behind venue_ids are known only after the lock: read in the same
+            # statement by joining, so they cost no round trip of their own.
+            balances = self._pg_cursor(_PG_BALANCES_OF, (wanted, venue_ids, venue_ids)) if wanted or venue_ids else None
             orders = self._pg_cursor(_PG_ORDERS_BY_CLIENT, ([a for a, _ in keys], [c for _, c in keys])) if keys else None
+            sent = self._pg_cursor(_PG_ORDERS_BY_ANY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
+            held = self._pg_cursor(_PG_PENDING_RESERVATIONS_BY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
+            applied = self._pg_cursor(_PG_APPLIED_EXEC_IDS_B, (unchecked,)) if unchecked else None
             counts = (self._pg_cursor(_PG_RECENT_ORDER_COUNTS, (counted, counts_since, RATE_LIMITED_PREFIX + "%"))
                       if counted else None)  # fmt: skip
-            switch = self._pg_cursor(_PG_GLOBAL_KILL_SWITCH, ()) if self._global_kill is None else None
+            switch = self._pg_cursor(_PG_GLOBAL_KILL_SWITCH, ()) if placing and self._global_kill is None else None
             answers = [self._pg_cursor(statement.sql, statement.params) for statement in also]
         if locks is not None:
-            found = {row[0]: AccountRecord(*row) for row in locks.fetchall()}
-            for account_id in wanted:
+            found = {row[0]: AccountRecord(*row) for row in locks.fetchall() if row[0] not in self.accounts}
+            locked = sorted(set(wanted) | set(found))
+            for account_id in locked:
                 self.accounts[account_id] = found.get(account_id)
             if balances is not None:
-                self.ledger.owners_loaded([owner for owner in owners if owner in found], balances.fetchall())
-            self._reread_after_lock(set(wanted))
+                owners = self.ledger.owners_to_load(found)
+                self.ledger.owners_loaded(owners, [(k, b) for owner, k, b in balances.fetchall() if owner in owners])
+            self._reread_after_lock(set(locked))
         if orders is not None:
             for row in orders.fetchall():
                 self._remember(record_from_row(row))
             self._missing_client_keys.update(key for key in keys if key not in self._orders_by_client)
+        if sent is not None:
+            reports_for = [self._remember(record_from_row(row)) for row in sent.fetchall()]
+            pending = {} if held is None else {record.order_id: record for record in (ReservationRecord(*row) for row in held.fetchall())}
+            for order in reports_for:  # an order whose account is not locked yet is read again once it is
+                if order.account_id in self.accounts and order.id not in self._reservations_by_order:
+                    self._reservations_by_order[order.id] = pending.get(order.id)
+        if applied is not None:
+            self.applied_exec_ids.update(value for (value,) in applied.fetchall())
+            self._checked_exec_ids.update(unchecked)
         if counts is not None:
             found_counts = dict(counts.fetchall())
             for account_id in counted:
@@ -652,8 +694,9 @@ class UnitOfWork:
         self._deferred.append(statement)
 
     def commit(self) -> None:
-        """Write everything buffered, then commit. On PostgreSQL the writes, the event-id read-back and any
-        deferred statements go out in one psycopg pipeline: one round trip, then the COMMIT."""
+        """Write everything buffered, then commit. On PostgreSQL the writes, the event-id read-back, any
+        deferred statements and, unless a deferred check may still refuse, the COMMIT go out in one psycopg
+        pipeline: one round trip."""
         if self.database.is_postgres:
             self._pg_send_final_writes()
         else:
@@ -671,12 +714,15 @@ class UnitOfWork:
         if sum(len(write.rows) for write in writes) > PIPELINED_WRITE_MAX_ROWS:
             self._writer.write(writes)  # COPY: two round trips per table, but cheaper per row for big batches
             writes = []
+        commit_now = not any(statement.refuses for statement in deferred)
         driver = self.connection.connection.driver_connection
         assert driver is not None
-        with driver.pipeline():
+        with as_sqlalchemy_errors(self.connection), driver.pipeline():
             self._writer.queue(writes)
             event_ids = self._pg_cursor(*self._pg_event_ids_query()) if self.written_events else None
             answers = [self._pg_cursor(statement.sql, statement.params) for statement in deferred]
+            if commit_now:  # psycopg queues the COMMIT and syncs; the transaction's own commit then has nothing to do
+                driver.commit()
         if event_ids is not None:
             self._fill_event_ids(event_ids.fetchall())
         for statement, cursor in zip(deferred, answers, strict=True):
@@ -716,7 +762,8 @@ class UnitOfWork:
 
     def close(self) -> None:
         self.rollback()
-        self.connection.close()
+        if not self._borrowed:
+            self.connection.close()
 
 
 _ORDER_SELECT = "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM orders AS o "
@@ -737,6 +784,23 @@ _PG_LOCK_ACCOUNTS = (
     "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%b::varchar[])) "
     "ORDER BY id FOR UPDATE"
 )
+_PG_ACCOUNTS_LOCKED_BY = (
+    "SELECT id FROM accounts WHERE id = ANY(%b::varchar[]) OR id IN "
+    "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%b::varchar[]) "
+    "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%b::varchar[]))"
+)
+_PG_BALANCES_OF = (
+    "SELECT owner, key, balance FROM ledger_accounts WHERE owner IN (" + _PG_ACCOUNTS_LOCKED_BY + ")"
+)
+_PG_ORDERS_BY_ANY_VENUE_CL = (
+    _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[])"
+)
+_PG_PENDING_RESERVATIONS_BY_VENUE_CL = (
+    "SELECT " + ", ".join(f"r.{name}" for name in _RESERVATION_FIELDS) + " FROM reservations AS r "
+    "JOIN orders AS o ON o.id = r.order_id WHERE r.status = 'pending' "
+    "AND (o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[]))"
+)
+_PG_APPLIED_EXEC_IDS_B = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%b::varchar[])"
 _PG_RECENT_ORDER_COUNTS = (
     "SELECT account_id, COUNT(*) FROM orders WHERE account_id = ANY(%b::varchar[]) AND created_at > %s "
     "AND (text IS NULL OR text NOT LIKE %s) GROUP BY account_id"

@@ -15,7 +15,9 @@ from oms.api.schemas import MoneyRequest
 from oms.api.writes import move_money
 from oms.service.accounts import balances
 from oms.service.uow import UnitOfWork
-from tests.api.conftest import Api
+from sqlalchemy import text
+
+from tests.api.conftest import Api, seeded_database
 
 
 def test_a_failing_request_in_a_batch_is_isolated_and_the_others_commit(api: Api) -> None:
@@ -109,3 +111,33 @@ def test_a_key_in_flight_is_409_at_once_for_coroutines_too(api: Api) -> None:
     assert replay == (response, True)
     assert balances(api.database, "ALICE").in_currency("USD").available == Decimal("100005")
 
+
+
+def test_the_writer_keeps_its_connection_and_replaces_one_the_server_dropped(postgres_url: str) -> None:
+    """The group-commit thread keeps one connection between batches (no pool pre-ping per batch); when the
+    server drops it, that batch is retried on a fresh one and every write commits once."""
+    database, alice, _bob = seeded_database(postgres_url)
+    principal = lookup(database, alice)
+    assert principal is not None
+    batcher = WriteBatcher(database)
+    deposit = move_money(principal, "ALICE", "deposit", MoneyRequest(amount=Decimal("5")))
+
+    def writer_backends() -> set[int]:
+        with database.engine.connect() as connection:
+            return set(connection.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalars())  # fmt: skip
+
+    try:
+        assert batcher.run(deposit, principal.key_id, None, {"ALICE"}).status == 201
+        assert batcher.run(deposit, principal.key_id, None, {"ALICE"}).status == 201
+        before = writer_backends()
+        with database.engine.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                               {"pids": sorted(before)})  # fmt: skip
+        assert batcher.run(deposit, principal.key_id, None, {"ALICE"}).status == 201
+        assert batcher.run(deposit, principal.key_id, None, {"ALICE"}).status == 201
+    finally:
+        batcher.close()
+        database.dispose()
+    assert balances(database, "ALICE").in_currency("USD").available == Decimal("100020")

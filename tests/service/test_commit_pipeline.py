@@ -13,13 +13,24 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from oms.db import bulk as bulk_module
 from oms.db.bulk import DeferredStatement
 from oms.ledger.chart import CASH_AVAILABLE
 from oms.service import uow as uow_module
 from oms.service.orders import Outcome, place_order
 from oms.service.uow import Database, UnitOfWork
-from tests.service.factories import NO_FEES, buy, count_rows, funded_account, ledger_violations, setup_database
+from tests.service.factories import (
+    NO_FEES,
+    buy,
+    count_rows,
+    executor,
+    fill,
+    funded_account,
+    ledger_violations,
+    setup_database,
+)
 
 
 @pytest.fixture
@@ -99,17 +110,25 @@ def test_the_commit_gives_each_written_event_the_id_the_database_assigned(
     assert ledger_violations(database) == []
 
 
-def test_deferred_statements_travel_with_the_writes_and_their_check_sees_the_rows_first(postgres_url: str) -> None:
+@pytest.mark.parametrize("refuses", [True, False], ids=["checked-before-commit", "commit-in-the-same-trip"])
+def test_deferred_statements_travel_with_the_writes_and_their_check_sees_the_rows(postgres_url: str, refuses: bool) -> None:
+    """A check that may refuse runs before the COMMIT; one that cannot lets the COMMIT join the round trip,
+    and then runs once the transaction is visible to everyone."""
     database = setup_database(postgres_url)
     try:
         funded_account(database, "ACC1", "100000")
-        seen: list[list[Any]] = []
+        seen: list[tuple[list[Any], int]] = []
+
+        def check(rows: list[Any]) -> None:
+            seen.append((rows, count_rows(database, "orders")))  # another connection: committed rows only
+
         with UnitOfWork(database) as uow:
             place_order(uow, buy("ACC1", "C1", "10", "100.00"), NO_FEES, datetime.now(UTC))
-            uow.defer(DeferredStatement("SELECT count(*) FROM orders WHERE cl_ord_id = %s", ("C1",), seen.append))
+            uow.defer(DeferredStatement("SELECT count(*) FROM orders WHERE cl_ord_id = %s", ("C1",), check, refuses))
             uow.commit()
-        assert seen == [[(1,)]], "the check ran after the buffered order was written, in the same transaction"
+        assert seen == [([(1,)], 0 if refuses else 1)]
         assert count_rows(database, "orders") == 1
+        assert ledger_violations(database) == []
     finally:
         database.dispose()
 
@@ -143,5 +162,49 @@ def test_statements_read_with_the_prefetch_get_their_rows_after_the_lock(postgre
             uow.prefetch_placements(["ACC1"], [], None, also=also)
             assert uow.accounts["ACC1"] is not None
         assert seen == [[("ACC1",)]]
+    finally:
+        database.dispose()
+
+
+def test_the_report_prefetch_loads_what_a_fill_reads_so_applying_it_needs_no_other_lookup(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor's PostgreSQL prefetch for venue reports: the order's account locked and its ledger read,
+    the order found by the ClOrdID we sent, its pending reservation, and which ExecIDs are already applied,
+    all from one pipeline; reading them afterwards issues no statement."""
+    database = setup_database(postgres_url)
+    try:
+        funded_account(database, "ACC1", "100000")
+        runner = executor(database)
+        placed = runner.one(buy("ACC1", "C1", "10", "100.00"))
+        venue_cl = placed.venue_cl_ord_id
+        assert venue_cl is not None
+        assert runner.one(fill(venue_cl, "4", "100.00", exec_id="X1", venue_order_id="V1")).outcome is Outcome.APPLIED
+
+        statements: list[str] = []
+
+        def spy(connection: Any, sql: str, params: Any) -> list[Any]:
+            statements.append(sql)
+            return []
+
+        def seen(_connection: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+            statements.append(sql)
+
+        monkeypatch.setattr(uow_module, "pg_rows", spy)  # the unit of work's own lookups
+        monkeypatch.setattr(bulk_module, "pg_rows", spy)  # the ledger's, through BulkReader
+        event.listen(database.engine, "before_cursor_execute", seen)  # anything through SQLAlchemy
+        try:
+            with UnitOfWork(database) as uow:
+                uow.pg_prefetch_batch([], (), [venue_cl], ["X1", "X2"])
+                order = uow.order_by_venue_cl_ord_id(venue_cl)
+                assert order is not None and order.account_id == "ACC1"
+                assert uow.accounts["ACC1"] is not None
+                assert uow.ledger.balance("ACC1", CASH_AVAILABLE, "USD") == Decimal("99000.00")
+                reservation = uow.reservation_for(order.id)
+                assert reservation is not None and reservation.remaining == Decimal("600.00")
+                assert uow.exec_id_applied("X1") and not uow.exec_id_applied("X2")
+                assert statements == []
+        finally:
+            event.remove(database.engine, "before_cursor_execute", seen)
     finally:
         database.dispose()

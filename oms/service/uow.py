@@ -311,10 +311,16 @@ class UnitOfWork:
         driver = self.connection.connection.driver_connection
         assert driver is not None
         with as_sqlalchemy_errors(self.connection), driver.pipeline():
-            locks = self._pg_cursor(_PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids)) if wanted or venue_ids else None
+            if venue_ids:
+                locks = self._pg_cursor(_PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids))
+            else:
+                locks = self._pg_cursor(_PG_LOCK_NAMED_ACCOUNTS, (wanted,)) if wanted else None
             # The ledgers of the accounts behind venue_ids are known only after the lock: read in the same
             # statement by joining, so they cost no round trip of their own.
-            balances = self._pg_cursor(_PG_BALANCES_OF, (wanted, venue_ids, venue_ids)) if wanted or venue_ids else None
+            if venue_ids:
+                balances = self._pg_cursor(_PG_BALANCES_OF, (wanted, venue_ids, venue_ids))
+            else:  # the accounts are named: a plain index lookup, no join to plan
+                balances = self._pg_cursor(_PG_BALANCES_OF_OWNERS, (wanted,)) if wanted else None
             orders = self._pg_cursor(_PG_ORDERS_BY_CLIENT, ([a for a, _ in keys], [c for _, c in keys])) if keys else None
             sent = self._pg_cursor(_PG_ORDERS_BY_ANY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
             held = self._pg_cursor(_PG_PENDING_RESERVATIONS_BY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
@@ -784,6 +790,7 @@ _PG_LOCK_ACCOUNTS = (
     "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%b::varchar[])) "
     "ORDER BY id FOR UPDATE"
 )
+_PG_LOCK_NAMED_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%b::varchar[]) ORDER BY id FOR UPDATE"
 _PG_ACCOUNTS_LOCKED_BY = (
     "SELECT id FROM accounts WHERE id = ANY(%b::varchar[]) OR id IN "
     "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%b::varchar[]) "
@@ -792,6 +799,7 @@ _PG_ACCOUNTS_LOCKED_BY = (
 _PG_BALANCES_OF = (
     "SELECT owner, key, balance FROM ledger_accounts WHERE owner IN (" + _PG_ACCOUNTS_LOCKED_BY + ")"
 )
+_PG_BALANCES_OF_OWNERS = "SELECT owner, key, balance FROM ledger_accounts WHERE owner = ANY(%b::varchar[])"
 _PG_ORDERS_BY_ANY_VENUE_CL = (
     _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[])"
 )

@@ -547,3 +547,61 @@ def test_exec_id_index_reads_compact_and_typed_events() -> None:
     typed.observe(typed_events(raw))
     assert compact.exec_id("T1", "O1") == typed.exec_id("T1", "O1") == "4"
     assert compact.exec_id("T1", "O2") == "3"
+
+
+def test_replaces_that_lose_priority_at_one_price_keep_the_queue_compact(v: Venue) -> None:
+    """A replace unlinks its old entry before its new state exists: the compaction drops it anyway."""
+    for i in range(40):
+        v.sub(f"o{i}", SELL, 1, "101.00")
+    current = {i: f"o{i}" for i in range(40)}
+    for n in range(1, 301):
+        i = (n * 7) % 40
+        v.replace(f"r{n}", current[i], n + 1, "101.00")  # quantity up: to the back
+        current[i] = f"r{n}"
+    level = v.engine._books["AAPL"].asks.levels[-10100]
+    assert len(level.queue) <= 2 * 40 + 16
+    resting = [o.cl_ord_id for o in v.engine.resting_orders("AAPL", SELL)]
+    assert sorted(resting) == sorted(current.values()) and len(resting) == 40
+    assert resting[-1] == "r300"
+
+
+def test_a_rejected_order_does_not_keep_its_cl_ord_id(v: Venue) -> None:
+    """The ClOrdID is reserved before validation and released by every reject (not by a duplicate's)."""
+    v.sub("kept", BUY, 1, "99.00")
+    bad = [
+        v.sub("x", BUY, 1, "99.00", sym="NOPE"),
+        v.sub("x", BUY, "1.5", "99.00"),
+        v.sub("x", BUY, 1, "99.001"),
+        v.sub("x", BUY, 1, "99.00", tif=GTD),
+        v.sub("x", BUY, 1, None, otype=STOP, stop="0", tif=GTC),
+        v.sub("x", BUY, 1, "99.00", owner="new-owner", sym="NOPE"),
+        v.sub("kept", BUY, 1, "98.00"),
+    ]
+    assert [kinds(e) for e in bad] == [["OrderRejected"]] * 7
+    assert v.engine.order_by_cl_ord_id("B", "x") is None
+    assert v.engine.order_by_cl_ord_id("new-owner", "x") is None
+    assert v.snap("kept").order_id == "O1" and v.snap("kept").limit_price == D("99.00")
+    assert kinds(v.sub("x", BUY, 1, "99.00")) == ["OrderAccepted"] and v.snap("x").order_id == "O2"
+    assert kinds(v.sub("x", BUY, 1, "99.00", owner="new-owner")) == ["OrderAccepted"]
+
+
+def test_a_malformed_command_does_not_keep_its_cl_ord_id(v: Venue) -> None:
+    with pytest.raises(AttributeError):  # a GTD order whose timestamp is not a datetime
+        v.run(SubmitOrder("B", "m", "AAPL", BUY, LIMIT, D(1), D("99.00"), None, GTD, date(2024, 1, 3), None))  # type: ignore[arg-type]
+    assert v.engine.order_by_cl_ord_id("B", "m") is None
+    assert kinds(v.sub("m", BUY, 1, "99.00")) == ["OrderAccepted"]
+
+
+def test_a_level_that_empties_and_reopens_reports_the_new_orders_price(v: Venue) -> None:
+    """Emptied levels are kept for reuse; the price text reported is the reopening order's."""
+    v.sub("a", SELL, 1, "100.5")
+    assert v.sub("b", BUY, 1, "100.50")[1].last_px.as_tuple() == D("100.5").as_tuple()
+    v.sub("c", SELL, 1, "100.500")
+    assert str(v.engine.best_ask("AAPL")) == "100.500"
+    assert str(v.sub("d", BUY, 1, "100.50")[1].last_px) == "100.500"
+    v.sub("e", SELL, 2, "100.50")
+    v.cancel("e1", "e")
+    assert v.engine.book_depth("AAPL") == ([], [])
+    v.run(SubmitOrder("B", "f", "AAPL", SELL, LIMIT, D(3), 10050, None, DAY, None, TS))  # ticks
+    assert v.engine.book_depth("AAPL") == ([], [(D("100.50"), D(3))])
+    assert str(v.engine.best_ask("AAPL")) == "100.50"

@@ -127,6 +127,18 @@ TAKE_NEW_ORDERS = (
 )
 
 
+def wait_until_filled(database: Database, timeout_s: float = 30.0) -> int:
+    """Wait (up to ``timeout_s``) until the venue has filled every order placed; the orders still open."""
+    deadline = time.monotonic() + timeout_s
+    with database.engine.connect() as connection:
+        while True:
+            open_orders = int(connection.execute(text("SELECT COUNT(*) FROM orders WHERE status <> 'filled'")).scalar_one())
+            if open_orders == 0 or time.monotonic() >= deadline:
+                return open_orders
+            connection.commit()
+            time.sleep(0.1)
+
+
 def analyze(database: Database) -> None:
     """Give the planner statistics, as autovacuum does on a live database within a minute or so.
 
@@ -264,19 +276,32 @@ async def health_loop(url: str, seconds: float, concurrency: int) -> int:
     return done
 
 
+KEEPALIVE_EXPIRY_S = 4.0
+
+
 async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> tuple[int, Counter[str], list[float]]:
     """Sends at ``rate`` on schedule whatever the server does; a request waits for a free connection (up to
     256) and its latency counts from its intended send time, so queueing anywhere shows.
 
-    A kept-alive connection the server closed while idle (uvicorn closes them after 5 s) is replaced and
-    the request sent again with the same Idempotency-Key, as an HTTP client pool does; the latency still
-    counts from the intended send time."""
+    Like an HTTP client pool (httpx's ``keepalive_expiry``), it does not reuse a connection idle for longer
+    than ``KEEPALIVE_EXPIRY_S``, just under the time after which uvicorn closes an idle one (5 s), so a
+    request is not sent on a connection the server is closing. A kept-alive connection the server closed
+    anyway is replaced and the request sent again with the same Idempotency-Key; the latency still counts
+    from the intended send time."""
     accepted = 0
     refused: Counter[str] = Counter()
     latencies: list[float] = []
     total = int(seconds * rate)
-    idle: list[Connection] = []
+    idle: list[tuple[Connection, float]] = []  # with the time each went idle
     available = asyncio.Semaphore(256)
+
+    def fresh_idle() -> Connection | None:
+        while idle:
+            connection, since = idle.pop()
+            if time.perf_counter() - since < KEEPALIVE_EXPIRY_S:
+                return connection
+            connection.close()
+        return None
 
     async def send(intended: float, key: str) -> None:
         nonlocal accepted
@@ -284,14 +309,14 @@ async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> t
         async with available:
             status, refused_reason = None, ""
             for attempt in range(2):
-                connection = idle.pop() if idle and attempt == 0 else await Connection.open(url)
+                connection = (fresh_idle() if attempt == 0 else None) or await Connection.open(url)
                 try:
                     status = await connection.request("POST", "/v1/orders", headers, ORDER)
                 except (OSError, asyncio.IncompleteReadError) as error:
                     connection.close()
                     refused_reason = type(error).__name__
                     continue
-                idle.append(connection)
+                idle.append((connection, time.perf_counter()))
                 break
             if status is None:
                 refused[refused_reason] += 1
@@ -311,7 +336,7 @@ async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> t
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(send(intended, keys[i % len(keys)])))
     await asyncio.gather(*tasks)
-    for connection in idle:
+    for connection, _ in idle:
         connection.close()
     return accepted, refused, latencies
 
@@ -409,18 +434,12 @@ def main() -> None:
               f"(API's {1000 * pg_used.get(API_APPLICATION, 0.0) / max(1, accepted):.2f}, "
               f"venue's {1000 * pg_used.get(VENUE_APPLICATION, 0.0) / max(1, accepted):.2f}); wall {args.seconds:.0f} s x 2 cores = "
               f"{2000 * args.seconds / max(1, accepted):.2f} core-ms per placement available")
+        wait_until_filled(database)  # the closed loop's last orders: measure latency from a steady state
         accepted, refused, opened = asyncio.run(open_loop(base, keys, args.seconds, args.rate))
         print(f"latency at {args.rate:.0f} req/s (from intended send time): p50 {1000 * statistics.median(opened):.1f} ms "
               f"p90 {1000 * percentile(opened, 0.90):.1f} ms p99 {1000 * percentile(opened, 0.99):.1f} ms "
               f"max {1000 * max(opened):.1f} ms ({accepted} accepted, {_reasons(refused)})")  # fmt: skip
-        deadline = time.monotonic() + 30
-        with database.engine.connect() as connection:
-            while time.monotonic() < deadline:
-                open_orders = connection.execute(text("SELECT COUNT(*) FROM orders WHERE status <> 'filled'")).scalar_one()
-                if open_orders == 0:
-                    break
-                time.sleep(0.2)
-                connection.commit()
+        open_orders = wait_until_filled(database)
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"venue filled {venue.filled} orders; orders not filled at the end: {open_orders}")
     finally:

@@ -6,7 +6,6 @@ uvicorn on a loopback port for tests that need real concurrency or a long-lived 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from oms.service.accounts import create_account, deposit
 from oms.service.executor import CommandExecutor
 from oms.service.orders import OrderResult
 from oms.service.uow import Database
+from tests.ports import free_port
 from tests.service.factories import NO_FEES, report, setup_database
 
 ALL_SCOPES = [Scope.READ, Scope.TRADE, Scope.FUND]
@@ -98,12 +98,6 @@ def api(database_url: str) -> Iterator[Api]:
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, database, alice, bob)
     database.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:

@@ -7,7 +7,6 @@ message that matches, so tests read replies in order without sleeping.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -16,14 +15,10 @@ from pathlib import Path
 
 import quickfix as fix
 
+from tests.ports import free_port  # noqa: F401 - re-exported: the FIX tests import it from here
+
 SOH = "\x01"
 SPECS = Path(__file__).resolve().parents[2] / "fix" / "specs"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)

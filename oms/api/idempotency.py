@@ -135,8 +135,7 @@ def claim_many(connection: Connection, claims: list[tuple[str, str, str]], now: 
     if not claims:
         return set()
     if connection.dialect.name == "postgresql":
-        columns = list(zip(*claims, strict=True))
-        rows = pg_rows(connection, _PG_CLAIM_MANY, (now, now + KEY_TTL, list(columns[0]), list(columns[1]), list(columns[2])))
+        rows = pg_rows(connection, _PG_CLAIM_MANY, _pg_claim_params(claims, now))
         return {(row[0], row[1]) for row in rows}
     rows = [{"principal": principal, "key": key, "fingerprint": fingerprint, "state": "running", "response_status": None,
              "response_body": None, "created_at": now, "expires_at": now + KEY_TTL} for principal, key, fingerprint in claims]  # fmt: skip
@@ -157,9 +156,14 @@ def claim_many_with_reads(uow: UnitOfWork, claims: list[tuple[str, str, str]], n
     if not uow.database.is_postgres:
         claimed.update(claim_many(uow.connection, claims, now))
         return []
-    columns = list(zip(*claims, strict=True))
-    params = (now, now + KEY_TTL, list(columns[0]), list(columns[1]), list(columns[2]))
-    return [DeferredStatement(_PG_CLAIM_MANY, params, lambda rows: claimed.update((row[0], row[1]) for row in rows))]
+    return [DeferredStatement(_PG_CLAIM_MANY, _pg_claim_params(claims, now),
+                              lambda rows: claimed.update((row[0], row[1]) for row in rows))]  # fmt: skip
+
+
+def _pg_claim_params(claims: list[tuple[str, str, str]], now: datetime) -> tuple[Any, ...]:
+    """``_PG_CLAIM_MANY``'s parameters: the times, then principals, keys and fingerprints as arrays."""
+    principals, keys, fingerprints = (list(column) for column in zip(*claims, strict=True))
+    return now, now + KEY_TTL, principals, keys, fingerprints
 
 
 _PG_CLAIM_MANY = (

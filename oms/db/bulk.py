@@ -291,15 +291,16 @@ class BulkWriter:
         *,
         on_conflict_do_nothing: bool = False,
         names: tuple[str, ...] | None = None,
+        copy: bool = True,
     ) -> None:
         """Insert ``rows``: dicts with the same keys, or, with ``names``, tuples in that column order (no dict
         per row for the ledger's many small rows). COPY on PostgreSQL (``INSERT ... unnest`` when conflicts
-        are to be ignored, which COPY cannot do), one executemany on SQLite."""
+        are to be ignored, which COPY cannot do, or without ``copy``), one executemany on SQLite."""
         if not rows:
             return
         positional = names is not None
         columns = names if names is not None else tuple(rows[0])
-        if self._postgres and not on_conflict_do_nothing:
+        if self._postgres and copy and not on_conflict_do_nothing:
             self._copy(table, columns, rows, positional)
             return
         plan = _insert_plan(table, columns, self._postgres, on_conflict_do_nothing)
@@ -324,33 +325,21 @@ class BulkWriter:
         plan = _update_plan(table, key, names, self._postgres)
         self._run(plan, rows)
 
-    def write(self, writes: Sequence[PendingWrite]) -> None:
-        """Run ``writes`` in order, each waiting for its answer (COPY on PostgreSQL: see :meth:`insert`)."""
+    def write(self, writes: Sequence[PendingWrite], *, copy: bool = True) -> None:
+        """Run ``writes`` in order (COPY on PostgreSQL: see :meth:`insert`).
+
+        Without ``copy``, inside an open psycopg pipeline, every write is an ``INSERT ... unnest`` or
+        ``UPDATE ... unnest`` statement sent without waiting for its answer (COPY cannot join a pipeline): the
+        commit path uses this so a transaction's writes, and whatever the caller queues after them, cost one
+        round trip, and the writer thread waits once for the socket and then for the GIL, not once per table.
+        """
         with as_sqlalchemy_errors(self._connection):
             for write in writes:
                 if write.key is None:
-                    self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing, names=write.names)
+                    self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing,
+                                names=write.names, copy=copy)  # fmt: skip
                 else:
                     self.update(write.table, write.key, write.rows)
-
-    def queue(self, writes: Sequence[PendingWrite]) -> None:
-        """PostgreSQL, inside an open psycopg pipeline: send ``writes`` in order as ``INSERT ... unnest`` and
-        ``UPDATE ... unnest`` statements without waiting for any answer (COPY cannot join a pipeline).
-
-        The commit path uses this so a transaction's writes, and whatever the caller queues after them, cost one
-        round trip: a writer thread that waits once, not once per table, also waits once for the GIL after it.
-        """
-        assert self._postgres
-        for write in writes:
-            if not write.rows:
-                continue
-            if write.key is None:
-                positional = write.names is not None
-                names = write.names if write.names is not None else tuple(write.rows[0])
-                plan = _insert_plan(write.table, names, True, write.on_conflict_do_nothing)
-                self._run(plan, write.rows, positional)
-            else:
-                self.update(write.table, write.key, write.rows)
 
     def _run(self, plan: _Plan, rows: Sequence[Any], positional: bool = False) -> None:
         cursor = self._cursor()

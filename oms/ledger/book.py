@@ -104,12 +104,6 @@ class LedgerBook:
         """The ``owners`` whose ledgers are not loaded yet (never the broker's own)."""
         return sorted(set(owners) - self._loaded_owners - {BROKER})
 
-    @staticmethod
-    def pg_balances_query(owners: list[str]) -> tuple[str, tuple[list[str]]]:
-        """PostgreSQL: the statement :meth:`load_owners` runs for :meth:`owners_to_load`'s ``owners``, for a
-        caller that sends it in a pipeline with other reads and hands the rows to :meth:`owners_loaded`."""
-        return _PG_BALANCES, (owners,)
-
     def owners_loaded(self, owners: Iterable[str], rows: Iterable[tuple[str, Decimal]]) -> None:
         """Take the (key, balance) ``rows`` read for ``owners`` (under their account locks)."""
         for key, balance in rows:

@@ -311,20 +311,18 @@ class UnitOfWork:
         driver = self.connection.connection.driver_connection
         assert driver is not None
         with as_sqlalchemy_errors(self.connection), driver.pipeline():
-            if venue_ids:
+            locks = balances = None
+            if venue_ids:  # the accounts behind venue_ids are known only after the lock: their ledgers are
+                # read by the same subquery, so they cost no round trip of their own
                 locks = self._pg_cursor(_PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids))
-            else:
-                locks = self._pg_cursor(_PG_LOCK_NAMED_ACCOUNTS, (wanted,)) if wanted else None
-            # The ledgers of the accounts behind venue_ids are known only after the lock: read in the same
-            # statement by joining, so they cost no round trip of their own.
-            if venue_ids:
                 balances = self._pg_cursor(_PG_BALANCES_OF, (wanted, venue_ids, venue_ids))
-            else:  # the accounts are named: a plain index lookup, no join to plan
-                balances = self._pg_cursor(_PG_BALANCES_OF_OWNERS, (wanted,)) if wanted else None
+            elif wanted:  # the accounts are named: plain index lookups, no subquery to plan
+                locks = self._pg_cursor(_PG_LOCK_NAMED_ACCOUNTS, (wanted,))
+                balances = self._pg_cursor(_PG_BALANCES_OF_OWNERS, (wanted,))
             orders = self._pg_cursor(_PG_ORDERS_BY_CLIENT, ([a for a, _ in keys], [c for _, c in keys])) if keys else None
             sent = self._pg_cursor(_PG_ORDERS_BY_ANY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
             held = self._pg_cursor(_PG_PENDING_RESERVATIONS_BY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
-            applied = self._pg_cursor(_PG_APPLIED_EXEC_IDS_B, (unchecked,)) if unchecked else None
+            applied = self._pg_cursor(_PG_APPLIED_EXEC_IDS, (unchecked,)) if unchecked else None
             counts = (self._pg_cursor(_PG_RECENT_ORDER_COUNTS, (counted, counts_since, RATE_LIMITED_PREFIX + "%"))
                       if counted else None)  # fmt: skip
             switch = self._pg_cursor(_PG_GLOBAL_KILL_SWITCH, ()) if placing and self._global_kill is None else None
@@ -724,7 +722,7 @@ class UnitOfWork:
         driver = self.connection.connection.driver_connection
         assert driver is not None
         with as_sqlalchemy_errors(self.connection), driver.pipeline():
-            self._writer.queue(writes)
+            self._writer.write(writes, copy=False)
             event_ids = self._pg_cursor(*self._pg_event_ids_query()) if self.written_events else None
             answers = [self._pg_cursor(statement.sql, statement.params) for statement in deferred]
             if commit_now:  # psycopg queues the COMMIT and syncs; the transaction's own commit then has nothing to do
@@ -784,21 +782,15 @@ _PG_EVENT_IDS = (
     "ON e.account_id = k.account_id AND e.account_seq >= k.first_seq"
 )
 _PG_ORDERS_BY_ID = _ORDER_SELECT + "WHERE o.id = ANY(%s::varchar[])"
-_PG_LOCK_ACCOUNTS = (
-    "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%b::varchar[]) OR id IN "
-    "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%b::varchar[]) "
-    "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%b::varchar[])) "
-    "ORDER BY id FOR UPDATE"
-)
-_PG_LOCK_NAMED_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%b::varchar[]) ORDER BY id FOR UPDATE"
-_PG_ACCOUNTS_LOCKED_BY = (
-    "SELECT id FROM accounts WHERE id = ANY(%b::varchar[]) OR id IN "
+# The accounts named (first array) and those of the orders sent under the venue ClOrdIDs (second and third).
+_NAMED_OR_SENT_ACCOUNTS = (
+    "FROM accounts WHERE id = ANY(%b::varchar[]) OR id IN "
     "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%b::varchar[]) "
     "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%b::varchar[]))"
 )
-_PG_BALANCES_OF = (
-    "SELECT owner, key, balance FROM ledger_accounts WHERE owner IN (" + _PG_ACCOUNTS_LOCKED_BY + ")"
-)
+_PG_LOCK_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " " + _NAMED_OR_SENT_ACCOUNTS + " ORDER BY id FOR UPDATE"
+_PG_LOCK_NAMED_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%b::varchar[]) ORDER BY id FOR UPDATE"
+_PG_BALANCES_OF = "SELECT owner, key, balance FROM ledger_accounts WHERE owner IN (SELECT id " + _NAMED_OR_SENT_ACCOUNTS + ")"
 _PG_BALANCES_OF_OWNERS = "SELECT owner, key, balance FROM ledger_accounts WHERE owner = ANY(%b::varchar[])"
 _PG_ORDERS_BY_ANY_VENUE_CL = (
     _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[])"
@@ -808,7 +800,6 @@ _PG_PENDING_RESERVATIONS_BY_VENUE_CL = (
     "JOIN orders AS o ON o.id = r.order_id WHERE r.status = 'pending' "
     "AND (o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[]))"
 )
-_PG_APPLIED_EXEC_IDS_B = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%b::varchar[])"
 _PG_RECENT_ORDER_COUNTS = (
     "SELECT account_id, COUNT(*) FROM orders WHERE account_id = ANY(%b::varchar[]) AND created_at > %s "
     "AND (text IS NULL OR text NOT LIKE %s) GROUP BY account_id"
@@ -819,7 +810,7 @@ _PG_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_i
 _PG_PENDING_RESERVATIONS = (
     "SELECT " + ", ".join(_RESERVATION_FIELDS) + " FROM reservations WHERE order_id = ANY(%s::varchar[]) AND status = 'pending'"
 )
-_PG_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%s::varchar[])"
+_PG_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%b::varchar[])"
 
 # SQLite: the same lookups with ``IN`` lists (``{}`` takes the placeholders), through the driver's cursor.
 _SQLITE_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id IN ({})"

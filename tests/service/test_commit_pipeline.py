@@ -42,6 +42,15 @@ def database(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[Database]:
+    """PostgreSQL alone (deferred statements and the report prefetch are its), ACC1 funded."""
+    database = setup_database(postgres_url)
+    funded_account(database, "ACC1", "100000")
+    yield database
+    database.dispose()
+
+
 def _place(database: Database, account: str, cl_ord_id: str) -> None:
     with UnitOfWork(database) as uow:
         assert place_order(uow, buy(account, cl_ord_id, "10", "100.00"), NO_FEES, datetime.now(UTC)).outcome is Outcome.ACCEPTED
@@ -111,100 +120,80 @@ def test_the_commit_gives_each_written_event_the_id_the_database_assigned(
 
 
 @pytest.mark.parametrize("refuses", [True, False], ids=["checked-before-commit", "commit-in-the-same-trip"])
-def test_deferred_statements_travel_with_the_writes_and_their_check_sees_the_rows(postgres_url: str, refuses: bool) -> None:
+def test_deferred_statements_travel_with_the_writes_and_their_check_sees_the_rows(pg_database: Database, refuses: bool) -> None:
     """A check that may refuse runs before the COMMIT; one that cannot lets the COMMIT join the round trip,
     and then runs once the transaction is visible to everyone."""
-    database = setup_database(postgres_url)
-    try:
-        funded_account(database, "ACC1", "100000")
-        seen: list[tuple[list[Any], int]] = []
+    seen: list[tuple[list[Any], int]] = []
 
-        def check(rows: list[Any]) -> None:
-            seen.append((rows, count_rows(database, "orders")))  # another connection: committed rows only
+    def check(rows: list[Any]) -> None:
+        seen.append((rows, count_rows(pg_database, "orders")))  # another connection: committed rows only
 
-        with UnitOfWork(database) as uow:
-            place_order(uow, buy("ACC1", "C1", "10", "100.00"), NO_FEES, datetime.now(UTC))
-            uow.defer(DeferredStatement("SELECT count(*) FROM orders WHERE cl_ord_id = %s", ("C1",), check, refuses))
-            uow.commit()
-        assert seen == [([(1,)], 0 if refuses else 1)]
-        assert count_rows(database, "orders") == 1
-        assert ledger_violations(database) == []
-    finally:
-        database.dispose()
+    with UnitOfWork(pg_database) as uow:
+        place_order(uow, buy("ACC1", "C1", "10", "100.00"), NO_FEES, datetime.now(UTC))
+        uow.defer(DeferredStatement("SELECT count(*) FROM orders WHERE cl_ord_id = %s", ("C1",), check, refuses))
+        uow.commit()
+    assert seen == [([(1,)], 0 if refuses else 1)]
+    assert count_rows(pg_database, "orders") == 1
+    assert ledger_violations(pg_database) == []
 
 
-def test_a_deferred_check_that_refuses_rolls_back_every_write_of_the_transaction(postgres_url: str) -> None:
-    database = setup_database(postgres_url)
-    try:
-        funded_account(database, "ACC1", "100000")
+def test_a_deferred_check_that_refuses_rolls_back_every_write_of_the_transaction(pg_database: Database) -> None:
 
-        def refuse(rows: list[Any]) -> None:
-            raise LookupError(f"expected no rows, got {rows}")
+    def refuse(rows: list[Any]) -> None:
+        raise LookupError(f"expected no rows, got {rows}")
 
-        with UnitOfWork(database) as uow, pytest.raises(LookupError):
-            place_order(uow, buy("ACC1", "C1", "10", "100.00"), NO_FEES, datetime.now(UTC))
-            uow.defer(DeferredStatement("SELECT 1", (), refuse))
-            uow.commit()
-        assert count_rows(database, "orders") == 0
-        assert count_rows(database, "reservations") == 0
-        assert ledger_violations(database) == []
-    finally:
-        database.dispose()
+    with UnitOfWork(pg_database) as uow, pytest.raises(LookupError):
+        place_order(uow, buy("ACC1", "C1", "10", "100.00"), NO_FEES, datetime.now(UTC))
+        uow.defer(DeferredStatement("SELECT 1", (), refuse))
+        uow.commit()
+    assert count_rows(pg_database, "orders") == 0
+    assert count_rows(pg_database, "reservations") == 0
+    assert ledger_violations(pg_database) == []
 
 
-def test_statements_read_with_the_prefetch_get_their_rows_after_the_lock(postgres_url: str) -> None:
-    database = setup_database(postgres_url)
-    try:
-        funded_account(database, "ACC1", "100000")
-        seen: list[list[Any]] = []
-        with UnitOfWork(database) as uow:
-            also = [DeferredStatement("SELECT id FROM accounts WHERE id = %s", ("ACC1",), seen.append)]
-            uow.prefetch_placements(["ACC1"], [], None, also=also)
-            assert uow.accounts["ACC1"] is not None
-        assert seen == [[("ACC1",)]]
-    finally:
-        database.dispose()
+def test_statements_read_with_the_prefetch_get_their_rows_after_the_lock(pg_database: Database) -> None:
+    seen: list[list[Any]] = []
+    with UnitOfWork(pg_database) as uow:
+        also = [DeferredStatement("SELECT id FROM accounts WHERE id = %s", ("ACC1",), seen.append)]
+        uow.prefetch_placements(["ACC1"], [], None, also=also)
+        assert uow.accounts["ACC1"] is not None
+    assert seen == [[("ACC1",)]]
 
 
 def test_the_report_prefetch_loads_what_a_fill_reads_so_applying_it_needs_no_other_lookup(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The executor's PostgreSQL prefetch for venue reports: the order's account locked and its ledger read,
     the order found by the ClOrdID we sent, its pending reservation, and which ExecIDs are already applied,
     all from one pipeline; reading them afterwards issues no statement."""
-    database = setup_database(postgres_url)
+    runner = executor(pg_database)
+    placed = runner.one(buy("ACC1", "C1", "10", "100.00"))
+    venue_cl = placed.venue_cl_ord_id
+    assert venue_cl is not None
+    assert runner.one(fill(venue_cl, "4", "100.00", exec_id="X1", venue_order_id="V1")).outcome is Outcome.APPLIED
+
+    statements: list[str] = []
+
+    def spy(connection: Any, sql: str, params: Any) -> list[Any]:
+        statements.append(sql)
+        return []
+
+    def seen(_connection: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        statements.append(sql)
+
+    monkeypatch.setattr(uow_module, "pg_rows", spy)  # the unit of work's own lookups
+    monkeypatch.setattr(bulk_module, "pg_rows", spy)  # the ledger's, through BulkReader
+    event.listen(pg_database.engine, "before_cursor_execute", seen)  # anything through SQLAlchemy
     try:
-        funded_account(database, "ACC1", "100000")
-        runner = executor(database)
-        placed = runner.one(buy("ACC1", "C1", "10", "100.00"))
-        venue_cl = placed.venue_cl_ord_id
-        assert venue_cl is not None
-        assert runner.one(fill(venue_cl, "4", "100.00", exec_id="X1", venue_order_id="V1")).outcome is Outcome.APPLIED
-
-        statements: list[str] = []
-
-        def spy(connection: Any, sql: str, params: Any) -> list[Any]:
-            statements.append(sql)
-            return []
-
-        def seen(_connection: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-            statements.append(sql)
-
-        monkeypatch.setattr(uow_module, "pg_rows", spy)  # the unit of work's own lookups
-        monkeypatch.setattr(bulk_module, "pg_rows", spy)  # the ledger's, through BulkReader
-        event.listen(database.engine, "before_cursor_execute", seen)  # anything through SQLAlchemy
-        try:
-            with UnitOfWork(database) as uow:
-                uow.pg_prefetch_batch([], (), [venue_cl], ["X1", "X2"])
-                order = uow.order_by_venue_cl_ord_id(venue_cl)
-                assert order is not None and order.account_id == "ACC1"
-                assert uow.accounts["ACC1"] is not None
-                assert uow.ledger.balance("ACC1", CASH_AVAILABLE, "USD") == Decimal("99000.00")
-                reservation = uow.reservation_for(order.id)
-                assert reservation is not None and reservation.remaining == Decimal("600.00")
-                assert uow.exec_id_applied("X1") and not uow.exec_id_applied("X2")
-                assert statements == []
-        finally:
-            event.remove(database.engine, "before_cursor_execute", seen)
+        with UnitOfWork(pg_database) as uow:
+            uow.pg_prefetch_batch([], (), [venue_cl], ["X1", "X2"])
+            order = uow.order_by_venue_cl_ord_id(venue_cl)
+            assert order is not None and order.account_id == "ACC1"
+            assert uow.accounts["ACC1"] is not None
+            assert uow.ledger.balance("ACC1", CASH_AVAILABLE, "USD") == Decimal("99000.00")
+            reservation = uow.reservation_for(order.id)
+            assert reservation is not None and reservation.remaining == Decimal("600.00")
+            assert uow.exec_id_applied("X1") and not uow.exec_id_applied("X2")
+            assert statements == []
     finally:
-        database.dispose()
+        event.remove(pg_database.engine, "before_cursor_execute", seen)

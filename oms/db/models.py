@@ -42,6 +42,8 @@ AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
 # The statuses of live orders (not terminal): the predicate of the partial index ix_orders_open.
 OPEN_ORDERS = "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"
+# Holds not yet posted or voided: the predicate of the partial index ix_reservations_pending_order.
+PENDING_RESERVATIONS = "status = 'pending'"
 
 
 class Base(DeclarativeBase):
@@ -156,6 +158,13 @@ class Reservation(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # Pending holds only: a fill finds its order's hold without reading the day's resolved ones
+        # (migration 0005_pending_reservations).
+        Index("ix_reservations_pending_order", "order_id", postgresql_where=sql_text(PENDING_RESERVATIONS),
+              sqlite_where=sql_text(PENDING_RESERVATIONS)),
+    )
 
 
 class PendingSettlement(Base):

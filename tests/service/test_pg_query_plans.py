@@ -50,7 +50,7 @@ def history(request: pytest.FixtureRequest) -> Iterator[tuple[Database, Batch]]:
         placed = executor.execute([buy(a, f"F{n}", "1", "190.00") for a in ACCOUNTS for n in range(start, start + 50)])
         assert all(result.outcome is Outcome.ACCEPTED for result in placed)
         fills = [
-            report(result.venue_cl_ord_id, ExecType.TRADE, OrderStatus.FILLED, last_qty="1", last_px="190.00")
+            report(str(result.venue_cl_ord_id), ExecType.TRADE, OrderStatus.FILLED, last_qty="1", last_px="190.00")
             for result in placed
         ]
         assert all(result.outcome is Outcome.APPLIED for result in executor.execute(fills))

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import threading
-import time
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, Header, Request
 
 from oms.api import keys
+from oms.api.batcher import WriteBatcher
 from oms.api.events import EventHub
 from oms.api.idempotency import check_key, request_fingerprint
 from oms.api.keys import Principal, Scope
+from oms.api.principals import PrincipalCache
 from oms.api.problems import Problem
 from oms.api.ratelimit import RateLimiter
-from oms.api.batcher import WriteBatcher
 from oms.api.writes import WriteContext
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
 
-KEY_CACHE_TTL_S = 5.0
-_MISS = object()
+KEY_CACHE_TTL_S = 5.0  # a revoked key stops working within this time
 
 
 @dataclass
@@ -38,31 +36,10 @@ class ApiState:
     poll_interval_s: float = 1.0
     heartbeat_s: float = 15.0
     lifespans: int = 0  # lifespans entered and not yet left: only the first starts, only the last stops
-    _key_cache: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
-    _key_lock: threading.Lock = field(default_factory=threading.Lock)
+    principals: PrincipalCache = field(init=False)
 
-    def cached_principal(self, key: str) -> Principal | None | object:
-        """The cached lookup of ``key``, or ``_MISS`` (the caller then queries off the event loop)."""
-        with self._key_lock:
-            cached = self._key_cache.get(keys.digest(key))
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        return _MISS
-
-    def principal_for(self, key: str) -> Principal | None:
-        """Key lookups are cached for a few seconds: a revocation takes effect within ``KEY_CACHE_TTL_S``."""
-        now = time.monotonic()
-        hashed = keys.digest(key)
-        with self._key_lock:
-            cached = self._key_cache.get(hashed)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        principal = keys.lookup(self.database, key)
-        with self._key_lock:
-            if len(self._key_cache) > 10_000:
-                self._key_cache.clear()
-            self._key_cache[hashed] = (now + KEY_CACHE_TTL_S, principal)
-        return principal
+    def __post_init__(self) -> None:
+        self.principals = PrincipalCache(functools.partial(keys.lookup, self.database), ttl_s=KEY_CACHE_TTL_S)
 
 
 async def get_state(request: Request) -> ApiState:
@@ -90,12 +67,10 @@ async def authenticate(state: ApiState, authorization: str | None) -> Principal:
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Problem(401, "INVALID_API_KEY", "the Authorization header must be 'Bearer KEY'", headers=_UNAUTHORIZED)
-    principal = state.cached_principal(key.strip())
-    if principal is _MISS:
-        principal = await anyio.to_thread.run_sync(state.principal_for, key.strip())
+    principal = await state.principals.resolve(key.strip())
     if principal is None:
         raise Problem(401, "INVALID_API_KEY", "unknown or revoked API key", headers=_UNAUTHORIZED)
-    return principal  # type: ignore[return-value]
+    return principal
 
 
 def require(scope: Scope) -> Callable[..., Any]:

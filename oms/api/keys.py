@@ -95,9 +95,14 @@ def revoke_api_key(database: Database, key_id: str) -> None:
         raise ApiKeyError(f"no active API key with id {key_id}")
 
 
+def well_formed(key: str) -> bool:
+    """Whether ``key`` could be one of ours at all: anything else is refused without a database read."""
+    return key.startswith(KEY_PREFIX) and len(key) <= 200
+
+
 def lookup(database: Database, key: str) -> Principal | None:
     """The principal for a presented key, or None when it is unknown or revoked."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+    if not well_formed(key):
         return None
     with database.engine.connect() as connection:
         row = connection.execute(

@@ -1,0 +1,82 @@
+"""API keys resolved to principals, cached so that a busy key never waits on the database.
+
+A revocation must take effect within ``ttl_s``, so an entry older than that is never used. Refreshing an
+entry only once it has expired made every request for that key wait for a lookup; with one key per retail
+backend and all keys first seen together, they also expired together, and each waiting request ran its own
+lookup in a worker thread: a burst of slow requests every ``ttl_s`` (the REST bench saw them at the start of
+its open loop and about every 5 s). So an entry past half its life is refreshed in the background by the
+first request that sees it, while that request and the next ones still use it; only a key unseen for
+``ttl_s`` is looked up on a request's path, and concurrent requests for it share that one lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import anyio
+import structlog
+
+from oms.api import keys
+from oms.api.keys import Principal
+
+log = structlog.get_logger(__name__)
+
+MAX_ENTRIES = 10_000  # distinct keys kept; past that the cache starts over (an unbounded dict is a DoS lever)
+
+
+class PrincipalCache:
+    """Resolves a presented API key to its principal (None: unknown or revoked), from cache or ``lookup``."""
+
+    def __init__(self, lookup: Callable[[str], Principal | None], ttl_s: float = 5.0) -> None:
+        self._lookup = lookup
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Principal | None]] = {}  # digest -> (looked up at, principal)
+        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}  # digest -> the lookup under way
+
+    async def resolve(self, key: str) -> Principal | None:
+        if not keys.well_formed(key):
+            return None
+        hashed = keys.digest(key)
+        entry = self._entries.get(hashed)
+        if entry is not None:
+            age = time.monotonic() - entry[0]
+            if age < self.ttl_s:
+                if age >= self.ttl_s / 2 and hashed not in self._lookups:
+                    self._start_lookup(hashed, key)  # refresh ahead; this request does not wait for it
+                return entry[1]
+        lookup = self._lookups.get(hashed)
+        if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
+            lookup = self._start_lookup(hashed, key)
+        return await asyncio.shield(lookup)
+
+    def forget(self) -> None:
+        """Drop every cached principal (tests, and an operator who revoked a key and will not wait)."""
+        self._entries.clear()
+
+    def _start_lookup(self, hashed: str, key: str) -> asyncio.Future[Principal | None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Principal | None] = loop.create_future()
+        self._lookups[hashed] = future
+        loop.create_task(self._run_lookup(hashed, key, future))
+        return future
+
+    async def _run_lookup(self, hashed: str, key: str, future: asyncio.Future[Principal | None]) -> None:
+        started = time.monotonic()
+        try:
+            principal = await anyio.to_thread.run_sync(self._lookup, key)
+        except Exception as error:  # noqa: BLE001 - handed to the waiters (a 503), the old entry ages out
+            log.warning("api_key_lookup_failed", error=repr(error))
+            if not future.done():
+                future.set_exception(error)
+            future.exception()  # a refresh nobody awaits must not log "exception never retrieved"
+        else:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[hashed] = (started, principal)
+            if not future.done():
+                future.set_result(principal)
+        finally:
+            if self._lookups.get(hashed) is future:
+                del self._lookups[hashed]

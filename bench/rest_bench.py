@@ -42,6 +42,7 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from oms.api.keys import Scope, create_api_key  # noqa: E402
+from oms.db import outbox_signal  # noqa: E402
 from oms.db.migrate import upgrade  # noqa: E402
 from oms.domain.commands import ApplyExecution  # noqa: E402
 from oms.domain.enums import ExecType, OrderStatus  # noqa: E402
@@ -94,11 +95,13 @@ def _run_venue(url: str, stop: Any, filled: Any) -> None:
     sequence = 0
     outbox = database.engine.raw_connection()  # the venue's own session, outside the OMS's units of work
     outbox.driver_connection.autocommit = True
+    outbox.driver_connection.execute("LISTEN " + outbox_signal.CHANNEL)  # as the gateway's sender does
     try:
         while not stop.is_set():
             rows = sorted(outbox.driver_connection.execute(TAKE_NEW_ORDERS).fetchall())
-            if not rows:
-                time.sleep(0.005)
+            if not rows:  # wait for the API's next commit of orders (or 0.2 s, to notice the stop)
+                for _ in outbox.driver_connection.notifies(timeout=0.2, stop_after=1):
+                    pass
                 continue
             commands = []
             for _, payload in rows:

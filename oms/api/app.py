@@ -87,6 +87,7 @@ def create_app(
     else:
         settings = source
         database, owns_database = Database.from_url(settings.database_url), True
+    database.notify_outbox = True  # the gateway's process sends what this one commits: wake it at once
     redis = redis_url if redis_url is not None else settings.redis_url
     state = ApiState(
         database=database,

@@ -1,9 +1,11 @@
 """The outbox sender: committed venue messages out to the venue session, oldest first.
 
-Runs on its own thread, woken by the worker after a commit that queued messages (and every `poll_ms`
-anyway, which also picks up rows other processes committed). Nothing is committed between the worker's
-commit of a row and its send, so the send waits for no disk; the row is marked sent afterwards, without
-waiting for the disk either. A row found unsent when the sender starts may have gone out just before a
+Runs on its own thread, woken by the worker after a commit that queued messages; on PostgreSQL also by
+any process's commit that did (``NOTIFY oms_outbox``, :mod:`oms.db.outbox_signal`), so the REST API's
+orders go out at once; and every `poll_ms` anyway, which picks up other processes' rows on SQLite and
+anything a reconnecting listener missed. Nothing is committed between the worker's commit of a row and
+its send, so the send waits for no disk; the row is marked sent afterwards, without waiting for the disk
+either. A row found unsent when the sender starts may have gone out just before a
 crash: it is counted as attempted, and a new order goes out again with PossResend=Y, which the venue
 answers with the order's status instead of booking it twice.
 """
@@ -18,6 +20,7 @@ import structlog
 
 from fix.wire import Outbound
 from oms.db.errors import database_unavailable, first_line
+from oms.db.outbox_signal import OutboxListener
 from oms.gateway import crash, queries
 from oms.gateway import translate as tr
 from oms.service.uow import Database
@@ -40,6 +43,7 @@ class OutboxSender:
         self._database_down = False
         self._started = False  # rows left unsent by an earlier run are counted as attempted
         self._thread = threading.Thread(target=self._loop, name="gateway-outbox", daemon=True)
+        self._listener = OutboxListener(database.engine, self.wake) if database.is_postgres else None
 
     def start(self) -> None:
         try:
@@ -47,18 +51,26 @@ class OutboxSender:
         except Exception as error:  # the loop tries again before its first send
             log.error("outbox_start_deferred", error=first_line(error))
         self._thread.start()
+        if self._listener is not None:
+            self._listener.start()
 
     def _count_possibly_sent(self) -> None:
         log.info("outbox_started", possibly_sent=queries.mark_possibly_sent(self._database))
         self._started = True
 
     def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=10)
 
     def wake(self) -> None:
         self._wake.set()
+
+    def listening(self, timeout_s: float) -> bool:
+        """Whether another process's commit wakes this sender (PostgreSQL, once its listener is connected)."""
+        return self._listener is not None and self._listener.listening.wait(timeout_s)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from oms.db.bulk import BulkReader, BulkWriter, DeferredStatement, PendingWrite, as_sqlalchemy_errors, pg_rows
+from oms.db import outbox_signal
 from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
@@ -45,6 +46,7 @@ from oms.settings import Settings
 
 _orders = OrderRow.__table__
 _reservations = Reservation.__table__
+_outbox = OutboxMessage.__table__
 _accounts = Account.__table__
 _instruments = Instrument.__table__
 _executions = Execution.__table__
@@ -140,6 +142,11 @@ class Database:
         self._instruments: dict[str, DomainInstrument] | None = None
         self._lock = threading.Lock()
         self.checkpointer: WalCheckpointer | None = None
+        # PostgreSQL: commits that queue venue messages send NOTIFY oms_outbox (oms.db.outbox_signal). Only
+        # processes whose outbox rows another process sends turn it on (the REST API): PostgreSQL serialises
+        # notifying commits, fsync included, so the gateway's own workers, which wake their sender directly,
+        # would lose group commit across processes for nothing.
+        self.notify_outbox = False
         if checkpoint_interval_s is not None and is_sqlite(engine):
             self.checkpointer = WalCheckpointer(engine, checkpoint_interval_s)
 
@@ -715,7 +722,9 @@ class UnitOfWork:
         deferred, self._deferred = self._deferred, []
         if not writes and not deferred and not self.written_events:
             return
+        queued_outbox = False
         if sum(len(write.rows) for write in writes) > PIPELINED_WRITE_MAX_ROWS:
+            queued_outbox = any(write.table is _outbox for write in writes)
             self._writer.write(writes)  # COPY: two round trips per table, but cheaper per row for big batches
             writes = []
         commit_now = not any(statement.refuses for statement in deferred)
@@ -725,6 +734,8 @@ class UnitOfWork:
             self._writer.write(writes, copy=False)
             event_ids = self._pg_cursor(*self._pg_event_ids_query()) if self.written_events else None
             answers = [self._pg_cursor(statement.sql, statement.params) for statement in deferred]
+            if self.database.notify_outbox and (queued_outbox or any(write.table is _outbox for write in writes)):
+                self._pg_cursor(outbox_signal.NOTIFY_SQL, ())  # delivered to the gateway's listener at COMMIT
             if commit_now:  # psycopg queues the COMMIT and syncs; the transaction's own commit then has nothing to do
                 driver.commit()
         if event_ids is not None:

@@ -5,10 +5,11 @@ gone out just before a crash) goes out with PossResend=Y."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from harness import eventually
+from harness import eventually, seed_oms
 from sqlalchemy import select, text
 
 from fix.wire import Outbound
@@ -106,3 +107,26 @@ def test_a_relaxed_commit_is_atomic_and_leaves_the_connection_durable(database: 
     finally:
         for connection in pooled:
             connection.close()
+
+
+def test_on_postgresql_an_order_committed_by_another_process_goes_out_without_waiting_for_the_poll(
+        postgres_url: str) -> None:
+    database = Database.from_url(postgres_url)
+    seed_oms(database)
+    recorder = Recorder()
+    sender = OutboxSender(database, "FIX.4.4", recorder, lambda: True, poll_ms=60_000)  # the poll alone: a minute
+    sender.start()
+    try:
+        assert sender.listening(timeout_s=5)
+        elsewhere = Database.from_url(postgres_url)  # the REST API's process: nothing here wakes the sender
+        elsewhere.notify_outbox = True  # as create_app sets it
+        try:
+            started = time.monotonic()
+            place(elsewhere, "REST1")
+            assert eventually(lambda: len(recorder.sent) == 1, timeout_s=5)
+            assert time.monotonic() - started < 5
+        finally:
+            elsewhere.dispose()
+    finally:
+        sender.stop()
+        database.dispose()

@@ -24,6 +24,9 @@ HEADER_ORDER = (35, 49, 56, 34, 52)
 OTHER_HEADER_TAGS = frozenset({43, 50, 57, 97, 115, 116, 122, 128, 129, 142, 143, 369, 627})
 DEFAULT_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
+# A TLS front (stunnel) may fork and load its keys per connection: on a loaded host its handshake has taken
+# longer than the TCP connect (a CI run timed out at 5 s), so the handshake gets its own, longer limit.
+TLS_HANDSHAKE_TIMEOUT_S = 20.0
 _NOW = re.compile(r"\{now(?:([+-])(\d+)s)?\}")
 
 
@@ -86,6 +89,7 @@ class Connection:
         plain = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
         if tls_ca is not None:
             context = ssl.create_default_context(cafile=str(tls_ca))
+            plain.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
             try:
                 self.socket: socket.socket = context.wrap_socket(plain, server_hostname=host)
             except (ssl.SSLError, OSError):

@@ -36,6 +36,7 @@ class OutboxListener:
         self._wait_s = wait_s  # how long one wait lasts: also how soon stop() is noticed
         self._stop = threading.Event()
         self.listening = threading.Event()
+        self._down = False
         self._thread = threading.Thread(target=self._run, name="outbox-listener", daemon=True)
 
     def start(self) -> None:
@@ -46,18 +47,14 @@ class OutboxListener:
         self._thread.join(timeout=self._wait_s + 5)
 
     def _run(self) -> None:
-        failed = False
         while not self._stop.is_set():
             try:
                 self._listen()
             except Exception as error:  # noqa: BLE001 - the database went away: the poll covers the gap
-                if not failed:  # one line per outage
+                if not self._down:  # one line per outage
                     log.warning("outbox_listener_down", error=first_line(error))
-                failed = True
-                self.listening.clear()
+                self._down = True
                 self._stop.wait(RECONNECT_S)
-            else:
-                failed = False
 
     def _listen(self) -> None:
         pooled = self._engine.raw_connection()
@@ -67,6 +64,9 @@ class OutboxListener:
             connection.rollback()
             connection.autocommit = True
             connection.execute("LISTEN " + CHANNEL)
+            if self._down:
+                log.info("outbox_listener_back")
+                self._down = False
             self.listening.set()
             self._on_signal()  # rows may have been committed while nobody listened
             while not self._stop.is_set():

@@ -17,8 +17,9 @@ from sqlalchemy import Connection, and_, or_, select
 
 from oms.api.problems import Problem
 from oms.api.render import order_json, text, timestamp
-from oms.db.models import Account, Execution, Instrument, JournalEntry, LedgerAccount, Posting
+from oms.db.models import Account, Execution, Instrument
 from oms.db.models import Order as OrderRow
+from oms.ledger.balances import statement_select
 from oms.service.order_rows import ORDER_COLUMNS, OrderRecord, record_from_row
 
 _orders = OrderRow.__table__
@@ -166,20 +167,12 @@ def account_row(connection: Connection, account_id: str) -> Any:
 
 def statement_page(connection: Connection, account_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """The account's postings in booking order with their journal entries."""
-    postings, entries, ledger = Posting.__table__, JournalEntry.__table__, LedgerAccount.__table__
     after = 0
     if cursor:
         (after,) = decode_cursor(cursor, 1)
         if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < MAX_SEQUENCE:
             raise Problem(400, "INVALID_CURSOR", "cursor is not one this API issued")
-    rows = connection.execute(
-        select(postings.c.id, entries.c.id, entries.c.created_at, entries.c.kind, entries.c.reference,
-               postings.c.ledger_account, postings.c.asset, postings.c.amount, entries.c.memo)
-        .join(entries, entries.c.id == postings.c.entry_id)
-        .join(ledger, ledger.c.key == postings.c.ledger_account)
-        .where((ledger.c.owner == account_id) & (postings.c.id > after))
-        .order_by(postings.c.id).limit(limit + 1)
-    ).all()  # fmt: skip
+    rows = connection.execute(statement_select(connection.dialect.name, account_id, after_posting_id=after, limit=limit + 1)).all()
     page = rows[:limit]
     lines = [
         {"id": row[0], "entry_id": row[1], "created_at": timestamp(row[2]), "kind": row[3], "reference": row[4],

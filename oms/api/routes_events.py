@@ -10,15 +10,13 @@ import json
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from starlette.websockets import WebSocketDisconnect
-from sqlalchemy import func, select
 from starlette.responses import StreamingResponse
 
 from oms.api.deps import ApiState, Reader, State, get_principal
-from oms.api.events import HEARTBEAT, event_json, event_stream, iter_events
+from oms.api.events import HEARTBEAT, event_json, event_stream, iter_events, latest_sequence
 from oms.api.keys import Principal, Scope
 from oms.api.problems import Problem, not_found
 from oms.api.responses import problems
-from oms.db.models import OrderEvent
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -58,12 +56,10 @@ async def events(
 
 async def _latest(state: State, accounts: list[str]) -> int:
     """The newest sequence number of ``accounts``: where a stream without a resume point starts."""
-    table = OrderEvent.__table__
 
     def query() -> int:
         with state.database.engine.connect() as connection:
-            value = connection.execute(select(func.max(table.c.id)).where(table.c.account_id.in_(accounts))).scalar()
-        return int(value or 0)
+            return latest_sequence(connection, accounts)
 
     return await anyio.to_thread.run_sync(query)
 

@@ -139,9 +139,15 @@ class Posting(Base):
     # 0004_postings_fk): only LedgerBook writes postings, together with their entry and account, and
     # `oms ledger verify` checks both references; a per-row check cost the order path a third of its server time.
     entry_id: Mapped[str] = mapped_column(String(40), index=True)
-    ledger_account: Mapped[str] = mapped_column(String(160), index=True)
+    ledger_account: Mapped[str] = mapped_column(String(160))
     asset: Mapped[str] = mapped_column(String(32))
     amount: Mapped[Decimal]
+
+    __table_args__ = (
+        # A statement page reads each ledger account's next postings in id order, not the whole table
+        # (migration 0006_postings_by_ledger_account).
+        Index("ix_postings_ledger_account_id", "ledger_account", "id"),
+    )
 
 
 class Reservation(Base):

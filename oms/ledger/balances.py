@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select, true
 
 from oms.db.models import JournalEntry, LedgerAccount, Posting
 from oms.ledger.chart import CASH_AVAILABLE, CASH_RESERVED, CASH_UNSETTLED, SHARES_AVAILABLE, SHARES_RESERVED
@@ -95,28 +96,63 @@ class StatementLine:
     memo: str | None
 
 
-def statement(connection: Connection, account_id: str, *, limit: int = 1000, after_posting_id: int = 0) -> Iterator[StatementLine]:
-    """The account's postings in booking order, each with its journal entry: what moved, when and why."""
+def statement_select(dialect: str, account_id: str, *, after_posting_id: int, limit: int) -> Select[Any]:
+    """The account's next ``limit`` postings after ``after_posting_id`` in booking order, each with its entry:
+    (posting id, entry id, entry time, kind, reference, ledger account, asset, amount, memo).
+
+    PostgreSQL reads, for each ledger account of the owner, its next ``limit`` postings from
+    ``ix_postings_ledger_account_id`` (a LATERAL subquery), keeps the first ``limit`` of those and only then
+    joins their entries: a page costs the same whatever the size of the postings table. Joined the plain way,
+    the planner walked the postings table in id order from the cursor, filtering by owner, and read all of it
+    when the account's postings were sparse (migration 0006_postings_by_ledger_account). SQLite has no LATERAL
+    and keeps the plain join.
+    """
     postings = Posting.__table__
     entries = JournalEntry.__table__
     accounts = LedgerAccount.__table__
+    if dialect == "postgresql":
+        following = (
+            select(postings.c.id, postings.c.entry_id, postings.c.ledger_account, postings.c.asset, postings.c.amount)
+            .where((postings.c.ledger_account == accounts.c.key) & (postings.c.id > after_posting_id))
+            .order_by(postings.c.id)
+            .limit(limit)
+            .lateral("following")
+        )
+        page: Any = (
+            select(following)
+            .select_from(accounts.join(following, true()))
+            .where(accounts.c.owner == account_id)
+            .order_by(following.c.id)
+            .limit(limit)
+            .subquery("page")
+        )
+        source: Any = page
+        where: Any = None
+    else:
+        page = postings
+        source = postings.join(accounts, accounts.c.key == postings.c.ledger_account)
+        where = (accounts.c.owner == account_id) & (postings.c.id > after_posting_id)
     query = (
         select(
-            postings.c.id,
+            page.c.id,
             entries.c.id,
             entries.c.created_at,
             entries.c.kind,
             entries.c.reference,
-            postings.c.ledger_account,
-            postings.c.asset,
-            postings.c.amount,
+            page.c.ledger_account,
+            page.c.asset,
+            page.c.amount,
             entries.c.memo,
         )
-        .join(entries, entries.c.id == postings.c.entry_id)
-        .join(accounts, accounts.c.key == postings.c.ledger_account)
-        .where(accounts.c.owner == account_id, postings.c.id > after_posting_id)
-        .order_by(postings.c.id)
+        .select_from(source.join(entries, entries.c.id == page.c.entry_id))
+        .order_by(page.c.id)
         .limit(limit)
     )
+    return query if where is None else query.where(where)
+
+
+def statement(connection: Connection, account_id: str, *, limit: int = 1000, after_posting_id: int = 0) -> Iterator[StatementLine]:
+    """The account's postings in booking order, each with its journal entry: what moved, when and why."""
+    query = statement_select(connection.dialect.name, account_id, after_posting_id=after_posting_id, limit=limit)
     for row in connection.execute(query):
         yield StatementLine(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])

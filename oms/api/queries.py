@@ -100,7 +100,9 @@ def list_orders(connection: Connection, query: OrderFilter) -> tuple[list[dict[s
         created_text, last_id = decode_cursor(query.cursor, 2)
         created = _parse_cursor_time(created_text)
         created = _db_time(connection, created)
-        condition = condition & or_(
+        # The bare bound restates what the OR implies, so the index range starts at the cursor: without it a
+        # page deep in an account's history walked that account's newer orders first.
+        condition = condition & (_orders.c.created_at <= created) & or_(
             _orders.c.created_at < created, and_(_orders.c.created_at == created, _orders.c.id < str(last_id))
         )
     rows = connection.execute(
@@ -134,7 +136,9 @@ def list_executions(
     if cursor:
         created_text, last_id = decode_cursor(cursor, 2)
         created = _db_time(connection, _parse_cursor_time(created_text))
-        condition = condition & or_(columns.created_at > created, and_(columns.created_at == created, columns.id > str(last_id)))
+        condition = condition & (columns.created_at >= created) & or_(  # the bare bound: see list_orders
+            columns.created_at > created, and_(columns.created_at == created, columns.id > str(last_id))
+        )
     rows = connection.execute(
         select(columns.id, columns.order_id, columns.account_id, columns.exec_type, columns.symbol, columns.side,
                columns.last_qty, columns.last_px, columns.fee, columns.cum_qty, columns.leaves_qty,

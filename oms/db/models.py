@@ -245,7 +245,7 @@ class Execution(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     venue_exec_id: Mapped[str] = mapped_column(String(64), unique=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
-    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
     exec_type: Mapped[str] = mapped_column(String(20))
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(8))
@@ -259,6 +259,12 @@ class Execution(Base):
     transact_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     trade_date: Mapped[date] = mapped_column(Date, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # An account's executions in booking order: a page after a cursor is an index range, not a sort of all
+        # of the account's executions (migration 0007_executions_by_account_time).
+        Index("ix_executions_account_created", "account_id", "created_at", "id"),
+    )
 
 
 class QuarantinedExecution(Base):

@@ -90,7 +90,7 @@ class BookSide:
     """One side of a book: levels by signed key, best level last.
 
     ``top`` is ``keys[-1]``, or ``EMPTY`` when there is no level, kept by whatever
-    changes ``keys`` (``close``, ``MatchingEngine._open_level`` and its matching loop):
+    changes ``keys`` (``close``, ``matching._open_level`` and its matching loop):
     the new-order path asks "does it cross?" once per order, and ``top < key`` is one
     comparison, where ``not keys or keys[-1] < key`` is two tests and a list subscript
     that CPython 3.11 does not specialise (negative index).
@@ -147,7 +147,7 @@ class SymbolBook:
     __slots__ = (
         "instrument", "symbol", "tick", "lot", "bids", "asks", "buy_stops", "sell_stops",
         "last_price", "last_ticks", "fee_rate", "ticks_cache", "lots_cache", "qty_cache",
-        "price_cache", "statics", "day_limit", "index", "bid_levels", "ask_levels",
+        "price_cache", "statics", "day_limit", "kind_statics", "index", "bid_levels", "ask_levels",
     )
 
     CACHE_LIMIT = 1 << 16
@@ -183,6 +183,12 @@ class SymbolBook:
         self.statics: dict[tuple[object, ...], tuple[object, ...]] = {}
         # owner -> (sell, buy) static of a DAY LIMIT order, the commonest kind
         self.day_limit: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {}
+        # owner -> order type -> TIF -> (sell, buy) statics of orders without an expiry
+        # date (IOC, market, GTC ...): three dict hits on keys whose hashes are cached
+        # cost less than building, hashing and comparing the 5-tuple key of ``statics``
+        self.kind_statics: dict[
+            str, dict[OrderType, dict[TimeInForce, tuple[tuple[object, ...], tuple[object, ...]]]]
+        ] = {}
 
     def price_ticks(self, price: object, what: str) -> tuple[int, str | None]:
         """Validated price in ticks (Decimal prices cached); the text is set when invalid.
@@ -262,6 +268,18 @@ class SymbolBook:
                 tif._value_, expire_date, self.lot, self.tick, is_buy, self.index,
             )
         return static
+
+    def kind_pair(
+        self, owner: str, order_type: OrderType, tif: TimeInForce
+    ) -> tuple[tuple[object, ...], tuple[object, ...]]:
+        """(sell, buy) statics of an owner's orders of this type and TIF without an expiry
+        date, cached in ``kind_statics`` (the same tuples as in ``statics``)."""
+        pair = (
+            self.static(owner, False, order_type, tif, None),
+            self.static(owner, True, order_type, tif, None),
+        )
+        self.kind_statics.setdefault(owner, {}).setdefault(order_type, {})[tif] = pair
+        return pair
 
     def day_limit_statics(self, owner: str) -> tuple[tuple[object, ...], tuple[object, ...]]:
         """(sell, buy) statics of an owner's DAY LIMIT orders, cached in ``day_limit``."""

@@ -130,10 +130,41 @@ _FOK = TimeInForce.FOK
 _GTC = TimeInForce.GTC
 _REJECTED = OrderState.REJECTED
 _INVALID = CancelRejectReason.INVALID
+# (an Enum class attribute is ~15x dearer than a global: EnumType defines __getattr__,
+# so every lookup goes through a Python-level hook; cancels and replaces of orders
+# that are done already -- 8% of the bench's commands -- use this one)
+_TOO_LATE = CancelRejectReason.TOO_LATE_TO_CANCEL
 _UNFILLED_MARKET = "unfilled quantity canceled (MARKET)"
 _UNFILLED_TEXT = {IOC_CODE: "unfilled quantity canceled (IOC)", FOK_CODE: "unfilled quantity canceled (FOK)"}
 _CANCELED_ON_REQUEST = "canceled on request"
 _TOO_LATE_TEXT = {m._value_: f"order is {m.name}" for m in OrderState}  # by state code
+
+
+def _open_level(
+    book: SymbolBook, side: BookSide, key: int, ticks: int, price: Decimal | None,
+    level: Level | None,
+) -> Level:
+    """Open the level for ``key`` (a price no live order rests at): ``level`` is the
+    closed one kept from before, or None if there never was one.
+
+    Reopening a closed level saves making one (a Level, its deque, two Python calls):
+    one DAY order in seven opens a level in the bench's flow.  A module function, not a
+    static method: CPython 3.11 does not specialise ``self._open_level`` when it is a
+    ``staticmethod``, and does specialise the global.
+    """
+    price = price if price is not None else book.price(ticks)  # reported as given
+    if level is None:
+        level = side.levels[key] = Level(price, ticks, key)
+    else:  # closed: its queue holds only stale entries, if any
+        level.price = price
+        level.queue.clear()
+        level.stale = 0
+    if key > side.top:  # the new best level (any key beats an empty side's EMPTY)
+        side.keys.append(key)
+        side.top = key
+    else:
+        _insort(side.keys, key)
+    return level
 
 
 class MatchingEngine:
@@ -239,9 +270,13 @@ class MatchingEngine:
         snaps = self._snaps
         return [new_snapshot(_Snap, snaps[h]) for h in side_book.live_handles(snaps)]
 
-    def _report(self, t: tuple) -> TradeReport:
+    def _report(self, i: int) -> TradeReport:
+        """The report of trade ``T<i + 1>`` (its symbol and fee rate are its book's)."""
         snaps = self._snaps
-        return trade_report(t, new_snapshot(_Snap, snaps[t[5]]), new_snapshot(_Snap, snaps[t[6]]))
+        t = self._trades[i]
+        buy = snaps[t[3]]
+        return trade_report(i + 1, t, new_snapshot(_Snap, buy), new_snapshot(_Snap, snaps[t[4]]),
+                            self._book_list[buy[1][9]].fee_rate)  # type: ignore[index]
 
     def trades(
         self,
@@ -253,16 +288,16 @@ class MatchingEngine:
         """Trades in execution order, filtered by date / owner (either side) / symbol."""
         snaps = self._snaps
         out = []
-        for t in self._trades:
-            if trade_date is not None and t[10].date() != trade_date:
+        for i, t in enumerate(self._trades):
+            if trade_date is not None and t[8].date() != trade_date:
                 continue
-            if owner is not None and snaps[t[5]][1][0] != owner and snaps[t[6]][1][0] != owner:  # type: ignore[index]
+            if owner is not None and snaps[t[3]][1][0] != owner and snaps[t[4]][1][0] != owner:  # type: ignore[index]
                 continue
-            if symbol is not None and t[1] != symbol:
+            if symbol is not None and snaps[t[3]][1][1] != symbol:  # type: ignore[index]
                 continue
-            if t[12] and not include_busted:
+            if t[9] and not include_busted:
                 continue
-            out.append(self._report(t))
+            out.append(self._report(i))
         return out
 
     def _trade_index(self, trade_id: str) -> int | None:
@@ -278,7 +313,7 @@ class MatchingEngine:
     def trade(self, trade_id: str) -> TradeReport | None:
         """One trade by id."""
         i = self._trade_index(trade_id)
-        return self._report(self._trades[i]) if i is not None else None
+        return self._report(i) if i is not None else None
 
     def state_digest(self) -> tuple[object, ...]:
         """Everything observable, for comparing engines (e.g. after journal replay)."""
@@ -370,7 +405,9 @@ class MatchingEngine:
                 else:
                     level.qty -= q
                     level.stale += 1  # Level.unlink, inline (this order's state says NOT_QUEUED)
-                    if level.stale > (len(level.queue) >> 1) + 8:
+                    # (stale > len // 2 + 8, exactly, without a shift: CPython 3.11
+                    # does not specialise >>, and does specialise int *, + and >)
+                    if level.stale * 2 > len(level.queue) + 16:
                         level.compact(snaps)
             elif code is PENDING_CODE:
                 _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, _ = s
@@ -380,7 +417,7 @@ class MatchingEngine:
             else:  # done already
                 self._seq += 1
                 return ((CancelRejected, self._seq, command.timestamp, s, command.owner, cl,
-                         command.orig_cl_ord_id, CancelRejectReason.TOO_LATE_TO_CANCEL,
+                         command.orig_cl_ord_id, _TOO_LATE,
                          _TOO_LATE_TEXT[code]),)
             by_owner[cl] = h
             self._seq = seq = self._seq + 1
@@ -441,11 +478,16 @@ class MatchingEngine:
                 s = (h, book.day_limit[owner][1], cl, None, qty, lots, ltk, terms, 0, lots, 0,
                      NEW_CODE, h)
                 snaps.append(s)  # first queuing: the entry is h
-                # (.get(), not a try block: 1 order in 7 opens a level, and a KeyError
-                # raised and caught costs more than a dozen .get() calls)
-                level = book.bid_levels.get(ltk)
-                if level is None or not level.qty:  # none yet, or closed (empty)
-                    level = self._open_level(book, book.bids, ltk, ltk, terms[0], level)
+                # A subscript, not .get(): levels are kept once made (closed when empty),
+                # so a KeyError is raised once per price ever seen on a side (373 times in
+                # the bench's first 100,000 commands), and .get() costs a method call.
+                try:
+                    level = book.bid_levels[ltk]
+                except KeyError:
+                    level = _open_level(book, book.bids, ltk, ltk, terms[0], None)
+                else:
+                    if not level.qty:  # closed (empty): reopened
+                        level = _open_level(book, book.bids, ltk, ltk, terms[0], level)
                 level.queue.append(h)
                 level.qty += lots
                 return ((OrderAccepted, seq, command.timestamp, s),)
@@ -455,9 +497,13 @@ class MatchingEngine:
                 s = (h, book.day_limit[owner][0], cl, None, qty, lots, ltk, terms, 0, lots, 0,
                      NEW_CODE, h)
                 snaps.append(s)
-                level = book.ask_levels.get(-ltk)
-                if level is None or not level.qty:
-                    level = self._open_level(book, book.asks, -ltk, ltk, terms[0], level)
+                try:
+                    level = book.ask_levels[-ltk]
+                except KeyError:
+                    level = _open_level(book, book.asks, -ltk, ltk, terms[0], None)
+                else:
+                    if not level.qty:
+                        level = _open_level(book, book.asks, -ltk, ltk, terms[0], level)
                 level.queue.append(h)
                 level.qty += lots
                 return ((OrderAccepted, seq, command.timestamp, s),)
@@ -535,8 +581,13 @@ class MatchingEngine:
         owner = c.owner
         cl = c.cl_ord_id
         self._seq = seq = self._seq + 1
-        static = book.statics.get((owner, is_buy, otype, tif, expire_date))
-        if static is None:
+        if expire_date is None:
+            try:
+                pair = book.kind_statics[owner][otype][tif]
+            except KeyError:
+                pair = book.kind_pair(owner, otype, tif)
+            static = pair[1] if is_buy else pair[0]
+        else:
             static = book.static(owner, is_buy, otype, tif, expire_date)
         ts = c.timestamp
         s = (h, static, cl, None, qty, lots, ltk, terms, 0, lots, 0, NEW_CODE, NOT_QUEUED)
@@ -586,31 +637,6 @@ class MatchingEngine:
         self._run_stops(book, events, ts)
         return events
 
-    @staticmethod
-    def _open_level(
-        book: SymbolBook, side: BookSide, key: int, ticks: int, price: Decimal | None,
-        level: Level | None,
-    ) -> Level:
-        """Open the level for ``key`` (a price no live order rests at): ``level`` is the
-        closed one kept from before, or None if there never was one.
-
-        Reopening a closed level saves making one (a Level, its deque, two Python calls):
-        one DAY order in seven opens a level in the bench's flow.
-        """
-        price = price if price is not None else book.price(ticks)  # reported as given
-        if level is None:
-            level = side.levels[key] = Level(price, ticks, key)
-        else:  # closed: its queue holds only stale entries, if any
-            level.price = price
-            level.queue.clear()
-            level.stale = 0
-        if key > side.top:  # the new best level (any key beats an empty side's EMPTY)
-            side.keys.append(key)
-            side.top = key
-        else:
-            _insort(side.keys, key)
-        return level
-
     # ------------------------------------------------------------------ matching
 
     def _execute(
@@ -641,18 +667,16 @@ class MatchingEngine:
             # ---- the matching loop: trade against the best levels while acceptable
             levels = opp.levels
             trades = self._trades
-            fee_rate = book.fee_rate
-            symbol = book.symbol
-            append = events.append
             aggressor_code = static[2]
             seq = self._seq
             n = len(trades)
             px = None
             ticks = 0
-            while leaves and keys:
-                price_key = keys[-1]
-                if price_key < thresh:
-                    break
+            # price_key is the side's best key (its ``top``) throughout: EMPTY, once the
+            # side is swept, is below every threshold, so one comparison ends the loop
+            # (and keys[-1], a negative index, is read only when a level empties)
+            price_key = opp.top
+            while leaves and price_key >= thresh:
                 level = levels[price_key]
                 queue = level.queue
                 px = level.price
@@ -685,20 +709,22 @@ class MatchingEngine:
                     s = (h, static, cl, orig, qty, lots, ltk, terms, cum, leaves, notional,
                          PARTIAL_CODE if leaves else FILLED_CODE, NOT_QUEUED)
                     n += 1
-                    if is_buy:
-                        trades.append((n, symbol, fq, px, ticks, h, r, cl, r_cl, aggressor_code,
-                                       ts, fee_rate, False, False))
+                    if is_buy:  # trade T<n> (trades.py)
+                        trades.append((fq, px, ticks, h, r, cl, r_cl, aggressor_code, ts, False, False))
                     else:
-                        trades.append((n, symbol, fq, px, ticks, r, h, r_cl, cl, aggressor_code,
-                                       ts, fee_rate, False, False))
+                        trades.append((fq, px, ticks, r, h, r_cl, cl, aggressor_code, ts, False, False))
                     seq += 2
                     # last_qty in lots: the typed view converts it (types.py)
-                    append((OrderFilled, seq - 1, ts, s, n, fq, px, True))
-                    append((OrderFilled, seq, ts, rs, n, fq, px, False))
+                    # (events.append, not a bound method kept in a local: 3.11 specialises
+                    # list.append called as a method, and making the bound method costs
+                    # more per call of _execute than it saves per fill)
+                    events.append((OrderFilled, seq - 1, ts, s, n, fq, px, True))
+                    events.append((OrderFilled, seq, ts, rs, n, fq, px, False))
                 level.qty = lq
                 if not lq:  # emptied: closed (kept in levels for reuse)
                     keys.pop()
-            opp.top = keys[-1] if keys else EMPTY
+                    price_key = keys[-1] if keys else EMPTY
+            opp.top = price_key
             self._seq = seq
             book.last_price = px
             book.last_ticks = ticks
@@ -725,9 +751,13 @@ class MatchingEngine:
         else:
             side = book.asks
             key = -ltk
-        level = side.levels.get(key)
-        if level is None or not level.qty:
-            level = self._open_level(book, side, key, ltk, terms[0], level)
+        try:  # as in process()
+            level = side.levels[key]
+        except KeyError:
+            level = _open_level(book, side, key, ltk, terms[0], None)
+        else:
+            if not level.qty:
+                level = _open_level(book, side, key, ltk, terms[0], level)
         level.queue.append(entry)
         level.qty += leaves
         return traded
@@ -806,7 +836,7 @@ class MatchingEngine:
             return None, CancelRejectReason.UNKNOWN_ORDER, f"unknown order {orig_cl_ord_id}"
         code = self._snaps[h][11]  # type: ignore[index]
         if not (code is NEW_CODE or code is PARTIAL_CODE or code is PENDING_CODE):
-            return h, CancelRejectReason.TOO_LATE_TO_CANCEL, _TOO_LATE_TEXT[code]
+            return h, _TOO_LATE, _TOO_LATE_TEXT[code]
         return h, None, ""
 
     def _change_reject(self, kind: type, c: CancelOrder | ReplaceOrder) -> tuple[RawEvent]:
@@ -862,8 +892,10 @@ class MatchingEngine:
         if cl in by_owner:
             return self._change_reject(ReplaceRejected, c)
         if not (code is NEW_CODE or code is PARTIAL_CODE or code is PENDING_CODE):  # done already
-            return self._change_reject_as(ReplaceRejected, c, h, CancelRejectReason.TOO_LATE_TO_CANCEL,
-                                          _TOO_LATE_TEXT[code])
+            # (_change_reject_as, inline: a quarter of the bench's replaces end here)
+            self._seq += 1
+            return ((ReplaceRejected, self._seq, c.timestamp, s, c.owner, cl, c.orig_cl_ord_id,
+                     _TOO_LATE, _TOO_LATE_TEXT[code]),)
         if c.side is not None and c.side is not (_BUY if static[8] else _SELL):
             return self._change_reject_as(ReplaceRejected, c, h, _INVALID, "side cannot be changed")
         if c.symbol is not None and c.symbol != static[1]:
@@ -953,16 +985,24 @@ class MatchingEngine:
             side_book.close(level)
         else:
             level.qty -= old_leaves
-            level.unlink(entry, snaps)
+            # Level.unlink, inline (as in process()'s cancel path; the order's state still
+            # names ``entry``, so the compaction is told to drop it)
+            level.stale += 1
+            if level.stale * 2 > len(level.queue) + 16:  # as in process()
+                level.compact(snaps, entry)
         # ... and back in under a new generation: the old entry goes stale where it stands
         entry += GENERATION
         if (book.asks.top < -ltk) if is_buy else (book.bids.top < ltk):  # does not cross: rests
             new = snaps[h] = (h, static, cl, cl0, qty, new_lots, ltk, new_terms, cum, new_leaves,
                               notional, code, entry)
             key = ltk if is_buy else -ltk
-            level = side_book.levels.get(key)
-            if level is None or not level.qty:
-                level = self._open_level(book, side_book, key, ltk, new_terms[0], level)
+            try:  # as in process()
+                level = side_book.levels[key]
+            except KeyError:
+                level = _open_level(book, side_book, key, ltk, new_terms[0], None)
+            else:
+                if not level.qty:
+                    level = _open_level(book, side_book, key, ltk, new_terms[0], level)
             level.queue.append(entry)
             level.qty += new_leaves
             self._seq = seq = self._seq + 1
@@ -1003,7 +1043,7 @@ class MatchingEngine:
         # handles are positions, and trades keep referring to theirs).
         carried = [h for h in known if is_working(snaps[h][11])]  # type: ignore[index]
         keep = set(carried)
-        traded = {t[5] for t in self._trades} | {t[6] for t in self._trades}
+        traded = {t[3] for t in self._trades} | {t[4] for t in self._trades}
         for h in known:
             if h not in keep and h not in traded:
                 snaps[h] = None
@@ -1046,14 +1086,14 @@ class MatchingEngine:
         if i is None:
             return self._trade_reject(c.trade_id, c.timestamp, "unknown trade")
         t = self._trades[i]
-        if t[12]:
+        if t[9]:
             return self._trade_reject(c.trade_id, c.timestamp, "trade already busted")
-        self._trades[i] = t[:12] + (True, t[13])
-        lots, price = t[2], t[3]
-        qty = lots_to_qty(lots, self._books[t[1]].lot)
+        self._trades[i] = t[:9] + (True, t[10])
+        lots, price = t[0], t[1]
+        qty = lots_to_qty(lots, self._snaps[t[3]][1][6])  # type: ignore[index]  # the book's lot
         events: list[RawEvent] = []
-        for h in (t[5], t[6]):
-            s = self._take_back(h, lots, lots * t[4])
+        for h in (t[3], t[4]):
+            s = self._take_back(h, lots, lots * t[2])
             self._seq += 1
             events.append((TradeBusted, self._seq, c.timestamp, s, c.trade_id, qty, price))
         return events
@@ -1064,24 +1104,24 @@ class MatchingEngine:
         if i is None:
             return self._trade_reject(c.trade_id, ts, "unknown trade")
         t = self._trades[i]
-        if t[12]:
+        if t[9]:
             return self._trade_reject(c.trade_id, ts, "trade is busted")
-        book = self._books[t[1]]
+        book = self._book_list[self._snaps[t[3]][1][9]]  # type: ignore[index]
         new_lots, err = book.qty_lots(c.qty)
         if err:
             return self._trade_reject(c.trade_id, ts, err)
-        if new_lots > t[2]:
+        if new_lots > t[0]:
             return self._trade_reject(c.trade_id, ts, "corrections may only lower the quantity")
         new_ticks, err = price_ticks(c.price, book.tick, "price")  # a Decimal, as reported
         if err:
             return self._trade_reject(c.trade_id, ts, err)
-        old_lots, old_price = t[2], t[3]
+        old_lots, old_price = t[0], t[1]
         old_qty = lots_to_qty(old_lots, book.lot)
         delta_lots = old_lots - new_lots
-        delta_value = old_lots * t[4] - new_lots * new_ticks
-        self._trades[i] = t[:2] + (new_lots, c.price, new_ticks) + t[5:13] + (True,)
+        delta_value = old_lots * t[2] - new_lots * new_ticks
+        self._trades[i] = (new_lots, c.price, new_ticks) + t[3:10] + (True,)
         events: list[RawEvent] = []
-        for h in (t[5], t[6]):
+        for h in (t[3], t[4]):
             s = self._take_back(h, delta_lots, delta_value)
             self._seq += 1
             events.append((TradeCorrected, self._seq, ts, s, c.trade_id, old_qty, old_price, c.qty, c.price))

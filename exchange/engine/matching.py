@@ -167,6 +167,19 @@ def _open_level(
     return level
 
 
+def _level_at(book: SymbolBook, side: BookSide, key: int, ticks: int, price: Decimal | None) -> Level:
+    """The open level for ``key``, opened (or reopened) if no live order rests there.
+
+    The resting paths outside ``process`` (remainders of IOC/GTC/market orders, replaces) call this;
+    ``process``'s DAY path, the commonest, inlines the same steps to save the call.
+    """
+    try:
+        level = side.levels[key]
+    except KeyError:
+        return _open_level(book, side, key, ticks, price, None)
+    return level if level.qty else _open_level(book, side, key, ticks, price, level)
+
+
 class MatchingEngine:
     """Deterministic multi-symbol matching engine; see the module docstring for rules."""
 
@@ -751,13 +764,7 @@ class MatchingEngine:
         else:
             side = book.asks
             key = -ltk
-        try:  # as in process()
-            level = side.levels[key]
-        except KeyError:
-            level = _open_level(book, side, key, ltk, terms[0], None)
-        else:
-            if not level.qty:
-                level = _open_level(book, side, key, ltk, terms[0], level)
+        level = _level_at(book, side, key, ltk, terms[0])
         level.queue.append(entry)
         level.qty += leaves
         return traded
@@ -996,13 +1003,7 @@ class MatchingEngine:
             new = snaps[h] = (h, static, cl, cl0, qty, new_lots, ltk, new_terms, cum, new_leaves,
                               notional, code, entry)
             key = ltk if is_buy else -ltk
-            try:  # as in process()
-                level = side_book.levels[key]
-            except KeyError:
-                level = _open_level(book, side_book, key, ltk, new_terms[0], None)
-            else:
-                if not level.qty:
-                    level = _open_level(book, side_book, key, ltk, new_terms[0], level)
+            level = _level_at(book, side_book, key, ltk, new_terms[0])
             level.queue.append(entry)
             level.qty += new_leaves
             self._seq = seq = self._seq + 1

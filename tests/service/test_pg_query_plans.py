@@ -220,14 +220,22 @@ def _plan(database: Database, sql: str, params: Any) -> str:
     return plan
 
 
-def _middle_cursor(database: Database, listing: Callable[[Any, str | None], tuple[list[Any], str | None]]) -> str:
-    """The cursor of a page half-way through ``listing`` (an account's history, PAGE rows a page)."""
+Listing = Callable[[Any, str | None], tuple[list[Any], str | None]]  # (connection, cursor) -> (page, next cursor)
+
+
+def _deep_page_plan(database: Database, listing: Listing) -> str:
+    """The plan of the page half-way through ``listing`` (an account's history, PAGE rows a page)."""
     cursor: str | None = None
     with database.engine.connect() as connection:
         for _ in range(FILLED_PER_ACCOUNT // (2 * PAGE)):
             _, cursor = listing(connection, cursor)
     assert cursor is not None
-    return cursor
+
+    def page() -> None:
+        with database.engine.connect() as connection:
+            listing(connection, cursor)
+
+    return _plan(database, *_sent(database, page))
 
 
 def test_an_execution_page_deep_in_an_accounts_day_starts_at_its_cursor(history: tuple[Database, Batch]) -> None:
@@ -236,13 +244,7 @@ def test_an_execution_page_deep_in_an_accounts_day_starts_at_its_cursor(history:
     def listing(connection: Any, cursor: str | None) -> tuple[list[Any], str | None]:
         return queries.list_executions(connection, [ACCOUNTS[0]], order_id=None, symbol=None, limit=PAGE, cursor=cursor)
 
-    cursor = _middle_cursor(database, listing)
-
-    def page() -> None:
-        with database.engine.connect() as connection:
-            listing(connection, cursor)
-
-    plan = _plan(database, *_sent(database, page))
+    plan = _deep_page_plan(database, listing)
     assert "ix_executions_account_created" in plan, plan
     assert "Sort" not in plan, plan  # read in index order from the cursor, not all of the account's and sorted
     assert "created_at >=" in plan, plan  # the range starts at the cursor
@@ -254,12 +256,6 @@ def test_an_order_page_deep_in_an_accounts_day_starts_at_its_cursor(history: tup
     def listing(connection: Any, cursor: str | None) -> tuple[list[Any], str | None]:
         return queries.list_orders(connection, queries.OrderFilter(accounts=[ACCOUNTS[0]], limit=PAGE, cursor=cursor))
 
-    cursor = _middle_cursor(database, listing)
-
-    def page() -> None:
-        with database.engine.connect() as connection:
-            listing(connection, cursor)
-
-    plan = _plan(database, *_sent(database, page))
+    plan = _deep_page_plan(database, listing)
     assert "ix_orders_account_created" in plan, plan
     assert "created_at <=" in plan, plan  # the range starts at the cursor, not at the account's newest order

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
-from oms.db.bulk import BulkReader, BulkWriter, DeferredStatement, PendingWrite, as_sqlalchemy_errors, pg_rows
 from oms.db import outbox_signal
+from oms.db.bulk import BulkReader, BulkWriter, DeferredStatement, PendingWrite, as_sqlalchemy_errors, pg_rows
 from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
@@ -722,9 +722,8 @@ class UnitOfWork:
         deferred, self._deferred = self._deferred, []
         if not writes and not deferred and not self.written_events:
             return
-        queued_outbox = False
+        notify = self.database.notify_outbox and any(write.table is _outbox for write in writes)
         if sum(len(write.rows) for write in writes) > PIPELINED_WRITE_MAX_ROWS:
-            queued_outbox = any(write.table is _outbox for write in writes)
             self._writer.write(writes)  # COPY: two round trips per table, but cheaper per row for big batches
             writes = []
         commit_now = not any(statement.refuses for statement in deferred)
@@ -734,7 +733,7 @@ class UnitOfWork:
             self._writer.write(writes, copy=False)
             event_ids = self._pg_cursor(*self._pg_event_ids_query()) if self.written_events else None
             answers = [self._pg_cursor(statement.sql, statement.params) for statement in deferred]
-            if self.database.notify_outbox and (queued_outbox or any(write.table is _outbox for write in writes)):
+            if notify:
                 self._pg_cursor(outbox_signal.NOTIFY_SQL, ())  # delivered to the gateway's listener at COMMIT
             if commit_now:  # psycopg queues the COMMIT and syncs; the transaction's own commit then has nothing to do
                 driver.commit()

@@ -12,6 +12,7 @@ first request that sees it, while that request and the next ones still use it; o
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -33,7 +34,7 @@ class PrincipalCache:
         self._lookup = lookup
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, Principal | None]] = {}  # digest -> (looked up at, principal)
-        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}  # digest -> the lookup under way
+        self._lookups: dict[str, asyncio.Task[Principal | None]] = {}  # digest -> the lookup under way
 
     async def resolve(self, key: str) -> Principal | None:
         if not keys.well_formed(key):
@@ -51,32 +52,24 @@ class PrincipalCache:
             lookup = self._start_lookup(hashed, key)
         return await asyncio.shield(lookup)
 
-    def forget(self) -> None:
-        """Drop every cached principal (tests, and an operator who revoked a key and will not wait)."""
-        self._entries.clear()
+    def _start_lookup(self, hashed: str, key: str) -> asyncio.Task[Principal | None]:
+        task = asyncio.get_running_loop().create_task(self._run_lookup(hashed, key))
+        self._lookups[hashed] = task
+        task.add_done_callback(functools.partial(self._lookup_done, hashed))
+        return task
 
-    def _start_lookup(self, hashed: str, key: str) -> asyncio.Future[Principal | None]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Principal | None] = loop.create_future()
-        self._lookups[hashed] = future
-        loop.create_task(self._run_lookup(hashed, key, future))
-        return future
-
-    async def _run_lookup(self, hashed: str, key: str, future: asyncio.Future[Principal | None]) -> None:
+    async def _run_lookup(self, hashed: str, key: str) -> Principal | None:
         started = time.monotonic()
-        try:
-            principal = await anyio.to_thread.run_sync(self._lookup, key)
-        except Exception as error:  # noqa: BLE001 - handed to the waiters (a 503), the old entry ages out
+        principal = await anyio.to_thread.run_sync(self._lookup, key)
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[hashed] = (started, principal)
+        return principal
+
+    def _lookup_done(self, hashed: str, task: asyncio.Task[Principal | None]) -> None:
+        if self._lookups.get(hashed) is task:
+            del self._lookups[hashed]
+        # Reading the exception marks it retrieved: a failed refresh nobody awaits is logged here, once, and
+        # its waiters (if any) get it too (a 503); the old entry ages out as usual.
+        if not task.cancelled() and (error := task.exception()) is not None:
             log.warning("api_key_lookup_failed", error=repr(error))
-            if not future.done():
-                future.set_exception(error)
-            future.exception()  # a refresh nobody awaits must not log "exception never retrieved"
-        else:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[hashed] = (started, principal)
-            if not future.done():
-                future.set_result(principal)
-        finally:
-            if self._lookups.get(hashed) is future:
-                del self._lookups[hashed]

@@ -14,10 +14,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.ports import free_port
 
 START_TIMEOUT_S = 30
 
@@ -37,18 +38,12 @@ def postgres_bindir() -> Path:
     return Path(candidates[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class ThrowawayPostgres:
     """One PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only, trust auth."""
 
     def __init__(self) -> None:
         self.bindir = postgres_bindir()
-        self.port = _free_port()
+        self.port = free_port()  # below the ephemeral range: see tests/ports.py
         self.directory = Path(tempfile.mkdtemp(prefix="oms-pg-drill-"))
         self.data = self.directory / "data"
         self._as_postgres = os.geteuid() == 0

@@ -118,7 +118,7 @@ def statement_select(dialect: str, account_id: str, *, after_posting_id: int, li
             .limit(limit)
             .lateral("following")
         )
-        page: Any = (
+        page: Any = (  # the owner's postings already: the outer query only adds their entries
             select(following)
             .select_from(accounts.join(following, true()))
             .where(accounts.c.owner == account_id)
@@ -127,28 +127,19 @@ def statement_select(dialect: str, account_id: str, *, after_posting_id: int, li
             .subquery("page")
         )
         source: Any = page
-        where: Any = None
+        owned: Any = true()
     else:
         page = postings
         source = postings.join(accounts, accounts.c.key == postings.c.ledger_account)
-        where = (accounts.c.owner == account_id) & (postings.c.id > after_posting_id)
-    query = (
-        select(
-            page.c.id,
-            entries.c.id,
-            entries.c.created_at,
-            entries.c.kind,
-            entries.c.reference,
-            page.c.ledger_account,
-            page.c.asset,
-            page.c.amount,
-            entries.c.memo,
-        )
+        owned = (accounts.c.owner == account_id) & (postings.c.id > after_posting_id)
+    return (
+        select(page.c.id, entries.c.id, entries.c.created_at, entries.c.kind, entries.c.reference,
+               page.c.ledger_account, page.c.asset, page.c.amount, entries.c.memo)
         .select_from(source.join(entries, entries.c.id == page.c.entry_id))
+        .where(owned)
         .order_by(page.c.id)
         .limit(limit)
-    )
-    return query if where is None else query.where(where)
+    )  # fmt: skip
 
 
 def statement(connection: Connection, account_id: str, *, limit: int = 1000, after_posting_id: int = 0) -> Iterator[StatementLine]:

@@ -169,7 +169,7 @@ def _pg_claim_params(claims: list[tuple[str, str, str]], now: datetime) -> tuple
 _PG_CLAIM_MANY = (
     "INSERT INTO idempotency_keys (principal, key, fingerprint, state, response_status, response_body, created_at, expires_at) "
     "SELECT v.principal, v.key, v.fingerprint, 'running', NULL, NULL, %s, %s "
-    "FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[]) AS v(principal, key, fingerprint) "
+    "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS v(principal, key, fingerprint) "
     "ON CONFLICT (principal, key) DO NOTHING RETURNING principal, key"
 )
 
@@ -221,11 +221,11 @@ def claim_in(connection: Connection, principal: str, key: str, fingerprint: str,
     return None
 
 
-# Binary (%b) arrays: with %s psycopg escapes each JSON body (full of quotes) with a regular expression,
-# 1.2 ms for a batch of 20 responses against 0.1 ms.
+# The arrays travel as literals built by oms.db.bulk.pg_array (UnitOfWork sends them): psycopg's own text
+# list dumping escaped each JSON body (full of quotes) with a regular expression, 1.2 ms for a batch of 20.
 _PG_COMPLETE = (
     "UPDATE idempotency_keys AS k SET state = 'done', response_status = v.status, response_body = v.body::json "
-    "FROM unnest(%b::varchar[], %b::varchar[], %b::integer[], %b::text[]) AS v(principal, key, status, body) "
+    "FROM unnest(%s::varchar[], %s::varchar[], %s::integer[], %s::text[]) AS v(principal, key, status, body) "
     "WHERE k.principal = v.principal AND k.key = v.key AND k.state = 'running' RETURNING k.key"
 )
 

@@ -26,7 +26,7 @@ _accounts = LedgerAccount.__table__
 _entries = JournalEntry.__table__
 _postings = Posting.__table__
 _BALANCE_COLUMNS = ("key", "balance")
-_PG_BALANCES = "SELECT key, balance FROM ledger_accounts WHERE owner = ANY(%b::varchar[])"
+_PG_BALANCES = "SELECT key, balance FROM ledger_accounts WHERE owner = ANY(%s::varchar[])"
 _SQLITE_BALANCES = "SELECT key, balance FROM ledger_accounts WHERE owner IN ({})"
 _ENTRY_COLUMNS = ("id", "kind", "reference", "account_id", "memo", "created_at")
 _POSTING_COLUMNS = ("entry_id", "ledger_account", "asset", "amount")

@@ -18,7 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from oms.db import outbox_signal
-from oms.db.bulk import BulkReader, BulkWriter, DeferredStatement, PendingWrite, as_sqlalchemy_errors, pg_rows
+from oms.db.bulk import (
+    BulkReader,
+    BulkWriter,
+    DeferredStatement,
+    PendingWrite,
+    as_sqlalchemy_errors,
+    pg_params,
+    pg_rows,
+)
 from oms.db.engine import WalCheckpointer, is_sqlite, make_engine
 from oms.db.models import (
     Account,
@@ -745,7 +753,7 @@ class UnitOfWork:
     def _pg_cursor(self, sql: str, params: Sequence[Any]) -> Any:
         """Send one statement in the open pipeline; its rows are read from the returned cursor after the sync."""
         cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, params, binary=True)
+        cursor.execute(sql, pg_params(params), binary=True)  # lists as array literals, see bulk.pg_array
         return cursor
 
     def _read_event_ids(self) -> None:
@@ -781,7 +789,7 @@ class UnitOfWork:
 
 _ORDER_SELECT = "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM orders AS o "
 _PG_ORDERS_BY_CLIENT = (
-    _ORDER_SELECT + "JOIN unnest(%b::varchar[], %b::varchar[]) AS k(account_id, cl_ord_id) "
+    _ORDER_SELECT + "JOIN unnest(%s::varchar[], %s::varchar[]) AS k(account_id, cl_ord_id) "
     "ON o.account_id = k.account_id AND o.cl_ord_id = k.cl_ord_id"
 )
 _PG_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%s::varchar[])"
@@ -791,30 +799,30 @@ _PG_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%s::varc
 # order_events table: 150 ms at half a million events, inside the commit.)
 _PG_EVENT_IDS = (
     "SELECT e.id, e.account_id, e.account_seq FROM order_events AS e "
-    "JOIN unnest(%b::varchar[], %b::bigint[]) AS k(account_id, account_seq) "
+    "JOIN unnest(%s::varchar[], %s::bigint[]) AS k(account_id, account_seq) "
     "ON e.account_id = k.account_id AND e.account_seq = k.account_seq"
 )
 _PG_ORDERS_BY_ID = _ORDER_SELECT + "WHERE o.id = ANY(%s::varchar[])"
 # The accounts named (first array) and those of the orders sent under the venue ClOrdIDs (second and third).
 _NAMED_OR_SENT_ACCOUNTS = (
-    "FROM accounts WHERE id = ANY(%b::varchar[]) OR id IN "
-    "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%b::varchar[]) "
-    "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%b::varchar[]))"
+    "FROM accounts WHERE id = ANY(%s::varchar[]) OR id IN "
+    "(SELECT account_id FROM orders WHERE venue_cl_ord_id = ANY(%s::varchar[]) "
+    "UNION SELECT account_id FROM orders WHERE pending_venue_cl_ord_id = ANY(%s::varchar[]))"
 )
 _PG_LOCK_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " " + _NAMED_OR_SENT_ACCOUNTS + " ORDER BY id FOR UPDATE"
-_PG_LOCK_NAMED_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%b::varchar[]) ORDER BY id FOR UPDATE"
+_PG_LOCK_NAMED_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id = ANY(%s::varchar[]) ORDER BY id FOR UPDATE"
 _PG_BALANCES_OF = "SELECT owner, key, balance FROM ledger_accounts WHERE owner IN (SELECT id " + _NAMED_OR_SENT_ACCOUNTS + ")"
-_PG_BALANCES_OF_OWNERS = "SELECT owner, key, balance FROM ledger_accounts WHERE owner = ANY(%b::varchar[])"
+_PG_BALANCES_OF_OWNERS = "SELECT owner, key, balance FROM ledger_accounts WHERE owner = ANY(%s::varchar[])"
 _PG_ORDERS_BY_ANY_VENUE_CL = (
-    _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[])"
+    _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%s::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%s::varchar[])"
 )
 _PG_PENDING_RESERVATIONS_BY_VENUE_CL = (
     "SELECT " + ", ".join(f"r.{name}" for name in _RESERVATION_FIELDS) + " FROM reservations AS r "
     "JOIN orders AS o ON o.id = r.order_id WHERE r.status = 'pending' "
-    "AND (o.venue_cl_ord_id = ANY(%b::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%b::varchar[]))"
+    "AND (o.venue_cl_ord_id = ANY(%s::varchar[]) OR o.pending_venue_cl_ord_id = ANY(%s::varchar[]))"
 )
 _PG_RECENT_ORDER_COUNTS = (
-    "SELECT account_id, COUNT(*) FROM orders WHERE account_id = ANY(%b::varchar[]) AND created_at > %s "
+    "SELECT account_id, COUNT(*) FROM orders WHERE account_id = ANY(%s::varchar[]) AND created_at > %s "
     "AND (text IS NULL OR text NOT LIKE %s) GROUP BY account_id"
 )
 _PG_GLOBAL_KILL_SWITCH = "SELECT enabled FROM global_switches WHERE name = 'kill_switch'"
@@ -823,7 +831,7 @@ _PG_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_i
 _PG_PENDING_RESERVATIONS = (
     "SELECT " + ", ".join(_RESERVATION_FIELDS) + " FROM reservations WHERE order_id = ANY(%s::varchar[]) AND status = 'pending'"
 )
-_PG_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%b::varchar[])"
+_PG_APPLIED_EXEC_IDS = "SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY(%s::varchar[])"
 
 # SQLite: the same lookups with ``IN`` lists (``{}`` takes the placeholders), through the driver's cursor.
 _SQLITE_ACCOUNTS = "SELECT " + ", ".join(_ACCOUNT_FIELDS) + " FROM accounts WHERE id IN ({})"

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    String,
+    and_,
+    column,
+    or_,
+    select,
+    true,
+    values,
+)
 
 from oms.api.problems import Problem
 from oms.api.render import order_json, text, timestamp
@@ -85,9 +97,32 @@ class OrderFilter:
     cursor: str | None = None
 
 
+def first_per_account(dialect: str, table: FromClause, columns: Sequence[ColumnElement[Any]], accounts: list[str],
+                      condition: ColumnElement[bool], order: list[tuple[str, bool]], limit: int) -> Select[Any]:  # fmt: skip
+    """The first ``limit`` rows of ``accounts`` matching ``condition`` in ``order`` ((column, descending) pairs).
+
+    With several accounts on PostgreSQL, each account's first ``limit`` rows come from its own
+    ``(account_id, created_at)`` index range (a LATERAL subquery per account) and the first ``limit`` of those
+    are kept. With ``account_id IN (...)`` the planner read every row of every listed account and sorted them
+    all for each page: a retail backend's key is bound to many accounts. SQLite and one account keep the plain
+    query, which already reads one index range.
+    """
+
+    def sort(source: Any) -> list[Any]:
+        return [source.c[name].desc() if descending else source.c[name] for name, descending in order]
+
+    if dialect != "postgresql" or len(accounts) <= 1:
+        where = table.c.account_id.in_(accounts) & condition
+        return select(*columns).where(where).order_by(*sort(table)).limit(limit)
+    wanted = values(column("account_id", String), name="wanted").data([(account,) for account in accounts])
+    first = (select(*columns).where((table.c.account_id == wanted.c.account_id) & condition)
+             .order_by(*sort(table)).limit(limit).lateral("first"))  # fmt: skip
+    return select(first).select_from(wanted.join(first, true())).order_by(*sort(first)).limit(limit)
+
+
 def list_orders(connection: Connection, query: OrderFilter) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first; ``after``/``until`` bound ``created_at`` (inclusive after, exclusive until)."""
-    condition = _orders.c.account_id.in_(query.accounts)
+    condition: ColumnElement[bool] = true()
     if query.statuses:
         condition = condition & _orders.c.status.in_(query.statuses)
     if query.symbol:
@@ -105,9 +140,10 @@ def list_orders(connection: Connection, query: OrderFilter) -> tuple[list[dict[s
         condition = condition & (_orders.c.created_at <= created) & or_(
             _orders.c.created_at < created, and_(_orders.c.created_at == created, _orders.c.id < str(last_id))
         )
-    rows = connection.execute(
-        _select_orders().where(condition).order_by(_orders.c.created_at.desc(), _orders.c.id.desc()).limit(query.limit + 1)
-    ).all()
+    columns = [_orders.c[name] for name in ORDER_COLUMNS]
+    newest_first = [("created_at", True), ("id", True)]
+    rows = connection.execute(first_per_account(connection.dialect.name, _orders, columns, query.accounts, condition,
+                                                newest_first, query.limit + 1)).all()  # fmt: skip
     records = [record_from_row(row) for row in rows[: query.limit]]
     cursor = None
     if len(rows) > query.limit:
@@ -128,7 +164,7 @@ def list_executions(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Oldest first (booking order), so a client can follow them with the cursor."""
     columns = _executions.c
-    condition = columns.account_id.in_(accounts)
+    condition: ColumnElement[bool] = true()
     if order_id:
         condition = condition & (columns.order_id == order_id)
     if symbol:
@@ -139,12 +175,12 @@ def list_executions(
         condition = condition & (columns.created_at >= created) & or_(  # the bare bound: see list_orders
             columns.created_at > created, and_(columns.created_at == created, columns.id > str(last_id))
         )
-    rows = connection.execute(
-        select(columns.id, columns.order_id, columns.account_id, columns.exec_type, columns.symbol, columns.side,
-               columns.last_qty, columns.last_px, columns.fee, columns.cum_qty, columns.leaves_qty,
-               columns.transact_time, columns.created_at)
-        .where(condition).order_by(columns.created_at, columns.id).limit(limit + 1)
-    ).all()  # fmt: skip
+    shown = [columns.id, columns.order_id, columns.account_id, columns.exec_type, columns.symbol, columns.side,
+             columns.last_qty, columns.last_px, columns.fee, columns.cum_qty, columns.leaves_qty,
+             columns.transact_time, columns.created_at]  # fmt: skip
+    oldest_first = [("created_at", False), ("id", False)]
+    rows = connection.execute(first_per_account(connection.dialect.name, _executions, shown, accounts, condition,
+                                                oldest_first, limit + 1)).all()  # fmt: skip
     page = rows[:limit]
     items = [
         {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from oms.api.keys import create_api_key
 from oms.domain.enums import ExecType, OrderStatus
-from tests.api.conftest import Api
+from tests.api.conftest import ALL_SCOPES, Api
 from tests.service.factories import report
 
 
@@ -20,8 +22,8 @@ def test_place_returns_201_with_the_order_in_pending_new_and_a_generated_client_
     assert order["client_order_id"] and order["id"]
     assert order["created_at"].endswith("Z")
     balances = api.get("/v1/accounts/ALICE/balances").json()
-    assert Decimal(balances["reserved"]) == Decimal("1900")
-    assert Decimal(balances["available"]) == Decimal("98100")
+    assert Decimal(balances["reserved"]) == Decimal(1900)
+    assert Decimal(balances["available"]) == Decimal(98100)
 
 
 def test_get_by_id_and_by_client_order_id(api: Api) -> None:
@@ -101,11 +103,11 @@ def test_lifecycle_fills_from_the_venue_show_in_order_executions_positions_and_s
     assert position["average_cost"] == "189.80000000"
     numbers = {name: Decimal(position[name]) for name in ("reference_price", "market_value", "cost_basis", "unrealized_pnl", "realized_pnl")}
     assert numbers == {
-        "reference_price": Decimal("190"), "market_value": Decimal("1900"), "cost_basis": Decimal("1898"),
-        "unrealized_pnl": Decimal("2"), "realized_pnl": Decimal("0"),
+        "reference_price": Decimal(190), "market_value": Decimal(1900), "cost_basis": Decimal(1898),
+        "unrealized_pnl": Decimal(2), "realized_pnl": Decimal(0),
     }  # fmt: skip
     balances = api.get("/v1/accounts/ALICE/balances").json()
-    assert Decimal(balances["available"]) == Decimal("100000") - Decimal("1898")
+    assert Decimal(balances["available"]) == Decimal(100000) - Decimal(1898)
     assert Decimal(balances["reserved"]) == 0
     lines = api.get("/v1/accounts/ALICE/statement").json()["lines"]
     assert {line["kind"] for line in lines} >= {"deposit", "reserve", "fill"}
@@ -119,10 +121,10 @@ def test_realized_pnl_after_a_partial_sale(api: Api) -> None:
     api.fill(sell.json()["id"], "4", "195.00", OrderStatus.FILLED)
     (position,) = api.get("/v1/accounts/ALICE/positions").json()
     assert position["qty"] == "6"
-    assert Decimal(position["realized_pnl"]) == Decimal("40")  # 4 x (195 - 185)
-    assert Decimal(position["average_cost"]) == Decimal("185")
-    assert Decimal(position["unrealized_pnl"]) == Decimal("30")  # 6 x (190 reference - 185)
-    assert Decimal(api.get("/v1/accounts/ALICE/balances").json()["unsettled"]) == Decimal("780")
+    assert Decimal(position["realized_pnl"]) == Decimal(40)  # 4 x (195 - 185)
+    assert Decimal(position["average_cost"]) == Decimal(185)
+    assert Decimal(position["unrealized_pnl"]) == Decimal(30)  # 6 x (190 reference - 185)
+    assert Decimal(api.get("/v1/accounts/ALICE/balances").json()["unsettled"]) == Decimal(780)
 
 
 def test_cancel_goes_pending_then_canceled_by_the_venue_and_releases_the_reservation(api: Api) -> None:
@@ -168,7 +170,7 @@ def test_replace_links_the_replacing_order_both_ways(api: Api) -> None:
     assert successor["client_order_id"] == "r-2"
     assert (successor["qty"], successor["limit_price"], successor["status"]) == ("12", "189.00", "new")
     assert api.get("/v1/orders/by-client-id/r-2").json()["id"] == successor["id"]
-    assert Decimal(api.get("/v1/accounts/ALICE/balances").json()["reserved"]) == Decimal("2268")
+    assert Decimal(api.get("/v1/accounts/ALICE/balances").json()["reserved"]) == Decimal(2268)
 
 
 def test_list_filters_by_status_symbol_and_time_and_pages_with_a_cursor(api: Api) -> None:
@@ -197,3 +199,32 @@ def test_list_filters_by_status_symbol_and_time_and_pages_with_a_cursor(api: Api
     assert len(everything["orders"]) == 6
     assert api.get("/v1/orders", params={"status": "bogus"}).status_code == 422
     assert api.get("/v1/orders", params={"cursor": "not-a-cursor"}).status_code == 400
+
+
+def _all_pages(api: Api, path: str, field: str, key: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = api.get(path, key=key, params={"limit": 2} | ({"cursor": cursor} if cursor else {})).json()
+        assert len(page[field]) <= 2
+        items.extend(page[field])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def test_a_key_for_several_accounts_pages_through_all_their_orders_and_executions_in_order(api: Api) -> None:
+    both = create_api_key(api.database, ["ALICE", "BOB"], ALL_SCOPES)
+    placed = [api.place(key=api.alice if n % 3 else api.bob, qty="1", client_order_id=f"M{n}").json()["id"] for n in range(7)]
+    for order_id in placed[:5]:
+        api.fill(order_id, "1", "190.00", OrderStatus.FILLED)
+
+    orders = _all_pages(api, "/v1/orders", "orders", both)
+    assert sorted(o["id"] for o in orders) == sorted(placed)  # no gaps, no repeats across accounts and pages
+    newest_first = [(o["created_at"], o["id"]) for o in orders]
+    assert newest_first == sorted(newest_first, reverse=True)
+    assert {o["account"] for o in orders} == {"ALICE", "BOB"}
+
+    executions = _all_pages(api, "/v1/executions", "executions", both)
+    assert sorted(e["order_id"] for e in executions) == sorted(placed[:5])
+    assert [e["order_id"] for e in executions] == placed[:5]  # booking order, across both accounts

@@ -47,6 +47,7 @@ from oms.service.orders import Outcome
 from oms.service.uow import Database, UnitOfWork
 from tests.conftest import _fresh_postgres
 from tests.service.factories import NO_FEES, buy, funded_account, report, setup_database
+from tests.service.plans import explain, rows_examined
 
 ACCOUNTS = [f"H{index:02d}" for index in range(20)]
 CROWD = [f"C{index:03d}" for index in range(200)]  # many accounts (ten filled orders each), as a broker has
@@ -207,17 +208,7 @@ def _sent(database: Database, call: Callable[[], object]) -> tuple[str, Any]:
 
 def _plan(database: Database, sql: str, params: Any) -> str:
     """The plan PostgreSQL picks for ``sql`` with these values (the custom plan a first execution gets)."""
-    connection = database.engine.raw_connection()
-    driver = connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor:
-            cursor.execute("EXPLAIN " + sql, params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        driver.rollback()
-    finally:
-        connection.close()
-    return plan
+    return "\n".join(row[0] for row in explain(database, "", sql, params))
 
 
 Listing = Callable[[Any, str | None], tuple[list[Any], str | None]]  # (connection, cursor) -> (page, next cursor)
@@ -259,3 +250,30 @@ def test_an_order_page_deep_in_an_accounts_day_starts_at_its_cursor(history: tup
     plan = _deep_page_plan(database, listing)
     assert "ix_orders_account_created" in plan, plan
     assert "created_at <=" in plan, plan  # the range starts at the cursor, not at the account's newest order
+
+
+MANY = CROWD + QUIET  # a retail backend's key is bound to many accounts (ten orders each here)
+
+
+def test_an_order_page_of_many_accounts_reads_each_accounts_newest_not_all_their_orders(crowd: Database) -> None:
+    database = crowd
+
+    def page() -> None:
+        with database.engine.connect() as connection:
+            queries.list_orders(connection, queries.OrderFilter(accounts=MANY, limit=PAGE))
+
+    read = rows_examined(database, *_sent(database, page), "orders")
+    # a page and one more per account, plus one: the index has no id, so the sort on (created_at, id) reads
+    # on to the end of the last created_at; not the 2,002 orders of these accounts
+    assert read <= len(MANY) * (PAGE + 2), read
+
+
+def test_an_execution_page_of_many_accounts_reads_each_accounts_oldest_not_all_their_executions(crowd: Database) -> None:
+    database = crowd
+
+    def page() -> None:
+        with database.engine.connect() as connection:
+            queries.list_executions(connection, MANY, order_id=None, symbol=None, limit=PAGE, cursor=None)
+
+    read = rows_examined(database, *_sent(database, page), "executions")
+    assert read <= len(MANY) * (PAGE + 1), read

@@ -44,6 +44,7 @@ AutoId = BigInteger().with_variant(Integer(), "sqlite")
 OPEN_ORDERS = "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"
 # Holds not yet posted or voided: the predicate of the partial index ix_reservations_pending_order.
 PENDING_RESERVATIONS = "status = 'pending'"
+UNSETTLED = "settled_entry_id IS NULL"
 
 
 class Base(DeclarativeBase):
@@ -183,9 +184,16 @@ class PendingSettlement(Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal]
     trade_date: Mapped[date] = mapped_column(Date)
-    settle_date: Mapped[date] = mapped_column(Date, index=True)
+    settle_date: Mapped[date] = mapped_column(Date)
     source_entry_id: Mapped[str] = mapped_column(String(40))
     settled_entry_id: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (
+        # Unsettled only: the nightly settlement reads what is due, not every past sale (migration
+        # 0008_due_settlements).
+        Index("ix_pending_settlements_due", "settle_date", postgresql_where=sql_text(UNSETTLED),
+              sqlite_where=sql_text(UNSETTLED)),
+    )
 
 
 class Order(Base):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from oms.db.durability import relaxed_commit
 from oms.db.models import Account, Instrument, JournalEntry, PendingSettlement
@@ -114,15 +114,19 @@ def balances(database: Database, account_id: str) -> Balances:
         return account_balances(connection, account_id, row[0])
 
 
+def due_settlements(through: date) -> Select[tuple[str, str]]:
+    """(id, account) of the settlements due by ``through`` and not settled yet, read from
+    ``ix_pending_settlements_due``, which holds the unsettled ones only (not every past sale)."""
+    table = PendingSettlement.__table__
+    return (select(table.c.id, table.c.account_id)
+            .where((table.c.settle_date <= through) & (table.c.settled_entry_id.is_(None))).order_by(table.c.id))  # fmt: skip
+
+
 def settle(database: Database, through: date) -> int:
     """Make sale proceeds with a settlement date on or before ``through`` available. Returns entries booked."""
     table = PendingSettlement.__table__
     with database.engine.connect() as connection:
-        due = connection.execute(
-            select(table.c.id, table.c.account_id)
-            .where((table.c.settle_date <= through) & (table.c.settled_entry_id.is_(None)))
-            .order_by(table.c.id)
-        ).all()
+        due = connection.execute(due_settlements(through)).all()
     booked = 0
     by_account: dict[str, list[str]] = {}
     for settlement_id, account_id in due:

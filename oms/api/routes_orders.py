@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 from starlette.responses import JSONResponse
 
 from oms.api import queries, writes
@@ -17,6 +18,19 @@ from oms.api.responses import ok, problems, respond
 from oms.api.schemas import ExecutionPage, OrderOut, OrderPage, OrderRequest, ReplaceRequest
 
 router = APIRouter(prefix="/v1", tags=["orders"])
+
+def _iso_8601(value: object) -> object:
+    """A query time must be ISO 8601 text, as the OpenAPI document says: pydantic alone would also take a bare
+    number as seconds since 1970."""
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z") from None
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 StatusFilter = Annotated[
     str | None,
@@ -67,8 +81,8 @@ def list_orders(
     account: Annotated[str | None, Query(max_length=64)] = None,
     status: StatusFilter = None,
     symbol: Annotated[str | None, Query(max_length=32)] = None,
-    after: Annotated[datetime | None, Query(description="created_at >= after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="created_at < until (ISO 8601)")] = None,
+    after: Annotated[Instant | None, Query(description="created_at >= after (ISO 8601)")] = None,
+    until: Annotated[Instant | None, Query(description="created_at < until (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> JSONResponse:

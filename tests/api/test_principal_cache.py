@@ -46,13 +46,13 @@ def test_concurrent_requests_for_an_unseen_key_share_one_lookup() -> None:
 
 
 def test_a_busy_key_is_refreshed_ahead_without_a_request_waiting() -> None:
-    store = KeyStore(delay_s=0.1)
-    cache = PrincipalCache(store.lookup, ttl_s=TTL_S)
+    store = KeyStore(delay_s=0.06)
+    cache = PrincipalCache(store.lookup, ttl_s=1.0)  # refreshed from half to nine tenths of its life
 
     async def scenario() -> tuple[list[float], int]:
         await cache.resolve(KEY)
         waits = []
-        for _ in range(12):  # one request every 0.05 s for 0.6 s: past the TTL, so the key needs refreshing
+        for _ in range(30):  # one request every 0.05 s for 1.5 s: past the TTL, so the key needs refreshing
             await asyncio.sleep(0.05)
             started = asyncio.get_running_loop().time()
             assert await cache.resolve(KEY) == ALICE
@@ -60,8 +60,25 @@ def test_a_busy_key_is_refreshed_ahead_without_a_request_waiting() -> None:
         return waits, store.lookups
 
     waits, lookups = asyncio.run(scenario())
-    assert max(waits) < 0.05  # a lookup takes 0.1 s: no request waited for one
+    assert max(waits) < 0.03  # a lookup takes 0.06 s: no request waited for one
     assert lookups >= 2  # ...yet the entry was read again from the store
+
+
+def test_keys_first_seen_together_are_refreshed_at_different_times() -> None:
+    """Refreshed at exactly half their life, keys looked up together stayed in step: every refresh of the
+    bench's 50 keys came in one burst of worker-thread lookups."""
+    store = KeyStore(delay_s=0.0)
+    cache = PrincipalCache(store.lookup, ttl_s=10.0)
+    keys = [f"{KEY}{n:02d}" for n in range(50)]
+
+    async def scenario() -> None:
+        for key in keys:
+            await cache.resolve(key)
+
+    asyncio.run(scenario())
+    refresh_ages = sorted(entry[1] for entry in cache._entries.values())
+    assert 5.0 <= refresh_ages[0] and refresh_ages[-1] <= 9.0
+    assert refresh_ages[-1] - refresh_ages[0] > 2.0  # spread over most of the window, not one instant
 
 
 def test_a_revoked_key_stops_working_within_the_ttl() -> None:
@@ -107,7 +124,7 @@ def test_a_failed_refresh_keeps_the_entry_until_it_expires() -> None:
     async def scenario() -> tuple[Principal | None, int]:
         await cache.resolve(KEY)
         store.failing = True
-        await asyncio.sleep(TTL_S * 0.6)  # past half its life: this request starts a refresh, which fails
+        await asyncio.sleep(TTL_S * 0.92)  # past its refresh point, not its life: this request starts a refresh, which fails
         served = await cache.resolve(KEY)
         await asyncio.sleep(0.05)
         return served, store.lookups

@@ -438,10 +438,18 @@ def main() -> None:
               f"venue's {1000 * pg_used.get(VENUE_APPLICATION, 0.0) / max(1, accepted):.2f}); wall {args.seconds:.0f} s x 2 cores = "
               f"{2000 * args.seconds / max(1, accepted):.2f} core-ms per placement available")
         wait_until_filled(database)  # the closed loop's last orders: measure latency from a steady state
+        cpu_before, bench_before, venue_before = process_cpu_s(process.pid), time.process_time(), venue.cpu_s()
+        pg_before, wall_before = database_cpu_s(admin, name), time.perf_counter()
         accepted, refused, opened = asyncio.run(open_loop(base, keys, args.seconds, args.rate))
+        wall = time.perf_counter() - wall_before
+        pg_after = database_cpu_s(admin, name)
+        pg_open = sum(pg_after[a] - pg_before.get(a, 0.0) for a in pg_after)
         print(f"latency at {args.rate:.0f} req/s (from intended send time): p50 {1000 * statistics.median(opened):.1f} ms "
               f"p90 {1000 * percentile(opened, 0.90):.1f} ms p99 {1000 * percentile(opened, 0.99):.1f} ms "
               f"max {1000 * max(opened):.1f} ms ({accepted} accepted, {_reasons(refused)})")  # fmt: skip
+        print(f"CPU during that loop, % of one core: API {100 * (process_cpu_s(process.pid) - cpu_before) / wall:.0f}, "
+              f"venue {100 * (venue.cpu_s() - venue_before) / wall:.0f}, HTTP client {100 * (time.process_time() - bench_before) / wall:.0f}, "
+              f"PostgreSQL backends {100 * pg_open / wall:.0f} (of {100 * os.cpu_count():.0f})")  # fmt: skip
         open_orders = wait_until_filled(database)
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"venue filled {venue.filled} orders; orders not filled at the end: {open_orders}")

@@ -7,6 +7,7 @@ fills the standard header unless a script says otherwise, so scripts can break e
 from __future__ import annotations
 
 import re
+import select
 import socket
 import ssl
 import threading
@@ -24,8 +25,8 @@ HEADER_ORDER = (35, 49, 56, 34, 52)
 OTHER_HEADER_TAGS = frozenset({43, 50, 57, 97, 115, 116, 122, 128, 129, 142, 143, 369, 627})
 DEFAULT_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
-# A TLS front (stunnel) may fork and load its keys per connection: on a loaded host its handshake has taken
-# longer than the TCP connect (a CI run timed out at 5 s), so the handshake gets its own, longer limit.
+# The TLS handshake gets its own, longer limit than the TCP connect: the connect completes in the kernel's
+# listen queue, the handshake needs the TLS front (stunnel) itself to answer.
 TLS_HANDSHAKE_TIMEOUT_S = 20.0
 _NOW = re.compile(r"\{now(?:([+-])(\d+)s)?\}")
 
@@ -98,6 +99,10 @@ class Connection:
         else:
             self.socket = plain
         self.socket.settimeout(0.2)
+        # An OpenSSL connection must not be read and written by two threads at once (with TLS 1.3 the
+        # reader may be taking the server's session tickets while a write goes out: seen as a Logon that
+        # never reached stunnel's backend). Every recv and send on the socket holds this lock.
+        self._io_lock = threading.Lock()
         self.next_seq = 1
         self.messages: list[Message] = []
         self.consumed: set[int] = set()
@@ -111,10 +116,10 @@ class Connection:
         frames = FrameReader()
         while not self._stopping:
             try:
-                data = self.socket.recv(65536)
+                data = self._receive()
             except (TimeoutError, ssl.SSLWantReadError):
                 continue
-            except OSError:
+            except (OSError, ValueError):  # ValueError: closed under us by close()
                 data = b""
             with self._cond:
                 if not data:
@@ -126,13 +131,30 @@ class Connection:
         if self.closed_by_peer:
             # Close our side at once, as an engine would: the acceptor may hold the session until it does.
             try:
-                self.socket.close()
+                with self._io_lock:
+                    self.socket.close()
             except OSError:
                 pass
 
+    def _receive(self) -> bytes:
+        """Wait for bytes outside the lock, then read without blocking while holding it: readable TLS bytes
+        may be a partial record or a session ticket with no data (SSLWantReadError: wait again)."""
+        pending = isinstance(self.socket, ssl.SSLSocket) and self.socket.pending()
+        if not pending and not select.select([self.socket], [], [], 0.2)[0]:
+            raise TimeoutError
+        with self._io_lock:
+            self.socket.settimeout(0.0)
+            try:
+                return self.socket.recv(65536)
+            except BlockingIOError:
+                raise TimeoutError from None
+            finally:
+                self.socket.settimeout(0.2)
+
     def send(self, data: bytes) -> None:
         try:
-            self.socket.sendall(data)
+            with self._io_lock:
+                self.socket.sendall(data)
         except OSError as error:
             raise StepFailed("bytes sent", f"send failed: {error}") from None
 
@@ -165,11 +187,12 @@ class Connection:
 
     def close(self) -> None:
         self._stopping = True
-        try:
-            self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.socket.close()
+        with self._io_lock:
+            try:
+                self.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.socket.close()
         self._reader.join(timeout=2)
 
 

@@ -42,7 +42,11 @@ class TlsFrontConfig:
             "foreground = yes",
             "pid =",
             f"output = {log_file}",
-            "debug = 4",
+            # No syslog: without /dev/log (containers) glibc's syslog writes each line to /dev/console, a
+            # slow device (1.4 ms a line here, longer when its reader stalls); a connection's thread sat in
+            # that write while its client's TLS handshake timed out.
+            "syslog = no",
+            "debug = 5",  # notice: each connection accepted and closed, for operators and failing tests
             "[fix-clients]",
             f"accept = {self.accept_host}:{self.accept_port}",
             f"connect = {self.connect_host}:{self.connect_port}",
@@ -74,18 +78,32 @@ class StunnelFront:
     def log_file(self) -> Path:
         return self._directory / "stunnel.log"
 
+    @property
+    def stderr_file(self) -> Path:
+        return self._directory / "stunnel.stderr"
+
+    def log_tail(self, characters: int = 2000) -> str:
+        """The end of stunnel's log, for an operator's or a failing test's message."""
+        try:
+            return self.log_file.read_text(errors="replace")[-characters:]
+        except OSError:
+            return ""
+
     def start(self) -> StunnelFront:
         for path in (self.config.cert_file, self.config.key_file):
             if not Path(path).is_file():
                 raise TlsFrontError(f"TLS file not found: {path}")
         conf = self._directory / "stunnel.conf"
         conf.write_text(self.config.stunnel_text(self.log_file), encoding="utf-8")
-        self._process = subprocess.Popen([stunnel_binary(), str(conf)], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
+        # In the foreground stunnel logs to stderr as well as to its log file. A pipe nobody reads would
+        # fill after some 64 KB of log lines and then block stunnel, every connection with it: a file.
+        with self.stderr_file.open("wb") as stderr:
+            self._process = subprocess.Popen([stunnel_binary(), str(conf)], stdout=subprocess.DEVNULL,
+                                             stderr=stderr)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                error = (self._process.stderr.read() if self._process.stderr else b"").decode(errors="replace")
+                error = self.stderr_file.read_text(errors="replace")
                 log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
                 raise TlsFrontError(f"stunnel exited: {(error or log).strip()[-400:]}")
             if _port_open(self.config.accept_port):

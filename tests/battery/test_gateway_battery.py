@@ -227,7 +227,7 @@ def test_client_sessions_over_tls_and_plaintext_refused_on_the_tls_port(
     with StunnelFront(config) as front:
         for case in ("1S-a", "SEC-1"):
             result = run_script(scripts[case], gateway_stack.target(port=front.config.accept_port, tls_ca=cert))
-            assert result.ok, "\n".join(map(str, result.steps))
+            assert result.ok, "\n".join([*map(str, result.steps), "stunnel log:", front.log_tail()])
         logon = encode([(8, "FIX.4.4"), (35, "A"), (49, "CERT"), (56, "OMS"), (34, "1"), (52, utc_timestamp()),
                         (98, "0"), (108, "30"), (141, "Y")])
         received = b""

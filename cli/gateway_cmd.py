@@ -1,7 +1,7 @@
 """`oms gateway`: run the FIX gateway (client sessions + venue session + outbox), or hash a client password.
 
     oms gateway                       same as `oms gateway run`
-    oms gateway run [--config sessions.cfg]
+    oms gateway run [--config sessions.cfg] [--tls-port P --tls-cert CERT --tls-key KEY [--tls-host H]]
     oms gateway hash-password         prints a PasswordHash= value for a client [SESSION]
     oms gateway sessions              each session's persisted sequence numbers
     oms gateway unresolved            orders whose outcome at the venue stayed unknown (reservations held)
@@ -28,10 +28,23 @@ def gateway(ctx: click.Context) -> None:
 @gateway.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
               show_default=True, help="sessions.cfg holding the gateway's sections")
-def run(config_path: Path = Path(DEFAULT_CONFIG)) -> None:
-    """Start the gateway on the configured database and serve until SIGINT/SIGTERM."""
+@click.option("--tls-port", type=click.IntRange(1, 65535), default=None,
+              help="also accept client sessions over TLS on this port (stunnel in front of the client acceptor)")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PEM certificate the TLS port presents")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PEM private key of that certificate")
+@click.option("--tls-host", default="0.0.0.0", show_default=True, help="address the TLS port binds")
+def run(config_path: Path = Path(DEFAULT_CONFIG), tls_port: int | None = None, tls_cert: Path | None = None,
+        tls_key: Path | None = None, tls_host: str = "0.0.0.0") -> None:
+    """Start the gateway on the configured database and serve until SIGINT/SIGTERM.
+
+    With --tls-port, stunnel terminates TLS for client sessions for as long as the gateway runs and forwards
+    them to the client acceptor's plaintext port; give the client sessions AllowedRemoteAddresses=127.0.0.1 so
+    that port takes connections from this host (stunnel) only."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from fix.tls_front import StunnelFront, TlsFrontConfig, TlsFrontError
     from oms.db.migrate import upgrade
     from oms.gateway.config import ConfigError, load_gateway_settings
     from oms.gateway.gateway import Gateway
@@ -39,20 +52,41 @@ def run(config_path: Path = Path(DEFAULT_CONFIG)) -> None:
     from oms.service.uow import Database
     from oms.settings import SettingsError, get_settings
 
+    if tls_port is not None and (tls_cert is None or tls_key is None):
+        raise click.UsageError("--tls-port needs --tls-cert and --tls-key")
+    if tls_port is None and (tls_cert is not None or tls_key is not None):
+        raise click.UsageError("--tls-cert and --tls-key need --tls-port")
+    front: StunnelFront | None = None
     try:
         settings = get_settings()
         configure_logging(settings.log_level, settings.log_format)
         gateway_settings = load_gateway_settings(config_path)
+        if tls_port is not None:
+            assert tls_cert is not None and tls_key is not None
+            ports = gateway_settings.client_accept_ports()
+            if len(ports) != 1:
+                raise click.ClickException(f"--tls-port needs the client sessions on one SocketAcceptPort, "
+                                           f"found {sorted(ports)}")
+            front = StunnelFront(TlsFrontConfig(accept_port=tls_port, connect_port=next(iter(ports)),
+                                                cert_file=tls_cert, key_file=tls_key, accept_host=tls_host))
+            front.check()  # before the database is touched
         database = Database.from_url(settings.database_url)
         upgrade(database.engine)
         from oms.service.orders import ServiceConfig
 
+        if front is not None:
+            front.start()
+            click.echo(f"TLS for client sessions on {tls_host}:{tls_port} (stunnel log: {front.log_file})",
+                       err=True)
         Gateway(gateway_settings, database, ServiceConfig.from_settings(settings),
                 redis_url=settings.redis_url).run_forever()
-    except (ConfigError, SettingsError) as error:
+    except (ConfigError, SettingsError, TlsFrontError) as error:
         raise click.ClickException(str(error)) from None
     except SQLAlchemyError as error:
         raise click.ClickException(f"database error: {type(error).__name__}: {getattr(error, 'orig', error)}") from None
+    finally:
+        if front is not None:
+            front.stop()
 
 
 @gateway.command("hash-password")

@@ -89,10 +89,15 @@ class StunnelFront:
         except OSError:
             return ""
 
-    def start(self) -> StunnelFront:
+    def check(self) -> None:
+        """Refuse at once what would stop stunnel from starting: a missing certificate or key, no stunnel."""
         for path in (self.config.cert_file, self.config.key_file):
             if not Path(path).is_file():
                 raise TlsFrontError(f"TLS file not found: {path}")
+        stunnel_binary()
+
+    def start(self) -> StunnelFront:
+        self.check()
         conf = self._directory / "stunnel.conf"
         conf.write_text(self.config.stunnel_text(self.log_file), encoding="utf-8")
         # In the foreground stunnel logs to stderr as well as to its log file. A pipe nobody reads would

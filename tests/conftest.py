@@ -134,3 +134,16 @@ def redis_url() -> Iterator[str]:
     yield REDIS_TEST_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def stunnel() -> str:
+    """The stunnel binary the TLS drills need (`.ci/run` installs it); missing: a skip here, a failure in CI."""
+    from fix.tls_front import TlsFrontError, stunnel_binary
+
+    try:
+        return stunnel_binary()
+    except TlsFrontError as error:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{error} (CI=true: a missing tool is a failure, not a skip)", pytrace=False)
+        pytest.skip(str(error))

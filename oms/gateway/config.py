@@ -94,6 +94,10 @@ class GatewaySettings:
                 return client
         return None
 
+    def client_accept_ports(self) -> frozenset[int]:
+        """The TCP ports the client acceptor listens on (sessions usually share one)."""
+        return frozenset(int(_lookup(client.settings, "SocketAcceptPort") or 0) for client in self.clients)
+
     def acceptor_text(self) -> str:
         return _quickfix_text(client.settings for client in self.clients)
 

@@ -41,21 +41,6 @@ def battery_row(request: pytest.FixtureRequest) -> Callable[..., None]:
     return record
 
 
-@pytest.fixture(scope="session")
-def stunnel() -> str:
-    """The stunnel binary the TLS drills need (`.ci/run` installs it); missing: a skip here, a failure in CI."""
-    import os
-
-    from fix.tls_front import TlsFrontError, stunnel_binary
-
-    try:
-        return stunnel_binary()
-    except TlsFrontError as error:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{error} (CI=true: a missing tool is a failure, not a skip)", pytrace=False)
-        pytest.skip(str(error))
-
-
 @pytest.fixture
 def throwaway_postgres() -> Iterator[Any]:
     """A PostgreSQL server of the test's own (see `pg_cluster`), started; removed afterwards. Without the

@@ -75,7 +75,7 @@ def run(config_path: Path = Path(DEFAULT_CONFIG), tls_port: int | None = None, t
         from oms.service.orders import ServiceConfig
 
         if front is not None:
-            front.start()
+            front.start_supervised()
             click.echo(f"TLS for client sessions on {tls_host}:{tls_port} (stunnel log: {front.log_file})",
                        err=True)
         Gateway(gateway_settings, database, ServiceConfig.from_settings(settings),

@@ -6,7 +6,8 @@ the acceptor's `AllowedRemoteAddresses=127.0.0.1` keeps its plaintext port close
 plaintext FIX Logon sent to the TLS port fails the TLS handshake and is dropped without an answer.
 
 `StunnelFront` writes a private stunnel configuration (foreground, no PID file, TLS 1.2 or newer) and runs
-stunnel as a child process for exactly as long as the gateway runs.
+stunnel as a child process for exactly as long as the gateway runs; `start_supervised` also starts it
+again whenever it exits.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 STARTUP_TIMEOUT_S = 10.0
+log = structlog.get_logger(__name__)
 
 
 class TlsFrontError(RuntimeError):
@@ -73,6 +78,9 @@ class StunnelFront:
         self.config = config
         self._directory = Path(tempfile.mkdtemp(prefix="oms-stunnel-"))
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
 
     @property
     def log_file(self) -> Path:
@@ -98,6 +106,43 @@ class StunnelFront:
 
     def start(self) -> StunnelFront:
         self.check()
+        self._launch()
+        return self
+
+    def start_supervised(self, check_every_s: float = 1.0) -> StunnelFront:
+        """Start, then start stunnel again whenever it exits, until stop(): a TLS port that dies at night
+        comes back by itself (each exit and restart is logged at error level)."""
+        self.start()
+        self._supervisor = threading.Thread(target=self._supervise, args=(check_every_s,), daemon=True,
+                                            name="tls-front")
+        self._supervisor.start()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _supervise(self, check_every_s: float) -> None:
+        while not self._stopping.wait(check_every_s):
+            process = self._process
+            if process is None or process.poll() is None:
+                continue
+            log.error("tls_front_exited", returncode=process.returncode, port=self.config.accept_port,
+                      stunnel_log=self.log_tail(400))
+            try:
+                self._launch()
+            except (TlsFrontError, OSError) as error:
+                log.error("tls_front_restart_failed", port=self.config.accept_port, error=str(error))
+            else:
+                self.restarts += 1
+                log.warning("tls_front_restarted", port=self.config.accept_port, restarts=self.restarts)
+
+    def _launch(self) -> None:
+        """Write the configuration, run stunnel, and return once its TLS port accepts."""
         conf = self._directory / "stunnel.conf"
         conf.write_text(self.config.stunnel_text(self.log_file), encoding="utf-8")
         # In the foreground stunnel logs to stderr as well as to its log file. A pipe nobody reads would
@@ -112,12 +157,20 @@ class StunnelFront:
                 log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
                 raise TlsFrontError(f"stunnel exited: {(error or log).strip()[-400:]}")
             if _port_open(self.config.accept_port):
-                return self
+                return
             time.sleep(0.05)
-        self.stop()
+        self._terminate()
         raise TlsFrontError(f"stunnel did not listen on port {self.config.accept_port} in {STARTUP_TIMEOUT_S:g} s")
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=STARTUP_TIMEOUT_S + 5)
+            self._supervisor = None
+        self._terminate()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def _terminate(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -126,7 +179,6 @@ class StunnelFront:
                 self._process.kill()
                 self._process.wait(timeout=5)
         self._process = None
-        shutil.rmtree(self._directory, ignore_errors=True)
 
     def __enter__(self) -> StunnelFront:
         return self.start()

@@ -3,8 +3,11 @@ untrusted clients on the TLS port get nothing."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from fix.certification.wire import encode, utc_timestamp
 from fix.tls_front import StunnelFront, TlsFrontConfig, TlsFrontError, self_signed_certificate
 
 pytestmark = pytest.mark.fix
+free_port = load_exchange_test_module("fixclient.py").free_port
 SCRIPTS = {s.case: s for s in load_scripts(Path(__file__).resolve().parents[2] / "fix" / "certification" / "scripts")}
 
 
@@ -29,7 +33,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def tls_front(venue_harness: Any, certificate: tuple[Path, Path], stunnel: str) -> Iterator[StunnelFront]:
     cert, key = certificate
-    free_port = load_exchange_test_module("fixclient.py").free_port
     config = TlsFrontConfig(accept_port=free_port(), connect_port=venue_harness.port, cert_file=cert, key_file=key,
                             accept_host="127.0.0.1")
     with StunnelFront(config) as front:
@@ -57,6 +60,29 @@ def test_back_to_back_tls_sessions_all_log_on(tls_front: StunnelFront, certifica
     assert not failures, "\n".join([*map(str, failures[:3]), "stunnel log:", tls_front.log_tail()])
     battery_row("TLS: back-to-back sessions", f"{sessions} Logon/Logout sessions in a row", "every one logs on",
                 f"{sessions} of {sessions}")
+
+
+def test_a_supervised_front_comes_back_after_stunnel_dies(venue_harness: Any, certificate: tuple[Path, Path],
+                                                          battery_row: Callable[..., None]) -> None:
+    cert, key = certificate
+    config = TlsFrontConfig(accept_port=free_port(), connect_port=venue_harness.port, cert_file=cert,
+                            key_file=key, accept_host="127.0.0.1")
+    front = StunnelFront(config).start_supervised(check_every_s=0.1)
+    try:
+        first = front.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while front.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert front.restarts == 1 and front.running and front.pid != first, front.log_tail()
+        result = run_script(SCRIPTS["1S-a"], Target("127.0.0.1", config.accept_port, tls_ca=cert))
+        assert result.ok, "\n".join([*map(str, result.steps), "stunnel log:", front.log_tail()])
+    finally:
+        front.stop()
+    assert not front.running
+    battery_row("TLS front: stunnel killed", "SIGKILL to stunnel under the supervisor", "restarted, logons work",
+                f"restarted once, {result.steps[-1].seen}")
 
 
 def test_plaintext_logon_on_the_tls_port_is_refused(tls_front: StunnelFront,

@@ -156,7 +156,7 @@ class StunnelFront:
                 error = self.stderr_file.read_text(errors="replace")
                 log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
                 raise TlsFrontError(f"stunnel exited: {(error or log).strip()[-400:]}")
-            if _port_open(self.config.accept_port):
+            if _port_open(probe_host(self.config.accept_host), self.config.accept_port):
                 return
             time.sleep(0.05)
         self._terminate()
@@ -187,10 +187,17 @@ class StunnelFront:
         self.stop()
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+def probe_host(accept_host: str) -> str:
+    """Where to check that stunnel listens: the address it binds, or loopback when it binds every address."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(accept_host, accept_host)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def self_signed_certificate(directory: Path, common_name: str = "localhost") -> tuple[Path, Path]:

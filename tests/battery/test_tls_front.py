@@ -18,7 +18,7 @@ from battery_support import load_exchange_test_module
 from fix.certification.runner import Target, run_script
 from fix.certification.script import load_scripts
 from fix.certification.wire import encode, utc_timestamp
-from fix.tls_front import StunnelFront, TlsFrontConfig, TlsFrontError, self_signed_certificate
+from fix.tls_front import StunnelFront, TlsFrontConfig, TlsFrontError, probe_host, self_signed_certificate
 
 pytestmark = pytest.mark.fix
 free_port = load_exchange_test_module("fixclient.py").free_port
@@ -116,3 +116,22 @@ def test_missing_certificate_is_a_clear_error(tmp_path: Path) -> None:
     config = TlsFrontConfig(accept_port=1, connect_port=2, cert_file=tmp_path / "none.pem", key_file=tmp_path / "k")
     with pytest.raises(TlsFrontError, match="TLS file not found"):
         StunnelFront(config).start()
+
+
+@pytest.mark.parametrize(("accept_host", "probed"), [("0.0.0.0", "127.0.0.1"), ("::", "::1"),
+                                                     ("127.0.0.1", "127.0.0.1"), ("10.1.2.3", "10.1.2.3")])
+def test_start_up_checks_the_address_stunnel_binds(accept_host: str, probed: str) -> None:
+    """A front bound to one interface is checked on that interface, not on loopback where it does not listen."""
+    assert probe_host(accept_host) == probed
+
+
+def test_a_front_bound_to_one_address_starts_and_listens_there_only(venue_harness: Any,
+                                                                     certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    config = TlsFrontConfig(accept_port=free_port(), connect_port=venue_harness.port, cert_file=cert,
+                            key_file=key, accept_host="127.0.0.2")  # all of 127/8 is loopback on Linux
+    with StunnelFront(config):
+        with socket.create_connection(("127.0.0.2", config.accept_port), timeout=2):
+            pass
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", config.accept_port), timeout=2).close()

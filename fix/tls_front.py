@@ -154,9 +154,8 @@ class StunnelFront:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 error = self.stderr_file.read_text(errors="replace")
-                log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-                raise TlsFrontError(f"stunnel exited: {(error or log).strip()[-400:]}")
-            if _port_open(probe_host(self.config.accept_host), self.config.accept_port):
+                raise TlsFrontError(f"stunnel exited: {(error or self.log_tail()).strip()[-400:]}")
+            if port_open(probe_host(self.config.accept_host), self.config.accept_port):
                 return
             time.sleep(0.05)
         self._terminate()
@@ -192,7 +191,8 @@ def probe_host(accept_host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(accept_host, accept_host)
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """Whether a TCP connection to host:port is accepted now."""
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from harness import VenueHarness, eventually, free_port, seed_oms, write_gateway
 from cli.main import main
 from fix.certification.runner import Target, run_script
 from fix.certification.script import load_scripts
-from fix.tls_front import self_signed_certificate
+from fix.tls_front import port_open, self_signed_certificate
 from oms.db.migrate import upgrade
 from oms.service.uow import Database
 from oms.settings import get_settings
@@ -26,12 +25,6 @@ from oms.settings import get_settings
 pytestmark = [pytest.mark.fix, pytest.mark.timeout(120)]
 OMS = Path(sys.executable).parent / "oms"
 SCRIPTS = {s.case: s for s in load_scripts(Path(__file__).resolve().parents[2] / "fix" / "certification" / "scripts")}
-
-
-def _port_accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -74,7 +67,7 @@ def test_a_client_logs_on_over_tls_and_the_tls_port_closes_with_the_gateway(
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0, log.read_text(errors="replace")
-        assert not _port_accepts(tls_port), "stunnel outlived the gateway"
+        assert not port_open("127.0.0.1", tls_port), "stunnel outlived the gateway"
     finally:
         if process.poll() is None:
             process.kill()

@@ -135,3 +135,26 @@ def test_a_front_bound_to_one_address_starts_and_listens_there_only(venue_harnes
             pass
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", config.accept_port), timeout=2).close()
+
+
+def test_a_handshake_that_times_out_is_tried_once_more_on_a_new_connection(
+        certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import fix.certification.runner as runner
+
+    monkeypatch.setattr(runner, "TLS_HANDSHAKE_TIMEOUT_S", 0.3)
+    accepted: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers a ClientHello
+        def accept() -> None:
+            for _ in range(runner.TLS_HANDSHAKE_ATTEMPTS):
+                accepted.append(silent.accept()[0])
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
+        with pytest.raises(TimeoutError):
+            runner.Connection("127.0.0.1", silent.getsockname()[1], tls_ca=certificate[0])
+        acceptor.join(timeout=5)
+    for connection in accepted:
+        connection.close()
+    assert len(accepted) == 2

@@ -4,22 +4,35 @@ Average-cost method: a buy adds its notional plus its fee to the cost basis; a s
 proportional share of the cost basis and realizes ``proceeds - fee - removed cost``. Unrealized P&L is
 ``qty x reference price - cost basis``. Quantities come from the ledger (the source of truth);
 ``average_cost`` is shown to 8 decimal places, P&L exactly.
+
+Trades are folded in booking order (``created_at``, then execution id), starting from the account's position
+checkpoint (:mod:`oms.api.position_checkpoints`) rather than its first trade ever, so a read costs the trades
+since the checkpoint, not the account's whole history. The read moves the checkpoint forward once at least
+``CHECKPOINT_EVERY`` trades older than ``CHECKPOINT_LAG`` lie beyond it: the lag keeps a transaction still
+committing (its rows stamped a moment before they become visible) out of any checkpoint. If the folded
+quantity of a symbol disagrees with the ledger's, the books are folded again from the first trade, so a bad
+checkpoint can cost time but never a wrong figure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
+from oms.api import position_checkpoints
+from oms.api.position_checkpoints import Cursor, SavedBook
 from oms.api.render import text
 from oms.db.models import Execution, Instrument
 from oms.ledger.balances import Balances
 
 ZERO = Decimal(0)
 COST_PLACES = Decimal("0.00000001")
+CHECKPOINT_LAG = timedelta(minutes=5)  # far longer than any order transaction stays open
+CHECKPOINT_EVERY = 200  # trades beyond the checkpoint (and older than the lag) before it is moved
 
 
 @dataclass(slots=True)
@@ -45,24 +58,77 @@ class _Book:
         self.seen = True
 
 
-def _books(connection: Connection, account_id: str) -> dict[str, _Book]:
-    table = Execution.__table__
-    rows = connection.execute(
-        select(table.c.symbol, table.c.side, table.c.last_qty, table.c.last_px, table.c.fee)
-        .where((table.c.account_id == account_id) & (table.c.exec_type == "trade"))
-        .order_by(table.c.created_at, table.c.transact_time)
+def _trades(connection: Connection, account_id: str, after: Cursor | None) -> Any:
+    """The account's trades after ``after`` in booking order: an index range of ``ix_executions_account_created``."""
+    columns = Execution.__table__.c
+    condition = (columns.account_id == account_id) & (columns.exec_type == "trade")
+    if after is not None:
+        condition = condition & (columns.created_at >= after.created_at) & or_(  # the bare bound keeps it a range
+            columns.created_at > after.created_at,
+            and_(columns.created_at == after.created_at, columns.id > after.execution_id),
+        )
+    return connection.execute(
+        select(columns.symbol, columns.side, columns.last_qty, columns.last_px, columns.fee, columns.created_at,
+               columns.id).where(condition).order_by(columns.created_at, columns.id)
     )
-    books: dict[str, _Book] = {}
-    for symbol, side, qty, price, fee in rows:
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite keeps naive UTC
+
+
+def _saved(books: dict[str, _Book]) -> dict[str, SavedBook]:
+    return {symbol: SavedBook(book.qty, book.cost, book.realized) for symbol, book in books.items() if book.seen}
+
+
+@dataclass(slots=True)
+class _Fold:
+    """Books folded from a checkpoint (or the first trade), and the checkpoint this fold could save."""
+
+    books: dict[str, _Book]
+    from_checkpoint: bool
+    save: tuple[dict[str, SavedBook], Cursor] | None = None
+
+
+def _fold(connection: Connection, account_id: str, now: datetime, use_checkpoint: bool) -> _Fold:
+    saved, cursor = position_checkpoints.load(connection, account_id) if use_checkpoint else ({}, None)
+    books = {symbol: _Book(book.qty, book.cost, book.realized, True) for symbol, book in saved.items()}
+    fold = _Fold(books, cursor is not None)
+    horizon = now - CHECKPOINT_LAG
+    settled = 0  # trades folded here that are older than the lag
+    last_settled: Cursor | None = None
+    for symbol, side, qty, price, fee, created_at, execution_id in _trades(connection, account_id, cursor):
+        if _aware(created_at) < horizon:
+            settled += 1
+            last_settled = Cursor(created_at, execution_id)
+        elif fold.save is None and settled >= CHECKPOINT_EVERY and last_settled is not None:
+            fold.save = _saved(books), last_settled  # booking order: every older trade came before this one
         book = books.setdefault(symbol, _Book())
         (book.buy if side == "buy" else book.sell)(qty, price, fee)
-    return books
+    if fold.save is None and settled >= CHECKPOINT_EVERY and last_settled is not None:
+        fold.save = _saved(books), last_settled  # every trade folded is older than the lag
+    return fold
 
 
-def positions(connection: Connection, account_id: str, balances: Balances) -> list[dict[str, Any]]:
-    books = _books(connection, account_id)
+def _books(connection: Connection, account_id: str, balances: Balances, now: datetime) -> dict[str, _Book]:
+    fold = _fold(connection, account_id, now, use_checkpoint=True)
+    symbols = set(fold.books) | set(balances.positions)
+    if fold.from_checkpoint and any(fold.books.get(symbol, _Book()).qty != balances.position(symbol).total
+                                    for symbol in symbols):  # fmt: skip
+        fold = _fold(connection, account_id, now, use_checkpoint=False)  # quantities from the ledger must agree
+        fold.save = None  # a mismatch from the first trade is the ledger's (shares not bought here), not a cache's
+    if fold.save is not None:
+        position_checkpoints.save(connection, account_id, *fold.save)
+    return fold.books
+
+
+def positions(
+    connection: Connection, account_id: str, balances: Balances, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Every symbol the account holds or has traded; may move the account's position checkpoint (and commit)."""
+    books = _books(connection, account_id, balances, now or datetime.now(UTC))
     table = Instrument.__table__
-    prices = dict(connection.execute(select(table.c.symbol, table.c.reference_price)).all())
+    prices: dict[str, Decimal] = {symbol: price for symbol, price in connection.execute(select(table.c.symbol, table.c.reference_price))}
     symbols = sorted(set(balances.positions) | {symbol for symbol, book in books.items() if book.seen})
     result = []
     for symbol in symbols:

@@ -275,6 +275,27 @@ class Execution(Base):
     )
 
 
+class PositionCheckpoint(Base):
+    """An account's position books (quantity, cost basis, realized P&L) folded through one execution: a cache.
+
+    The positions read folds an account's trades in booking order (``created_at``, ``id``); these rows let it
+    start after ``through_created_at``/``through_id`` instead of at the account's first trade ever. All rows of
+    an account share one cursor. Executions are append-only (busts and corrections are quarantined, never
+    applied), so a checkpoint cannot go stale; it only covers executions older than a safety lag, so a
+    transaction still committing cannot be skipped (``oms.api.positions``).
+    """
+
+    __tablename__ = "position_checkpoints"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    qty: Mapped[Decimal]
+    cost: Mapped[Decimal]
+    realized: Mapped[Decimal]
+    through_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    through_id: Mapped[str] = mapped_column(String(40))
+
+
 class QuarantinedExecution(Base):
     """An ExecutionReport we refused to book (unknown order, overfill): kept for a human, never lost."""
 

@@ -235,6 +235,9 @@ class Order(Base):
     text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The FIX session that placed the order, so its reports and cancel-on-disconnect find that session even
+    # when several sessions trade the account (migration 0010_order_origin); NULL for REST and older orders.
+    origin: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         UniqueConstraint("account_id", "cl_ord_id"),

@@ -55,11 +55,14 @@ class PlaceOrder:
     tif: TimeInForce = TimeInForce.DAY
     expire_date: date | None = None
     source: OrderSource = OrderSource.REST
+    origin: str | None = None  # the FIX session that sent it (its reports go back there); None from REST
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "account", AccountId(self.account))
         object.__setattr__(self, "cl_ord_id", ClOrdId(self.cl_ord_id))
         object.__setattr__(self, "symbol", Symbol(self.symbol))
+        if self.origin is not None and (not isinstance(self.origin, str) or not self.origin):
+            raise InvalidValue(f"origin: expected a session name, got {self.origin!r}")
         _enum(self.side, Side, "side")
         _enum(self.order_type, OrderType, "order_type")
         _enum(self.tif, TimeInForce, "tif")

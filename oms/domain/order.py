@@ -89,6 +89,7 @@ class Order:
     pending_cl_ord_id: ClOrdId | None = None  # ClOrdID of the outstanding cancel/replace request
     pending_replace: ReplaceTerms | None = None  # terms of the outstanding (or, once REPLACED, applied) replace
     orig_cl_ord_id: ClOrdId | None = None  # the order this one replaced
+    origin: str | None = None  # the FIX session that placed it (a replacing order keeps it); None from REST
 
     def __post_init__(self) -> None:
         positive = {"allow_negative": False, "allow_zero": False}
@@ -154,6 +155,7 @@ class Order:
             created_at=now,
             updated_at=now,
             source=command.source,
+            origin=command.origin,
         )
 
     @property

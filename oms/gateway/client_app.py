@@ -122,7 +122,7 @@ class ClientApplication(fix.Application):  # type: ignore[misc]
                 self._worker.put(ClientOrder(key, kind, body, None, denial))
                 return
             try:
-                command = translate(body, session.accounts)
+                command = tr.place_order(body, session.accounts, key) if kind == "D" else translate(body, session.accounts)
             except tr.ClientDenied as denied:
                 self._worker.put(ClientOrder(key, kind, body, None, denied.denial))
                 return

@@ -66,9 +66,15 @@ def pending_requests(database: Database, venue_cl_ord_ids: Iterable[str]) -> dic
             for record in _records(database, _orders.c.pending_venue_cl_ord_id.in_(wanted))}
 
 
-def working_fix_orders(database: Database, accounts: Iterable[str]) -> list[OrderRecord]:
-    """Live orders that FIX clients placed for these accounts (cancel-on-disconnect)."""
-    return _records(database, _orders.c.account_id.in_(sorted(accounts)) & _orders.c.status.in_(WORKING)
+def working_fix_orders(database: Database, origin: str, sole_accounts: Iterable[str]) -> list[OrderRecord]:
+    """Live orders that the client session ``origin`` placed (cancel-on-disconnect).
+
+    Orders from before migration 0010 carry no origin; of those, only the FIX orders of ``sole_accounts`` (the
+    accounts no other session trades) can only have come from this session, so they count too.
+    """
+    placed_here = (_orders.c.origin == origin) | (
+        _orders.c.origin.is_(None) & _orders.c.account_id.in_(sorted(sole_accounts)))
+    return _records(database, placed_here & _orders.c.status.in_(WORKING)
                     & (_orders.c.source == OrderSource.FIX.value) & _orders.c.replaced_by_order_id.is_(None))
 
 

@@ -117,8 +117,11 @@ def _price_terms(body: FieldSource, order_type: OrderType) -> PriceTerms:
     return PriceTerms(qty, limit_price, stop_price, tif, parse_date(body, EXPIRE_DATE))
 
 
-def place_order(body: FieldSource, allowed: frozenset[str]) -> PlaceOrder:
-    """NewOrderSingle -> PlaceOrder (the pre-trade checks judge the values; here only their shape)."""
+def place_order(body: FieldSource, allowed: frozenset[str], origin: str | None = None) -> PlaceOrder:
+    """NewOrderSingle -> PlaceOrder (the pre-trade checks judge the values; here only their shape).
+
+    ``origin`` is the client session it came in on: the order keeps it, so its reports go back there.
+    """
     cl_ord_id = _identifier(ClOrdId, body, CL_ORD_ID)
     account = client_account(body, allowed)
     symbol = _identifier(Symbol, body, SYMBOL)
@@ -127,7 +130,7 @@ def place_order(body: FieldSource, allowed: frozenset[str]) -> PlaceOrder:
     terms = _price_terms(body, order_type)
     return PlaceOrder(account=account, cl_ord_id=cl_ord_id, symbol=symbol, side=side, order_type=order_type,
                       qty=terms.qty, limit_price=terms.limit_price, stop_price=terms.stop_price, tif=terms.tif,
-                      expire_date=terms.expire_date, source=OrderSource.FIX)
+                      expire_date=terms.expire_date, source=OrderSource.FIX, origin=origin)
 
 
 def cancel_order(body: FieldSource, allowed: frozenset[str]) -> CancelOrder:

@@ -526,9 +526,12 @@ class Worker:
 
     # -- relaying venue outcomes ----------------------------------------------------------------------
     def _client_for(self, order: Order) -> str | None:
-        """The client session that placed an order (else the first session trading its account)."""
+        """The client session that placed an order (orders from before migration 0010 have no origin: the
+        session this process saw place it, else the first session trading its account)."""
         if order.source is not OrderSource.FIX:
             return None
+        if order.origin is not None and self._settings.client(order.origin) is not None:
+            return order.origin
         known = self._order_sessions.get(str(order.order_id))
         if known is not None:
             return known
@@ -773,7 +776,8 @@ class Worker:
         session = self._settings.client(session_key)
         if session is None or not session.cancel_on_disconnect:
             return
-        orders = [record for record in queries.working_fix_orders(self._database, session.accounts)
+        shared = {account for other in self._settings.clients if other.key != session_key for account in other.accounts}
+        orders = [record for record in queries.working_fix_orders(self._database, session.key, session.accounts - shared)
                   if record.order.status.is_working]
         commands = [CancelOrder(account=record.account_id, cl_ord_id=f"COD-{new_id()[:24]}",
                                 orig_cl_ord_id=str(record.order.cl_ord_id)) for record in orders]

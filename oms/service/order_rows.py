@@ -16,7 +16,7 @@ ORDER_COLUMNS = (
     "limit_price", "stop_price", "expire_date", "status", "cum_qty", "leaves_qty", "cum_notional", "cum_fees",
     "venue_order_id", "previous_status", "pending_cl_ord_id", "pending_replace", "orig_cl_ord_id",
     "venue_cl_ord_id", "pending_venue_cl_ord_id", "replaces_order_id", "replaced_by_order_id", "fingerprint",
-    "text", "created_at", "updated_at",
+    "text", "created_at", "updated_at", "origin",
 )  # fmt: skip
 # Columns that change after insert; the rest are fixed when the order is created.
 MUTABLE_ORDER_COLUMNS = (
@@ -91,6 +91,7 @@ def record_to_row(record: OrderRecord) -> dict[str, Any]:
         "replaces_order_id": record.replaces_order_id,
         "fingerprint": record.fingerprint,
         "created_at": order.created_at,
+        "origin": order.origin,
     }
     row.update(record_update_row(record))
     return row
@@ -139,7 +140,7 @@ def record_from_row(row: Any) -> OrderRecord:
         id_, account_id, cl_ord_id, source, symbol, side, order_type, time_in_force, qty, limit_price, stop_price,
         expire_date, status, cum_qty, leaves_qty, cum_notional, cum_fees, venue_order_id, previous_status,
         pending_cl_ord_id, pending_replace, orig_cl_ord_id, venue_cl_ord_id, pending_venue_cl_ord_id,
-        replaces_order_id, replaced_by_order_id, fingerprint, text, created_at, updated_at,
+        replaces_order_id, replaced_by_order_id, fingerprint, text, created_at, updated_at, origin,
     ) = row  # fmt: skip
     order = Order.from_stored(  # a row we wrote from a validated snapshot: only the invariants are re-checked
         order_id=OrderId.stored(id_),
@@ -166,6 +167,7 @@ def record_from_row(row: Any) -> OrderRecord:
         pending_cl_ord_id=None if pending_cl_ord_id is None else ClOrdId.stored(pending_cl_ord_id),
         pending_replace=_terms_from_json(pending_replace),
         orig_cl_ord_id=None if orig_cl_ord_id is None else ClOrdId.stored(orig_cl_ord_id),
+        origin=origin,
     )
     return OrderRecord(
         order=order,

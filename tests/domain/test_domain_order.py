@@ -150,6 +150,13 @@ def test_replace_then_successor_carries_fills() -> None:
         Decimal("10.50"), "V-2", Decimal("10"), Decimal("1.00"))
 
 
+def test_the_session_that_placed_an_order_stays_with_its_replacement() -> None:
+    order = new_order(origin="FIX.4.4:OMS->CLIENT6").apply(accepted()).apply(replace_requested(qty="150"))
+    event = replaced()
+    assert order.apply(event).successor("O-2", event).origin == "FIX.4.4:OMS->CLIENT6"
+    assert new_order().origin is None  # REST orders have no session
+
+
 def test_replace_down_to_filled_quantity_gives_filled_successor() -> None:
     order = new_order().apply(accepted()).apply(filled("40")).apply(replace_requested(qty="40"))
     event = replaced()

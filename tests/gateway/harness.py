@@ -98,6 +98,7 @@ def write_gateway_config(directory: Path, venue_port: int, client_port: int) -> 
         client_section("CLIENT3", client_port, "ACC3", extra=["ThrottlePerSecond=1", "ThrottleBurst=2"]),
         client_section("CLIENT4", client_port, "ACC4", extra=["CancelOnDisconnect=Y"]),
         client_section("CLIENT5", client_port, "ACC5", begin="FIX.4.2"),
+        client_section("CLIENT6", client_port, "ACC4"),  # a second session on CLIENT4's account, no cancel-on-disconnect
         "[SESSION]", "Component=gateway", "BeginString=FIX.4.4", "SenderCompID=OMS", "TargetCompID=EXCH",
         "ConnectionType=initiator", "SocketConnectHost=127.0.0.1", f"SocketConnectPort={venue_port}",
         "ReconnectInterval=1", "UseDataDictionary=Y", f"DataDictionary={SPECS / 'FIX44.xml'}",

@@ -93,6 +93,37 @@ def test_cancel_on_disconnect_cancels_the_sessions_working_orders(database, venu
     assert venue.order(venue_id).state.is_done
 
 
+def test_cancel_on_disconnect_spares_another_sessions_orders_on_a_shared_account(database, venue, gateway, connect) -> None:
+    other = connect("CLIENT6")  # trades ACC4 too, without cancel-on-disconnect
+    resting_buy(other, "S6", "ACC4")
+    client = connect("CLIENT4")
+    resting_buy(client, "S4", "ACC4")
+    client.stop()
+
+    def status(cl_ord_id: str) -> OrderStatus:
+        record = queries.order_by_client(database, "ACC4", cl_ord_id)
+        assert record is not None
+        return record.order.status
+
+    eventually(lambda: status("S4") is OrderStatus.CANCELED, timeout_s=15)
+    gateway.gateway.worker.wait_idle()
+    assert status("S6") is OrderStatus.NEW
+    assert [er[11] for er in other.received("8")] == ["S6"]  # nothing about CLIENT4's order reached CLIENT6
+
+
+@sqlite_only
+def test_after_a_restart_reports_go_to_the_session_that_placed_the_order(database, venue, gateway, connect) -> None:
+    first = connect("CLIENT4")  # listed before CLIENT6 for ACC4: where an order without an origin would go
+    second = connect("CLIENT6")
+    resting_buy(second, "R6", "ACC4")
+    gateway.restart()
+    eventually(lambda: first.logged_on.is_set() and second.logged_on.is_set(), timeout_s=15)
+    second.send("F", [(11, "R6-X"), (41, "R6"), (1, "ACC4"), (55, "AAPL"), (54, "1"), (60, transact_time())])
+    canceled = second.wait_for(is_er("R6-X", "4"))
+    assert canceled[41] == "R6"
+    assert first.received("8") == []
+
+
 @sqlite_only
 def test_orders_of_a_session_without_cancel_on_disconnect_keep_working(database, venue, gateway, connect) -> None:
     client = connect("CLIENT1")

@@ -78,23 +78,31 @@ class PlaceOrder:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOrder:
-    """Cancel the order known as `orig_cl_ord_id`; `cl_ord_id` identifies this request."""
+    """Cancel the order known as `orig_cl_ord_id`; `cl_ord_id` identifies this request.
+
+    `symbol` and `side`, when given (FIX requests carry them), must be the order's: a request that names
+    them differently is about another order and is refused, never applied to this one.
+    """
 
     account: AccountId
     cl_ord_id: ClOrdId
     orig_cl_ord_id: ClOrdId
+    symbol: Symbol | None = None
+    side: Side | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "account", AccountId(self.account))
         object.__setattr__(self, "cl_ord_id", ClOrdId(self.cl_ord_id))
         object.__setattr__(self, "orig_cl_ord_id", ClOrdId(self.orig_cl_ord_id))
+        _order_identity(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReplaceOrder:
     """Amend quantity, prices or time in force of `orig_cl_ord_id`; the order continues as `cl_ord_id`.
 
-    Side, symbol and order type cannot change: that is a cancel and a new order.
+    Side, symbol and order type cannot change: that is a cancel and a new order. When the request names them
+    (FIX requests do), they must be the order's, else it is refused.
     """
 
     account: AccountId
@@ -105,11 +113,17 @@ class ReplaceOrder:
     stop_price: Decimal | None = None
     tif: TimeInForce = TimeInForce.DAY
     expire_date: date | None = None
+    symbol: Symbol | None = None
+    side: Side | None = None
+    order_type: OrderType | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "account", AccountId(self.account))
         object.__setattr__(self, "cl_ord_id", ClOrdId(self.cl_ord_id))
         object.__setattr__(self, "orig_cl_ord_id", ClOrdId(self.orig_cl_ord_id))
+        _order_identity(self)
+        if self.order_type is not None:
+            _enum(self.order_type, OrderType, "order_type")
         _enum(self.tif, TimeInForce, "tif")
         _decimal(self.qty, "qty")
         _decimal_or_none(self.limit_price, "limit_price")
@@ -154,3 +168,11 @@ class ApplyExecution:
             _decimal(getattr(self, field), field)
         if self.transact_time is not None:
             require_aware(self.transact_time, "transact_time")
+
+
+def _order_identity(command: CancelOrder | ReplaceOrder) -> None:
+    """The optional symbol and side a cancel or replace names its order by, checked as a PlaceOrder's are."""
+    if command.symbol is not None:
+        object.__setattr__(command, "symbol", Symbol(command.symbol))
+    if command.side is not None:
+        _enum(command.side, Side, "side")

@@ -85,6 +85,7 @@ class ReasonCode(StrEnum):
     ORDER_NOT_CANCELABLE = "order_not_cancelable"
     ORDER_ALREADY_PENDING = "order_already_pending"
     NO_REFERENCE_PRICE = "no_reference_price"
+    REQUEST_MISMATCH = "request_mismatch"  # a cancel/replace names a side, symbol or type the order does not have
 
     @property
     def fix_ord_rej_reason(self) -> int:
@@ -93,7 +94,8 @@ class ReasonCode(StrEnum):
 
     @property
     def fix_cxl_rej_reason(self) -> int:
-        """FIX CxlRejReason (102) for an OrderCancelReject: 0 too late, 1 unknown order, 2 broker option, 3 pending."""
+        """FIX CxlRejReason (102) for an OrderCancelReject: 0 too late, 1 unknown order, 2 broker option, 3 pending,
+        6 duplicate ClOrdID (FIX 4.4; a FIX 4.2 session gets 2, see ``oms.gateway.translate.cxl_rej_reason``)."""
         return _CXL_REJ_REASON.get(self, 2)
 
 
@@ -125,10 +127,11 @@ _ORD_REJ_REASON: Final[Mapping[ReasonCode, int]] = MappingProxyType(
         R.ORDER_NOT_CANCELABLE: 0,
         R.ORDER_ALREADY_PENDING: 0,
         R.NO_REFERENCE_PRICE: 0,
+        R.REQUEST_MISMATCH: 0,
     }
 )
 _CXL_REJ_REASON: Final[Mapping[ReasonCode, int]] = MappingProxyType(
-    {R.ORDER_NOT_CANCELABLE: 0, R.UNKNOWN_ORDER: 1, R.ORDER_ALREADY_PENDING: 3}
+    {R.ORDER_NOT_CANCELABLE: 0, R.UNKNOWN_ORDER: 1, R.ORDER_ALREADY_PENDING: 3, R.DUPLICATE_CL_ORD_ID: 6}
 )
 assert set(_ORD_REJ_REASON) == set(ReasonCode), "every reason code needs an OrdRejReason"
 del R

@@ -133,18 +133,30 @@ def place_order(body: FieldSource, allowed: frozenset[str], origin: str | None =
                       expire_date=terms.expire_date, source=OrderSource.FIX, origin=origin)
 
 
+def _named_symbol(body: FieldSource) -> Symbol | None:
+    return _identifier(Symbol, body, SYMBOL) if body.get(SYMBOL) else None
+
+
+def _named_side(body: FieldSource) -> Side | None:
+    return _enum(tables.SIDES, body, SIDE) if body.get(SIDE) else None
+
+
 def cancel_order(body: FieldSource, allowed: frozenset[str]) -> CancelOrder:
+    """OrderCancelRequest -> CancelOrder; its Symbol and Side must be the order's (the service checks)."""
     return CancelOrder(account=client_account(body, allowed), cl_ord_id=_identifier(ClOrdId, body, CL_ORD_ID),
-                       orig_cl_ord_id=_identifier(ClOrdId, body, ORIG_CL_ORD_ID))
+                       orig_cl_ord_id=_identifier(ClOrdId, body, ORIG_CL_ORD_ID), symbol=_named_symbol(body),
+                       side=_named_side(body))
 
 
 def replace_order(body: FieldSource, allowed: frozenset[str]) -> ReplaceOrder:
+    """OrderCancelReplaceRequest -> ReplaceOrder; Symbol, Side and OrdType must be the order's (the service checks)."""
     order_type: OrderType = _enum(tables.ORDER_TYPES, body, ORD_TYPE)
     terms = _price_terms(body, order_type)
     return ReplaceOrder(account=client_account(body, allowed), cl_ord_id=_identifier(ClOrdId, body, CL_ORD_ID),
                         orig_cl_ord_id=_identifier(ClOrdId, body, ORIG_CL_ORD_ID), qty=terms.qty,
                         limit_price=terms.limit_price, stop_price=terms.stop_price, tif=terms.tif,
-                        expire_date=terms.expire_date)
+                        expire_date=terms.expire_date, symbol=_named_symbol(body), side=_named_side(body),
+                        order_type=order_type)
 
 
 # ------------------------------------------------------------------------------------------------ client outbound

@@ -252,6 +252,8 @@ def _reserve_for_new_order(
 
 def cancel_order(uow: UnitOfWork, command: CancelOrder, config: ServiceConfig, now: datetime) -> OrderResult:
     record, denial = _working_order(uow, command.account, command.orig_cl_ord_id, command.cl_ord_id)
+    if denial is None and record is not None:
+        denial = _identity_mismatch(record.order, command)
     if denial is not None or record is None:
         return OrderResult(Outcome.DENIED, order=record.order if record else None, denial=denial)
     try:
@@ -274,6 +276,8 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     if unbookable is not None:
         return OrderResult(Outcome.DENIED, denial=unbookable)
     record, denial = _working_order(uow, command.account, command.orig_cl_ord_id, command.cl_ord_id)
+    if denial is None and record is not None:
+        denial = _identity_mismatch(record.order, command)
     if denial is not None or record is None:
         return OrderResult(Outcome.DENIED, order=record.order if record else None, denial=denial)
     order = record.order
@@ -379,6 +383,18 @@ def _working_order(
     if status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
         return record, Denial(ReasonCode.ORDER_ALREADY_PENDING, {"status": status.value})
     return record, None
+
+
+def _identity_mismatch(order: Order, command: CancelOrder | ReplaceOrder) -> Denial | None:
+    """A request naming a side, symbol or order type the order does not have is about another order (FIX 4.4:
+    a replace cannot change side or symbol; here not the order type either): refused, never applied."""
+    named = (("symbol", command.symbol, order.symbol), ("side", command.side, order.side),
+             ("order_type", getattr(command, "order_type", None), order.order_type))  # fmt: skip
+    for name, asked, actual in named:
+        if asked is not None and asked != actual:
+            return Denial(ReasonCode.REQUEST_MISMATCH,
+                          {"field": name, "order": getattr(actual, "value", actual), "request": getattr(asked, "value", asked)})  # fmt: skip
+    return None
 
 
 def _not_cancelable(record: OrderRecord, why: str) -> OrderResult:

@@ -69,9 +69,11 @@ def cancel(client, cl_ord_id: str, orig: str, account: str = "ACC1", symbol: str
                       (38, "100")])
 
 
-def replace(client, cl_ord_id: str, orig: str, qty: str, price: str, account: str = "ACC1") -> None:  # type: ignore[no-untyped-def]
-    client.send("G", [(11, cl_ord_id), (41, orig), (1, account), (21, "1"), (55, "AAPL"), (54, "1"),
-                      (60, transact_time()), (38, qty), (40, "2"), (44, price)])
+def replace(client, cl_ord_id: str, orig: str, qty: str, price: str, account: str = "ACC1", *,  # type: ignore[no-untyped-def]
+            symbol: str = "AAPL", side: str = "1", prices: tuple[tuple[int, str], ...] | None = None,
+            order_type: str = "2") -> None:
+    client.send("G", [(11, cl_ord_id), (41, orig), (1, account), (21, "1"), (55, symbol), (54, side),
+                      (60, transact_time()), (38, qty), (40, order_type), *(prices or ((44, price),))])
 
 
 def resting_buy(client, cl_ord_id: str, price: str = "180.00", qty: str = "100", account: str = "ACC1"):  # type: ignore[no-untyped-def]
@@ -125,6 +127,37 @@ def test_replace_client_sees_its_ids_and_venue_sees_a_chain_of_ours(database, ve
     client.wait_for(is_er("A3", "4"))
     eventually(lambda: balances(database, "ACC1").in_currency("USD").reserved == 0)
     ledger_is_clean(database)
+
+
+@sqlite_only
+def test_a_cancel_or_replace_naming_another_side_symbol_or_type_is_refused_and_changes_nothing(
+    database, venue, gateway, connect
+) -> None:
+    client = connect("CLIENT1")
+    resting_buy(client, "M1")
+    requests = {
+        "M-SIDE": lambda: replace(client, "M-SIDE", "M1", qty="100", price="180.00", side="2"),
+        "M-SYMBOL": lambda: replace(client, "M-SYMBOL", "M1", qty="100", price="180.00", symbol="MSFT"),
+        "M-TYPE": lambda: replace(client, "M-TYPE", "M1", qty="100", price="", order_type="3", prices=((99, "300.00"),)),
+        "M-CXL": lambda: cancel(client, "M-CXL", "M1", symbol="TSLA", side="2"),
+    }
+    for cl_ord_id, send in requests.items():
+        send()
+        reject = client.wait_for(lambda m, wanted=cl_ord_id: m.msg_type == "9" and m.get(11) == wanted)
+        assert reject[41] == "M1" and reject[102] == "2" and reject[39] == "0", reject
+        assert reject[58].startswith("REQUEST_MISMATCH: field="), reject[58]
+    record = queries.order_by_client(database, "ACC1", "M1")
+    assert record is not None and record.order.status.value == "new" and record.replaced_by_order_id is None
+    assert record.order.side.value == "buy" and str(record.order.symbol) == "AAPL"
+
+
+@sqlite_only
+def test_a_cancel_reusing_a_clordid_gets_cxl_rej_reason_duplicate(database, venue, gateway, connect) -> None:
+    client = connect("CLIENT1")
+    resting_buy(client, "U1")
+    cancel(client, "U1", "U1")
+    reject = client.wait_for(lambda m: m.msg_type == "9" and m.get(11) == "U1")
+    assert reject[102] == "6" and reject[58].startswith("DUPLICATE_CL_ORD_ID")
 
 
 @sqlite_only

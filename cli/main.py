@@ -291,11 +291,13 @@ def _register_command_groups() -> None:
     """Attach the command groups that live in their own modules (imported late: they import this module)."""
     from cli.certify_cmd import certify
     from cli.exchange_cmd import exchange
+    from cli.instruments_cmd import instruments
     from cli.reconcile_cmd import reconcile
     from cli.risk_cmd import risk
 
     main.add_command(certify)
     main.add_command(exchange)
+    main.add_command(instruments)
     main.add_command(reconcile)
     main.add_command(risk)
     from cli.api_cmd import api, api_keys

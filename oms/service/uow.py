@@ -9,6 +9,7 @@ of commands (group commit) without any of them being acknowledged before it is d
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -122,6 +123,7 @@ class ReservationRecord:
 _RESERVATION_FIELDS = tuple(f.name for f in fields(ReservationRecord))
 _ACCOUNT_FIELDS = tuple(f.name for f in fields(AccountRecord))
 _INSTRUMENT_FIELDS = tuple(f.name for f in fields(InstrumentRecord))
+INSTRUMENTS_TTL_S = 5.0  # how long a process trusts its copy of the instrument master
 
 
 def _domain_instrument(record: InstrumentRecord) -> DomainInstrument:
@@ -148,6 +150,7 @@ class Database:
         self.engine = engine
         self.broker_ledger_keys: set[str] = set()
         self._instruments: dict[str, DomainInstrument] | None = None
+        self._instruments_read_at = 0.0  # time.monotonic() of the read behind ``_instruments``
         self._lock = threading.Lock()
         self.checkpointer: WalCheckpointer | None = None
         # PostgreSQL: commits that queue venue messages send NOTIFY oms_outbox (oms.db.outbox_signal). Only
@@ -173,13 +176,18 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
     def instruments(self, connection: Connection) -> dict[str, DomainInstrument]:
-        """The instrument master, cached; :meth:`invalidate_instruments` after changing it."""
+        """The instrument master, cached for ``INSTRUMENTS_TTL_S``; :meth:`invalidate_instruments` after changing it.
+
+        The time limit is for changes made by other processes (``oms instruments load`` while the gateway and
+        the API run, reference prices written by a gateway that an API process reads).
+        """
         cached = self._instruments
-        if cached is None:
+        if cached is None or time.monotonic() - self._instruments_read_at > INSTRUMENTS_TTL_S:
+            read_at = time.monotonic()
             rows = connection.execute(select(*(_instruments.c[name] for name in _INSTRUMENT_FIELDS)))
             cached = {row[0]: _domain_instrument(InstrumentRecord(*row)) for row in rows}
             with self._lock:
-                self._instruments = cached
+                self._instruments, self._instruments_read_at = cached, read_at
         return cached
 
     def invalidate_instruments(self) -> None:

@@ -18,7 +18,7 @@ from oms.db.migrate import upgrade
 from oms.db.models import Order
 from oms.domain.errors import DomainError
 from oms.logging import configure_logging
-from oms.service.accounts import AccountError, balances, create_account, deposit, settle, withdraw
+from oms.service.accounts import AccountError, AccountLimitsConfig, balances, create_account, deposit, settle, withdraw
 from oms.service.uow import Database
 from oms.settings import SettingsError, get_settings
 
@@ -115,7 +115,7 @@ def accounts() -> None:
 def accounts_create(account: str, cash: Decimal | None) -> None:
     """Open ACCOUNT (optionally funded with --cash)."""
     database = open_database()
-    create_account(database, account)
+    create_account(database, account, limits=AccountLimitsConfig.from_settings(get_settings()))
     if cash:
         deposit(database, account, cash)
     click.echo(f"account {account} created" + (f" with {cash} deposited" if cash else ""))

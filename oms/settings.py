@@ -99,6 +99,20 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive number of seconds")
         return value
 
+    @field_validator("default_max_order_qty", "default_max_order_notional")
+    @classmethod
+    def _positive_limit(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a positive number")
+        return value
+
+    @field_validator("default_price_collar_pct", "default_market_collar_pct")
+    @classmethod
+    def _fraction(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or not 0 < value < 1:
+            raise ValueError("must be a fraction between 0 and 1 (0.10 is 10%)")
+        return value
+
     @field_validator("group_commit_max_batch", "settlement_days", "max_orders_per_second")
     @classmethod
     def _positive(cls, value: int) -> int:

@@ -18,6 +18,7 @@ from oms.ledger import movements
 from oms.ledger.balances import Balances, account_balances
 from oms.ledger.chart import CASH_AVAILABLE
 from oms.service.uow import Database, UnitOfWork, new_id
+from oms.settings import Settings
 
 
 class AccountError(Exception):
@@ -30,7 +31,19 @@ class AccountLimitsConfig:
     max_order_notional: Decimal = Decimal("10000000")
     price_collar_pct: Decimal = Decimal("0.10")
     market_collar_pct: Decimal = Decimal("0.05")
-    max_orders_per_second: int = 1000
+    max_orders_per_second: int = 1000  # 0: the broker-wide OMS_MAX_ORDERS_PER_SECOND applies
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccountLimitsConfig:
+        """The limits an operator configured for new accounts (``OMS_DEFAULT_*``); no order rate of the
+        account's own, so ``OMS_MAX_ORDERS_PER_SECOND`` governs it until someone sets one."""
+        return cls(
+            max_order_qty=settings.default_max_order_qty,
+            max_order_notional=settings.default_max_order_notional,
+            price_collar_pct=settings.default_price_collar_pct,
+            market_collar_pct=settings.default_market_collar_pct,
+            max_orders_per_second=0,
+        )
 
 
 def _now() -> datetime:

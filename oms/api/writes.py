@@ -25,6 +25,7 @@ from oms.db.models import OrderEvent
 from oms.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import OrderSource, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
+from oms.domain.values import cash_amount_problem
 from oms.ledger import movements
 from oms.ledger.balances import account_balances
 from oms.ledger.chart import CASH_AVAILABLE
@@ -203,6 +204,9 @@ def move_money(principal: Principal, account: str, kind: str, request: MoneyRequ
         if record is None:
             raise not_found(f"account {account}")
         currency = record.currency
+        problem = cash_amount_problem(amount, currency, kind)
+        if problem is not None:
+            raise Problem(422, "INVALID_AMOUNT", problem)
         if kind == "withdrawal":
             withdrawable = uow.ledger.balance(account, CASH_AVAILABLE, currency)
             if amount > withdrawable:

@@ -125,6 +125,23 @@ def parse_currency(value: object) -> str:
     return value
 
 
+# ISO 4217 minor units of the currencies that differ from the usual two; every other code gets two.
+_MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+
+
+def minor_units(currency: str) -> int:
+    """Decimal places a cash amount in ``currency`` can have (a bank moves no fraction of a cent)."""
+    return _MINOR_UNITS.get(currency, 2)
+
+
+def cash_amount_problem(amount: Decimal, currency: str, kind: str) -> str | None:
+    """Why ``amount`` cannot be paid in or out in ``currency`` (more decimals than its minor units), or None."""
+    places = minor_units(currency)
+    if amount == amount.quantize(Decimal(1).scaleb(-places)):
+        return None
+    return f"INVALID_AMOUNT: {kind} of {amount:f} {currency} has more than {places} decimal places"
+
+
 def parse_decimal(
     value: object,
     field: str,

@@ -10,10 +10,10 @@ from decimal import Decimal
 from sqlalchemy import Select, select, update
 
 from oms.db.durability import relaxed_commit
-from oms.db.models import Account, Instrument, JournalEntry, PendingSettlement
+from oms.db.models import Account, Instrument, JournalEntry, PendingSettlement, Posting
 from oms.domain.errors import InvalidValue
 from oms.domain.instruments import Instrument as DomainInstrument
-from oms.domain.values import AccountId, parse_decimal
+from oms.domain.values import AccountId, cash_amount_problem, parse_decimal
 from oms.ledger import movements
 from oms.ledger.balances import Balances, account_balances
 from oms.ledger.chart import CASH_AVAILABLE
@@ -99,14 +99,20 @@ def _move(database: Database, account_id: str, amount: Decimal, kind: str, refer
         account = uow.account(account_id)
         if account is None:
             raise AccountError(f"unknown account {account_id}")
+        problem = cash_amount_problem(amount, account.currency, kind)
+        if problem is not None:
+            raise AccountError(f"{problem}; nothing booked")
         reference = reference or new_id()
+        entries = JournalEntry.__table__.c
         existing = uow.connection.execute(
-            select(JournalEntry.__table__.c.id).where(
-                (JournalEntry.__table__.c.kind == kind) & (JournalEntry.__table__.c.reference == reference)
-            )
-        ).scalar_one_or_none()
+            select(entries.id, entries.account_id).where((entries.kind == kind) & (entries.reference == reference))
+        ).first()
         if existing is not None:
-            return str(existing)
+            booked = _booked_amount(uow, str(existing[0]))
+            if existing[1] != account_id or booked != amount:
+                raise AccountError(f"{kind} reference {reference!r} was already used for {booked} to {existing[1]}; "
+                                   f"nothing booked")  # fmt: skip
+            return str(existing[0])
         if kind == "withdrawal":
             withdrawable = uow.ledger.balance(account_id, CASH_AVAILABLE, account.currency)
             if amount > withdrawable:
@@ -117,6 +123,13 @@ def _move(database: Database, account_id: str, amount: Decimal, kind: str, refer
         entry_id = uow.ledger.post(kind, reference, legs, account_id=account_id, created_at=_now())
         uow.commit()
         return entry_id
+
+
+def _booked_amount(uow: UnitOfWork, entry_id: str) -> Decimal:
+    """The amount a deposit or withdrawal entry moved (each of its two legs moves it, one each way)."""
+    postings = Posting.__table__.c
+    amounts = uow.connection.execute(select(postings.amount).where(postings.entry_id == entry_id)).scalars()
+    return max((abs(amount) for amount in amounts), default=Decimal(0))
 
 
 def balances(database: Database, account_id: str) -> Balances:

@@ -247,8 +247,13 @@ class WriteBatcher:
                     responses.append(StoredResponse(problem.status, problem.body()))
                 record.append(write.key is not None)
             completions = [(write.principal, write.key, response)
-                           for write, response, keep in zip(batch, responses, record, strict=True) if keep]  # fmt: skip
+                           for write, response, keep in zip(batch, responses, record, strict=True)
+                           if keep and response.status not in idempotency.TRANSIENT_STATUSES]  # fmt: skip
+            retry_later = [(write.principal, write.key)
+                           for write, response, keep in zip(batch, responses, record, strict=True)
+                           if keep and response.status in idempotency.TRANSIENT_STATUSES]  # fmt: skip
             idempotency.complete(uow, completions)  # type: ignore[arg-type]
+            idempotency.forget_in(uow.connection, retry_later)  # type: ignore[arg-type]
             uow.commit()
         if self.on_commit is not None and uow.written_events:
             try:

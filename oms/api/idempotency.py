@@ -29,6 +29,8 @@ from oms.service.uow import Database, UnitOfWork
 log = structlog.get_logger(__name__)
 
 KEY_TTL = timedelta(hours=24)
+# Answers that say "not now" rather than "no": never stored under the key (see ``forget_in``).
+TRANSIENT_STATUSES = frozenset({429, 503})
 RUNNING_LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 128
 _table = IdempotencyKey.__table__
@@ -269,6 +271,15 @@ def _completed_after_commit(done: int, expected: int) -> None:
 def _all_completed(done: int, expected: int) -> None:
     if done != expected:
         raise Problem(409, "IDEMPOTENCY_KEY_IN_USE", "the Idempotency-Key was taken over by another request")
+
+
+def forget_in(connection: Connection, claims: list[tuple[str, str]]) -> None:
+    """Drop this transaction's claims of keys whose answer was transient (429 rate limited, 503 venue down):
+    the client is told to retry later with the same key, and that retry must run, not replay the refusal."""
+    for principal, key in claims:
+        connection.execute(
+            delete(_table).where((_table.c.principal == principal) & (_table.c.key == key) & (_table.c.state == "running"))
+        )
 
 
 def release(database: Database, principal: str, key: str) -> None:

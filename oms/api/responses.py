@@ -13,9 +13,14 @@ from oms.api.schemas import ProblemOut
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
+RETRY_AFTER_S = "1"  # for an OMS refusal that says "not now" (429 RATE_LIMITED, 503 VENUE_UNAVAILABLE)
+
+
 def respond(stored: StoredResponse, replayed: bool) -> JSONResponse:
     media_type = PROBLEM_MEDIA_TYPE if stored.status >= 400 else "application/json"
-    headers = {REPLAY_HEADER: "true"} if replayed else None
+    headers = {REPLAY_HEADER: "true"} if replayed else {}
+    if stored.status in (429, 503):
+        headers["Retry-After"] = RETRY_AFTER_S
     return JSONResponse(stored.body, status_code=stored.status, media_type=media_type, headers=headers)
 
 

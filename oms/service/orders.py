@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 
 from oms.db.models import Execution, OrderEvent, OutboxMessage, PendingSettlement, QuarantinedExecution
 from oms.domain.calendar import TradingCalendar, add_business_days
@@ -434,7 +435,7 @@ def find_order_for_report(uow: UnitOfWork, cl_ord_id: str | None, orig_cl_ord_id
 def apply_execution(uow: UnitOfWork, command: ApplyExecution, config: ServiceConfig, now: datetime) -> OrderResult:
     exec_id = str(command.venue_exec_id)
     if exec_id in uow.applied_exec_ids:
-        return OrderResult(Outcome.IGNORED, detail="execution already applied")
+        return _already_applied(uow, command, now)
     record = find_order_for_report(
         uow,
         None if command.cl_ord_id is None else str(command.cl_ord_id),
@@ -448,7 +449,7 @@ def apply_execution(uow: UnitOfWork, command: ApplyExecution, config: ServiceCon
     if record.account_id not in uow.accounts:  # the batch prefetch locked it already, as a rule
         uow.lock_accounts([record.account_id])  # re-reads the order if it was read before the lock
     if uow.exec_id_applied(exec_id):  # applied by a transaction that committed before we held the lock
-        return OrderResult(Outcome.IGNORED, detail="execution already applied")
+        return _already_applied(uow, command, now)
     venue_time = command.transact_time or now
     try:
         if command.exec_type is ExecType.TRADE:
@@ -883,6 +884,21 @@ def _execution_row(
             "created_at": now,
         },
     )
+
+
+def _already_applied(uow: UnitOfWork, command: ApplyExecution, now: datetime) -> OrderResult:
+    """A report whose ExecID is booked already. A resend says the same thing (same ExecType; for a trade the
+    same quantity and price): ignored. Anything else is a venue reusing an ExecID (its ids restarted, or two
+    venues share the database): quarantined for a human, never dropped unseen."""
+    table = Execution.__table__.c
+    stored = uow.connection.execute(
+        select(table.exec_type, table.last_qty, table.last_px).where(table.venue_exec_id == str(command.venue_exec_id))
+    ).first()
+    if stored is None or (stored[0] == command.exec_type.value and (
+            command.exec_type is not ExecType.TRADE or (stored[1], stored[2]) == (command.last_qty, command.last_px))):
+        return OrderResult(Outcome.IGNORED, detail="execution already applied")
+    detail = f"booked as {stored[0]} {stored[1]}@{stored[2]}, now {command.exec_type.value}"
+    return _quarantine(uow, command, "EXEC_ID_REUSED", now, detail)
 
 
 def _quarantine(uow: UnitOfWork, command: ApplyExecution, reason: str, now: datetime, detail: str = "") -> OrderResult:

@@ -107,6 +107,24 @@ def test_the_same_exec_id_twice_in_one_batch_books_once(database: Database) -> N
     assert ledger_violations(database) == []
 
 
+def test_an_exec_id_reused_for_a_different_report_is_quarantined_not_dropped_unseen(database: Database) -> None:
+    runner = executor(database, WITH_FEES)
+    first, other = runner.one(buy("ACC1", "B1", "10", "190.00")), runner.one(buy("ACC1", "B2", "10", "190.00"))
+    assert first.venue_cl_ord_id is not None and other.venue_cl_ord_id is not None
+    assert runner.one(fill(first.venue_cl_ord_id, "4", "190.00", exec_id="EXEC-1")).outcome is Outcome.APPLIED
+    quarantined = count_rows(database, "quarantined_executions")
+
+    # A venue whose ExecIDs restarted: the same id, now a Canceled report for another order, and a fill.
+    canceled = runner.one(report(other.venue_cl_ord_id, ExecType.CANCELED, OrderStatus.CANCELED, exec_id="EXEC-1"))
+    refill = runner.one(fill(first.venue_cl_ord_id, "6", "190.00", exec_id="EXEC-1"))
+
+    assert [canceled.outcome, refill.outcome] == [Outcome.QUARANTINED, Outcome.QUARANTINED]
+    assert canceled.detail is not None and canceled.detail.startswith("EXEC_ID_REUSED")
+    assert count_rows(database, "quarantined_executions") == quarantined + 2
+    assert shares(database, "ACC1") == (D(4), D(0))  # nothing booked from either
+    assert ledger_violations(database) == []
+
+
 def test_a_fill_for_an_unknown_venue_cl_ord_id_is_quarantined_and_books_nothing(database: Database) -> None:
     entries = count_rows(database, "journal_entries")
     result = executor(database, WITH_FEES).one(fill("NOT-OURS", "5", "190.00", exec_id="EXEC-X"))

@@ -229,9 +229,11 @@ def rejected_order_report(body: FieldSource, code: int | str, text: str, exec_id
     if body.get(ACCOUNT):
         fields.append((ACCOUNT, str(body.get(ACCOUNT))))
     fields.append((SYMBOL, body.get(SYMBOL) or "[N/A]"))
-    side = body.get(SIDE)
-    fields.append((SIDE, side if side in tables.SIDES.fix_values() else "1"))
-    for tag in (ORDER_QTY, ORD_TYPE, PRICE):
+    # The client's own Side, even one we do not trade (5 sell short): its dictionary passed it, and a reject
+    # that says Buy for a short sale would misreport the order. Only a missing Side (never past QuickFIX's
+    # validation) falls back to Buy.
+    fields.append((SIDE, body.get(SIDE) or "1"))
+    for tag in (ORDER_QTY, ORD_TYPE, PRICE, STOP_PX, TIME_IN_FORCE):
         value = body.get(tag)
         if value:
             fields.append((tag, value))

@@ -152,6 +152,19 @@ def test_a_cancel_or_replace_naming_another_side_symbol_or_type_is_refused_and_c
 
 
 @sqlite_only
+def test_a_refused_order_is_reported_with_the_side_tif_and_stop_the_client_sent(database, venue, gateway, connect) -> None:
+    client = connect("CLIENT1")
+    client.send("D", new_order("SS1", side="5", qty="10", price="190.00", tif="1", extra=[(1, "ACC1")]))  # short
+    client.send("D", new_order("ST1", ord_type="4", qty="10", price="190.00", stop_px="189.00", tif="6",
+                               extra=[(1, "ACC1")]))  # a GTD stop-limit without its ExpireDate  # fmt: skip
+    short = client.wait_for(is_er("SS1", "8"))
+    assert (short[54], short[59], short[58]) == ("5", "1", "UNSUPPORTED_ORDER_TYPE: side=5")
+    stop = client.wait_for(is_er("ST1", "8"))
+    assert (stop[54], stop[40], stop[99], stop[59]) == ("1", "4", "189.00", "6"), stop[58]
+    assert venue.orders() == []
+
+
+@sqlite_only
 def test_a_cancel_reusing_a_clordid_gets_cxl_rej_reason_duplicate(database, venue, gateway, connect) -> None:
     client = connect("CLIENT1")
     resting_buy(client, "U1")

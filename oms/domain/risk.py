@@ -367,23 +367,28 @@ def check_collar(order: OrderTerms, reference_price: Decimal | None, collar_pct:
     A buy above reference x (1 + collar) or a sell below reference x (1 - collar) is denied; passive prices far from
     the market are fine. Orders without a limit price pass (market orders are bounded by the reservation collar).
     Without a reference price a limit order cannot be checked and is denied (NO_REFERENCE_PRICE).
+
+    A stop-limit trades only once the market has reached its stop, so its limit is judged against where the
+    market will be then: the stop, where that is beyond the reference (above it for a buy, below for a sell).
     """
     if order.limit_price is None:
         return None
     if reference_price is None:
         return Denial(ReasonCode.NO_REFERENCE_PRICE, {"check": "collar"})
+    anchor, named = reference_price, "reference_price"
+    if order.order_type is OrderType.STOP_LIMIT and order.stop_price is not None and (
+            order.stop_price > reference_price if order.side is Side.BUY else order.stop_price < reference_price):
+        anchor, named = order.stop_price, "stop_price"
     if order.side is Side.BUY:
-        bound = reference_price * (1 + collar_pct)
+        bound = anchor * (1 + collar_pct)
         if order.limit_price > bound:
             return Denial(ReasonCode.PRICE_OUTSIDE_COLLAR, {"limit_price": _number(order.limit_price),
-                                                            "max_price": _number(bound),
-                                                            "reference_price": _number(reference_price)})
+                                                            "max_price": _number(bound), named: _number(anchor)})
     else:
-        bound = reference_price * (1 - collar_pct)
+        bound = anchor * (1 - collar_pct)
         if order.limit_price < bound:
             return Denial(ReasonCode.PRICE_OUTSIDE_COLLAR, {"limit_price": _number(order.limit_price),
-                                                            "min_price": _number(bound),
-                                                            "reference_price": _number(reference_price)})
+                                                            "min_price": _number(bound), named: _number(anchor)})
     return None
 
 

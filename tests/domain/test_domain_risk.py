@@ -155,6 +155,26 @@ def test_check_collar(side: Side, limit_price: Decimal | None, reference: Decima
 
 
 @pytest.mark.parametrize(
+    ("side", "stop_price", "limit_price", "expected"),
+    [
+        (Side.BUY, D("250.00"), D("251.00"), None),  # triggers at 250: its limit is judged against the stop
+        (Side.BUY, D("250.00"), D("275.01"), "PRICE_OUTSIDE_COLLAR: limit_price=275.01, max_price=275.0000, "
+                                             "stop_price=250.00"),
+        (Side.BUY, D("90.00"), D("110.01"), "PRICE_OUTSIDE_COLLAR: limit_price=110.01, max_price=110.00, "
+                                            "reference_price=100"),  # a stop already reached: the market rules
+        (Side.SELL, D("50.00"), D("49.00"), None),
+        (Side.SELL, D("50.00"), D("44.99"), "PRICE_OUTSIDE_COLLAR: limit_price=44.99, min_price=45.0000, "
+                                            "stop_price=50.00"),
+    ],
+)
+def test_a_stop_limit_is_collared_against_its_stop_once_the_stop_is_beyond_the_market(
+    side: Side, stop_price: Decimal, limit_price: Decimal, expected: str | None
+) -> None:
+    order = place(side=side, order_type=OrderType.STOP_LIMIT, limit_price=limit_price, stop_price=stop_price)
+    assert rendered(check_collar(order, D("100"), D("0.10"))) == expected
+
+
+@pytest.mark.parametrize(
     ("overrides", "reference", "fees", "expected"),
     [
         ({"qty": D("100"), "limit_price": D("10.00")}, D("10"), NO_FEES, D("1000.00")),

@@ -45,6 +45,8 @@ OPEN_ORDERS = "status IN ('pending_new', 'new', 'partially_filled', 'pending_can
 # Holds not yet posted or voided: the predicate of the partial index ix_reservations_pending_order.
 PENDING_RESERVATIONS = "status = 'pending'"
 UNSETTLED = "settled_entry_id IS NULL"
+# Orders with a cancel or replace request outstanding: the predicate of ix_orders_pending_request.
+PENDING_REQUEST = "pending_cl_ord_id IS NOT NULL"
 
 
 class Base(DeclarativeBase):
@@ -245,6 +247,9 @@ class Order(Base):
         # Live orders only: finishing an order adds no entry here (migration 0003_event_seq).
         Index("ix_orders_open", "status", postgresql_where=sql_text(OPEN_ORDERS),
               sqlite_where=sql_text(OPEN_ORDERS)),
+        # ClOrdIDs of pending cancel/replace requests, taken like orders' own (migration 0011_pending_requests).
+        Index("ix_orders_pending_request", "account_id", "pending_cl_ord_id",
+              postgresql_where=sql_text(PENDING_REQUEST), sqlite_where=sql_text(PENDING_REQUEST)),
     )
 
 

@@ -163,9 +163,9 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
     if unbookable is not None:  # no order can carry these values: deny, store nothing, count nothing
         return OrderResult(Outcome.DENIED, denial=unbookable)
     print_ = fingerprint(command)
-    existing = uow.order_by_client(command.account, command.cl_ord_id)
+    existing = uow.cl_ord_id_taken_by(command.account, command.cl_ord_id)
     if existing is not None:
-        if existing.fingerprint == print_ and existing.replaces_order_id is None:
+        if existing.order.cl_ord_id == command.cl_ord_id and existing.fingerprint == print_ and existing.replaces_order_id is None:
             return OrderResult(Outcome.DUPLICATE, order=existing.order, venue_cl_ord_id=existing.venue_cl_ord_id)
         return OrderResult(Outcome.DENIED, denial=duplicate_denial(command.account, command.cl_ord_id))
     instrument = uow.instruments().get(command.symbol)
@@ -376,7 +376,7 @@ def _working_order(
     record = uow.order_by_client(account_id, orig_cl_ord_id)
     if record is None or record.replaced_by_order_id is not None:
         return None, Denial(ReasonCode.UNKNOWN_ORDER, {"orig_cl_ord_id": orig_cl_ord_id})
-    if uow.order_by_client(account_id, request_cl_ord_id) is not None or request_cl_ord_id == orig_cl_ord_id:
+    if uow.cl_ord_id_taken_by(account_id, request_cl_ord_id) is not None or request_cl_ord_id == orig_cl_ord_id:
         return record, duplicate_denial(account.id, request_cl_ord_id)  # type: ignore[arg-type]
     status = record.order.status
     if status.is_terminal:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from oms.domain.commands import CancelOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderStatus
 from oms.domain.risk import ReasonCode
 from oms.service.orders import Outcome
@@ -104,6 +105,30 @@ def test_the_same_exec_id_twice_in_one_batch_books_once(database: Database) -> N
 
     assert [r.outcome for r in results] == [Outcome.APPLIED, Outcome.IGNORED]
     assert shares(database, "ACC1") == (D(4), D(0))
+    assert ledger_violations(database) == []
+
+
+def test_the_clordid_of_a_pending_cancel_or_replace_cannot_be_taken_by_another_request(database: Database) -> None:
+    runner = executor(database, WITH_FEES)
+    first, second = runner.one(buy("ACC1", "B1", "10", "190.00")), runner.one(buy("ACC1", "B2", "10", "190.00"))
+    assert first.venue_cl_ord_id is not None and second.venue_cl_ord_id is not None
+    for placed in (first, second):
+        runner.one(new_ack(placed.venue_cl_ord_id))
+    replacing = runner.one(ReplaceOrder(account="ACC1", cl_ord_id="R1", orig_cl_ord_id="B1", qty=D("6"), limit_price=D("190.00")))
+    canceling = runner.one(CancelOrder(account="ACC1", cl_ord_id="C2", orig_cl_ord_id="B2"))
+    assert replacing.outcome is canceling.outcome is Outcome.ACCEPTED
+
+    taken = [runner.one(buy("ACC1", "R1", "1", "190.00")), runner.one(buy("ACC1", "C2", "1", "190.00"))]
+    taken += runner.execute([CancelOrder(account="ACC1", cl_ord_id="R1", orig_cl_ord_id="B2"),
+                             buy("ACC1", "C2", "2", "190.00")])  # in one batch with other work too  # fmt: skip
+    assert [result.outcome for result in taken] == [Outcome.DENIED] * 4
+    assert all(result.denial.reason is ReasonCode.DUPLICATE_CL_ORD_ID for result in taken)  # type: ignore[union-attr]
+
+    # So the venue's confirmation still finds R1 free for the replacing order.
+    assert replacing.venue_cl_ord_id is not None
+    replaced = runner.one(report(replacing.venue_cl_ord_id, ExecType.REPLACED, OrderStatus.NEW,
+                                 orig_cl_ord_id=first.venue_cl_ord_id, venue_order_id="V-" + first.venue_cl_ord_id[-12:]))  # fmt: skip
+    assert replaced.outcome is Outcome.APPLIED and str(replaced.order.cl_ord_id) == "R1"  # type: ignore[union-attr]
     assert ledger_violations(database) == []
 
 

@@ -39,10 +39,11 @@ def connection(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
 @pytest.mark.parametrize(("module", "name"), LOOKUPS, ids=[name for _, name in LOOKUPS])
 def test_batch_lookups_use_an_index(connection: sqlite3.Connection, module: object, name: str) -> None:
     template: str = getattr(module, name)
+    slots = template.count("{}")  # each slot takes the same keys, as ``BulkReader.fetch_in`` fills them
     if "VALUES" in template:
-        sql, params = template.format("(?, ?), (?, ?)"), ["a", "b", "c", "d"]
+        sql, params = template.format(*["(?, ?), (?, ?)"] * slots), ["a", "b", "c", "d"] * slots
     else:
-        sql, params = template.format("?, ?"), ["a", "b"]
+        sql, params = template.format(*["?, ?"] * slots), ["a", "b"] * slots
     plan = [row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params)]
     table_scans = [step for step in plan if step.startswith("SCAN") and "CONSTANT ROWS" not in step and step != "SCAN k"]
     assert not table_scans, plan

@@ -26,6 +26,10 @@ log = structlog.get_logger(__name__)
 ORDER_ENTRY = frozenset({"D", "F", "G"})
 
 
+# TradeCaptureReport and TradeCaptureReportRequestAck: the nightly reconciliation's, not the gateway's business.
+TRADE_CAPTURE_KINDS = frozenset({"AE", "AQ"})
+
+
 class VenueApplication(fix.Application):  # type: ignore[misc]
     def __init__(self, begin_string: str, worker: Worker, reference_prices: ReferencePrices,
                  metrics: GatewayMetrics | None = None) -> None:
@@ -36,6 +40,7 @@ class VenueApplication(fix.Application):  # type: ignore[misc]
         self._reference_prices = reference_prices
         self.logged_on = threading.Event()
         self.gap_filled = 0
+        self.trade_captures_ignored = 0
 
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802,N803
         pass
@@ -92,6 +97,10 @@ class VenueApplication(fix.Application):  # type: ignore[misc]
                 self._worker.put(VenueReport(tr.venue_cancel_reject(body), body))
             elif kind in ("Y", "j"):
                 log.warning("venue_rejected_request", msg_type=kind, text=body.get(58))
+            elif kind in TRADE_CAPTURE_KINDS:  # answers to `oms reconcile --from-venue`, which borrows this
+                # session while the gateway is down; they come back here in the resend at the next logon
+                self.trade_captures_ignored += 1
+                log.info("venue_trade_capture_ignored", msg_type=kind)
             else:
                 raise fix.UnsupportedMessageType()
         except QUICKFIX_ERRORS:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -178,6 +180,27 @@ def test_a_request_the_venue_never_received_is_gap_filled_then_sent_again(databa
     assert gateway.gateway.worker.counters.by_outcome.get("resend_requeued") == 1
     no_reserved = balances(database, "ACC1").in_currency("USD").reserved
     assert no_reserved == 0
+
+
+@sqlite_only
+def test_trade_capture_reports_on_the_venue_session_are_taken_without_a_reject(database, venue, gateway) -> None:
+    """`oms reconcile --from-venue` borrows the gateway's venue session while the gateway is down; the venue's
+    35=AE answers come back to the gateway in the next logon's resend and must not draw a 35=j each."""
+    import quickfix as fix
+
+    from exchange.trade_report import TradeCaptureRequest, TradeRow, capture_report
+    from fix.quickfix_io import build_message
+
+    row = TradeRow("E-REC-1", "O1", "C1", "OMS", "AAPL", "BUY", Decimal("10"), Decimal("189.50"), Decimal("0.95"),
+                   datetime.now(UTC), "T1")  # fmt: skip
+    request = TradeCaptureRequest("REC-1", "0", None, None, (row.transact_time.date(),))
+    ours = fix.Session.lookupSession(fix.SessionID("FIX.4.4", "OMS", "EXCH"))
+    sent_before = ours.getExpectedSenderNum()
+    assert fix.Session.sendToTarget(build_message(capture_report(request, row, 1, True)),
+                                    fix.SessionID("FIX.4.4", "EXCH", "OMS"))  # fmt: skip
+    eventually(lambda: gateway.gateway.venue_app.trade_captures_ignored == 1)
+    gateway.gateway.worker.wait_idle()
+    assert ours.getExpectedSenderNum() == sent_before  # no BusinessMessageReject went back
 
 
 @sqlite_only

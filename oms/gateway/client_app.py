@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import quickfix as fix
 import structlog
 
-from fix.quickfix_io import QUICKFIX_ERRORS, msg_type, session_name
+from fix.quickfix_io import QUICKFIX_ERRORS, build_message, msg_type, session_name
 from fix.wire import PASSWORD, USERNAME, BadTagValue, DictFields, MissingTag, parse_pairs, refuse_unprintable
 from oms.domain.risk import Denial, RateLimiter, check_rate
 from oms.gateway import translate as tr
@@ -103,7 +103,10 @@ class ClientApplication(fix.Application):  # type: ignore[misc]
         except QUICKFIX_ERRORS:
             raise
         except MissingTag as missing:
-            raise fix.FieldNotFound(missing.tag) from None
+            reject = tr.missing_field_reject(DictFields(dict(parse_pairs(message.toString()))), msg_type(message), missing.tag)
+            if reject is None:
+                raise fix.FieldNotFound(missing.tag) from None
+            fix.Session.sendToTarget(build_message(reject), sessionID)
         except BadTagValue as bad:
             raise fix.IncorrectTagValue(bad.tag) from None
         except Exception:  # anything else escaping a callback would end the process

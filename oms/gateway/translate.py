@@ -18,13 +18,15 @@ from typing import Any, TypeVar
 from fix import oms_tables as tables
 from fix.tables import TwoWayTable, UnmappedValue
 from fix.wire import (
-    ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, EXEC_ID, EXEC_TRANS_TYPE, EXEC_TYPE,
+    ACCOUNT, AVG_PX, CL_ORD_ID, MSG_SEQ_NUM, CUM_QTY, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, EXEC_ID, EXEC_TRANS_TYPE, EXEC_TYPE,
     EXPIRE_DATE, HANDL_INST, LAST_PX, LAST_QTY, LEAVES_QTY, MARKET_DEPTH, MD_ENTRY_TYPE, MD_REQ_ID, MD_UPDATE_TYPE,
     NO_MD_ENTRY_TYPES, NO_RELATED_SYM, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, ORDER_ID, ORDER_QTY, ORIG_CL_ORD_ID,
     POSS_RESEND, PRICE, SIDE, STOP_PX, SUBSCRIPTION_REQUEST_TYPE, SYMBOL, TEXT, TIME_IN_FORCE, TRANSACT_TIME,
     BadTagValue, FieldSource, OutGroup, Outbound, fix_date, fix_decimal, fix_timestamp, parse_date, parse_decimal,
     parse_timestamp, required,
 )
+
+REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON = 45, 372, 379, 380
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderSource, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
@@ -242,6 +244,18 @@ def rejected_order_report(body: FieldSource, code: int | str, text: str, exec_id
     fields.extend([(LEAVES_QTY, "0"), (CUM_QTY, "0"), (AVG_PX, "0"), (TRANSACT_TIME, fix_timestamp(now)),
                    (TEXT, text[:512])])
     return Outbound("8", tuple(fields))
+
+
+def missing_field_reject(body: FieldSource, msg_type: str, tag: int) -> Outbound | None:
+    """BusinessMessageReject (380=5) for an order message without a field the gateway needs, carrying the
+    message's ClOrdID as BusinessRejectRefID (379) so the client can match it; None without a ClOrdID (then
+    QuickFIX's own reject, which has no 379, is the answer)."""
+    cl_ord_id = body.get(CL_ORD_ID)
+    if not cl_ord_id:
+        return None
+    return Outbound("j", ((REF_SEQ_NUM, body.get(MSG_SEQ_NUM) or "0"), (REF_MSG_TYPE, msg_type),
+                          (BUSINESS_REJECT_REF_ID, cl_ord_id), (BUSINESS_REJECT_REASON, "5"),
+                          (TEXT, f"Conditionally Required Field Missing ({tag})")))  # fmt: skip
 
 
 def unknown_order_status(body: FieldSource, exec_id: str, begin_string: str, now: datetime) -> Outbound:

@@ -228,6 +228,18 @@ def test_unsupported_message_type_gets_business_message_reject(database, venue, 
 
 
 @sqlite_only
+def test_an_order_without_a_needed_field_gets_a_business_reject_naming_its_clordid(database, venue, gateway, connect) -> None:
+    client = connect("CLIENT1")
+    client.send("D", [(11, "NOSYM"), (21, "1"), (54, "1"), (60, transact_time()), (38, "10"), (40, "2"),
+                      (44, "190.00"), (1, "ACC1")])  # no Symbol  # fmt: skip
+
+    reject = client.wait_for(lambda m: m.msg_type == "j")
+    assert (reject[372], reject[379], reject[380]) == ("D", "NOSYM", "5")
+    assert reject[58] == "Conditionally Required Field Missing (55)" and int(reject[45]) > 1
+    assert client.logged_on.is_set() and venue.orders() == []
+
+
+@sqlite_only
 def test_inbound_throttle_answers_rate_limited(database, venue, gateway, connect) -> None:
     client = connect("CLIENT3")  # ThrottlePerSecond=1, ThrottleBurst=2
     for number in range(4):

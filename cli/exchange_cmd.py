@@ -61,16 +61,34 @@ def run(config_path: Path = Path(DEFAULT_CONFIG), log_level: str = "INFO") -> No
               help="CSV file to write (default: stdout)")
 def report(config_path: Path, trade_date: Any, output: Path | None) -> None:
     """End-of-day trade report (CSV) of every broker execution on a trade date."""
+    from cli.output_files import cannot_write
     from exchange.report_cmd import offline_rows
     from exchange.trade_report import write_csv
-    rows = offline_rows(_load(config_path), date.fromisoformat(trade_date.strftime("%Y-%m-%d")))
+    config = _load(config_path)
+    day = date.fromisoformat(trade_date.strftime("%Y-%m-%d"))
     if output is None:
-        write_csv(rows, sys.stdout)
+        write_csv(offline_rows(config, day), sys.stdout)
         return
     temp = output.with_suffix(output.suffix + ".tmp")
-    with temp.open("w", encoding="utf-8", newline="") as handle:
-        write_csv(rows, handle)
-    temp.replace(output)
+    try:  # opened before the journal is replayed: an unwritable --output is refused before any work
+        handle = temp.open("w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise cannot_write("--output", output, error) from None
+    try:
+        with handle:
+            rows = offline_rows(config, day)
+            try:
+                write_csv(rows, handle)
+                handle.flush()
+            except OSError as error:
+                raise cannot_write("--output", output, error) from None
+        try:
+            temp.replace(output)
+        except OSError as error:
+            raise cannot_write("--output", output, error) from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     click.echo(f"{len(rows)} executions written to {output}", err=True)
 
 

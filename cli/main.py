@@ -37,6 +37,12 @@ class CliError(click.ClickException):
         return self.message
 
 
+class BadInput(CliError):
+    """Bad input from the operator (an argument, an option, a file named on the command line): exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
 def friendly_errors(function: F) -> F:
     """Turn the errors an operator can cause (bad settings, bad amounts, unreachable database) into one line."""
 

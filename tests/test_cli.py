@@ -123,3 +123,23 @@ def test_risk_command_mistakes_are_one_line_and_a_nonzero_exit(
 ) -> None:
     result = fixture_db_cli.invoke(main, args)
     assert (result.exit_code, message in result.output, "Traceback" in result.output) == (exit_code, True, False), result.output
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("target", ["no/such/dir/trades.csv", "/proc/trades.csv"])
+def test_an_exchange_report_that_cannot_be_written_is_refused_before_the_journal_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    import exchange.report_cmd
+
+    def no_replay(*_args: object) -> None:
+        raise AssertionError("the journal was replayed for a report that cannot be written")
+
+    monkeypatch.setattr(exchange.report_cmd, "offline_rows", no_replay)
+    output = tmp_path / target
+    result = CliRunner().invoke(main, ["exchange", "report", "--config", str(REPO / "sessions.cfg"),
+                                       "--date", "2026-11-23", "--output", str(output)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"Error: --output {output}: cannot write there (No such file or directory)"]

@@ -7,8 +7,8 @@ report, bad date or option, unreachable venue or database); with exit 2 nothing 
 from __future__ import annotations
 
 import json
-import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -48,14 +48,6 @@ def _settings():  # type: ignore[no-untyped-def]
         return get_settings()
     except SettingsError as error:
         raise ReconcileInputError(str(error)) from None
-
-
-def _writable(path: Path | None, option: str) -> None:
-    if path is None:
-        return
-    parent = path.resolve().parent
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ReconcileInputError(f"{option} {path}: cannot write there")
 
 
 def _service_config() -> ServiceConfig:
@@ -139,12 +131,16 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
         raise ReconcileInputError("give exactly one of --report FILE or --from-venue")
     if (file_format is None) != (output_path is None):
         raise ReconcileInputError("--format and --output go together")
-    if file_format == "json":
-        json_path = json_path or output_path
-    elif file_format == "csv":
-        csv_path = csv_path or output_path
-    _writable(json_path, "--json")
-    _writable(csv_path, "--csv")
+    json_option, csv_option = "--json", "--csv"
+    if file_format == "json" and json_path is None:
+        json_path, json_option = output_path, "--output"
+    elif file_format == "csv" and csv_path is None:
+        csv_path, csv_option = output_path, "--output"
+    outputs = [(json_path, json_option, output.write_json), (csv_path, csv_option, output.write_csv)]
+    from cli.output_files import check_writable  # late: cli.main imports this module
+
+    for path, option, _ in outputs:
+        check_writable(path, option)  # opened for real: os.access says yes to /proc or a read-only mount
     settings = _settings()
     try:
         database = Database.from_url(settings.database_url)
@@ -176,11 +172,22 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
             click.echo(line)
     if run_id:
         click.echo(f"\nrun {run_id} stored (oms reconcile show {run_id})")
-    if json_path is not None:
-        output.write_json(result, json_path)
-    if csv_path is not None:
-        output.write_csv(result, csv_path)
-    ctx.exit(EXIT_CLEAN if result.clean else EXIT_BREAKS)
+    written = _write(result, outputs)
+    ctx.exit(EXIT_CLEAN if result.clean and written else EXIT_BREAKS)
+
+
+def _write(result: RunResult, outputs: list[tuple[Path | None, str, Callable[[RunResult, Path], None]]]) -> bool:
+    """The output files, checked before the run; one that fails now (a full disk) is one line, never a traceback."""
+    written = True
+    for path, option, write in outputs:
+        if path is None:
+            continue
+        try:
+            write(result, path)
+        except OSError as error:
+            click.echo(f"Error: {option} {path}: not written ({error.strerror or error})", err=True)
+            written = False
+    return written
 
 
 def _store(var_dir: Path, document: dict) -> str | None:  # type: ignore[type-arg]

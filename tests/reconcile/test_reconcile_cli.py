@@ -219,6 +219,26 @@ def test_bad_options_are_usage_errors(books: Books, tmp_path: Path) -> None:
     assert not_text.exit_code == 2 and "not UTF-8 text" in not_text.output
 
 
+@pytest.mark.parametrize("options", [["--json"], ["--csv"], ["--format", "json", "--output"],
+                                     ["--format", "csv", "--output"]])
+@pytest.mark.parametrize("target", ["/proc/run.out", "a-directory", "no/such/dir/run.out"])
+def test_an_output_file_that_cannot_be_written_stops_the_run_before_anything_is_booked(
+    books: Books, tmp_path: Path, options: list[str], target: str
+) -> None:
+    books.account("ACC1")
+    books.order("ACC1", "B1", "buy", "100", "100.00")  # the venue filled it: --apply would book the fill
+    report = write_report(tmp_path / "trades.csv", [books.row("B1", "E1", "buy", "40", "100.00")])
+    (tmp_path / "a-directory").mkdir()
+    counts = books.counts()
+    result = reconcile("--report", report, "--apply", *options, tmp_path / target)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {options[-1]} {tmp_path / target}: cannot write there (")
+    assert books.counts() == counts
+    assert not (tmp_path / "var" / "reconcile").exists()  # no run stored either
+    assert not (tmp_path / "no").exists()
+
+
 def test_progress_is_shown_on_stderr_only_and_only_when_asked_or_on_a_terminal(books: Books, tmp_path: Path) -> None:
     report = write_report(tmp_path / "trades.csv", a_day(books))
     quiet = reconcile("--report", report)  # the test runner's stderr is no terminal

@@ -7,7 +7,9 @@ start with a message naming the setting.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -19,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OMS_"
 DEFAULT_VAR_DIR = Path("var")
+# Money and rates are written as plain decimals: "1e3" for a fee rate is a typo, not a thousand.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+MAX_SETTLEMENT_DAYS = 30
 
 
 class SettingsError(Exception):
@@ -99,7 +104,42 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive number of seconds")
         return value
 
-    @field_validator("group_commit_max_batch", "settlement_days", "max_orders_per_second")
+    @field_validator("sqlite_checkpoint_interval_s")
+    @classmethod
+    def _finite_interval(cls, value: float) -> float:
+        if math.isinf(value):
+            raise ValueError("must be a finite number of seconds")
+        return value
+
+    @field_validator("fee_rate", "fee_minimum", mode="before")
+    @classmethod
+    def _plain_decimal(cls, value: object) -> object:
+        if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value.strip()) is None:
+            raise ValueError(f"{value!r} is not a plain decimal number (such as 0.0005)")
+        return value
+
+    @field_validator("fee_rate")
+    @classmethod
+    def _fraction_of_notional(cls, value: Decimal) -> Decimal:
+        if not Decimal(0) <= value < 1:
+            raise ValueError(f"must be a fraction of the notional from 0 up to (not including) 1, got {value}")
+        return value
+
+    @field_validator("fee_minimum")
+    @classmethod
+    def _not_negative_money(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        return value
+
+    @field_validator("settlement_days")
+    @classmethod
+    def _settlement_cycle(cls, value: int) -> int:
+        if not 0 <= value <= MAX_SETTLEMENT_DAYS:
+            raise ValueError(f"must be a number of business days from 0 to {MAX_SETTLEMENT_DAYS}, got {value}")
+        return value
+
+    @field_validator("group_commit_max_batch", "max_orders_per_second")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 0:
@@ -128,7 +168,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise SettingsError(f"invalid {name}: {first['msg']}") from None
+        reason = first.get("ctx", {}).get("error") if first["type"] == "value_error" else None
+        raise SettingsError(f"invalid {name}: {reason or first['msg']}") from None
 
 
 def _known_list() -> str:

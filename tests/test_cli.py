@@ -143,3 +143,16 @@ def test_an_exchange_report_that_cannot_be_written_is_refused_before_the_journal
                                        "--date", "2026-11-23", "--output", str(output)])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [f"Error: --output {output}: cannot write there (No such file or directory)"]
+
+
+@pytest.mark.parametrize("args", [["reconcile", "--date", "2026-11-23", "--report", "trades.csv"], ["api"],
+                                  ["accounts", "show", "C1"]])
+def test_an_invalid_setting_stops_any_command_with_one_line_naming_it(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.setenv("OMS_FEE_RATE", "-0.1")
+    get_settings.cache_clear()
+    result = cli.invoke(main, args)
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        "Error: invalid OMS_FEE_RATE: must be a fraction of the notional from 0 up to (not including) 1, got -0.1"]

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OMS_"
@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     max_orders_per_second: int = 1000
     # SQLite only: how often a background thread folds the WAL back into the database file (seconds).
     sqlite_checkpoint_interval_s: float = 1.0
+    # `oms certify`: the Password (554) sent on Logon when --password is not given (kept out of argv and logs).
+    certify_password: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod

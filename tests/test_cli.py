@@ -156,3 +156,18 @@ def test_an_invalid_setting_stops_any_command_with_one_line_naming_it(
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [
         "Error: invalid OMS_FEE_RATE: must be a fraction of the notional from 0 up to (not including) 1, got -0.1"]
+
+
+def test_the_certification_password_setting_is_sent_on_logon_and_trips_no_other_command(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli import certify_cmd
+
+    targets = []
+    monkeypatch.setattr(certify_cmd, "run_all", lambda scripts, target: targets.append(target) or [])
+    monkeypatch.setenv("OMS_CERTIFY_PASSWORD", "s3cret")
+    get_settings.cache_clear()
+    assert cli.invoke(main, ["accounts", "create", "C1"]).exit_code == 0
+    assert cli.invoke(main, ["certify", "--only", "1S-a"]).exit_code == 0
+    assert cli.invoke(main, ["certify", "--only", "1S-a", "--password", "given"]).exit_code == 0
+    assert [dict(target.logon_fields).get(554) for target in targets] == ["s3cret", "given"]

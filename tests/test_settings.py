@@ -66,3 +66,10 @@ def test_fees_are_plain_decimals_a_rate_below_one_and_a_minimum_of_at_least_zero
     settings = load_settings({"OMS_FEE_RATE": "0", "OMS_FEE_MINIMUM": "1.50", "OMS_SETTLEMENT_DAYS": "0"})
     assert (settings.fee_rate, settings.fee_minimum, settings.settlement_days) == (Decimal(0), Decimal("1.50"), 0)
     assert load_settings({"OMS_FEE_RATE": "0.9999"}).fee_rate == Decimal("0.9999")
+
+
+def test_the_certification_password_is_a_known_setting_kept_out_of_reprs() -> None:
+    settings = load_settings({"OMS_CERTIFY_PASSWORD": "s3cret"})
+    assert settings.certify_password is not None and settings.certify_password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert load_settings({}).certify_password is None

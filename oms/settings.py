@@ -41,10 +41,6 @@ class Settings(BaseSettings):
     sessions_cfg: Path = Path("sessions.cfg")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
-    # Group commit: how many commands one database transaction may carry, and how long the batcher
-    # waits for company before committing a lone command.
-    group_commit_max_batch: int = 256
-    group_commit_max_wait_ms: int = 1
     # Settlement cycle for sale proceeds, in business days.
     settlement_days: int = 2
     # Default per-account risk parameters given to accounts created without explicit limits.
@@ -141,12 +137,19 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a number of business days from 0 to {MAX_SETTLEMENT_DAYS}, got {value}")
         return value
 
-    @field_validator("group_commit_max_batch", "max_orders_per_second")
+    @field_validator("max_orders_per_second")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 0:
             raise ValueError("must not be negative")
         return value
+
+
+# Names that were settings once but configured nothing: refused with where the thing is configured instead.
+RETIRED = {
+    "OMS_GROUP_COMMIT_MAX_BATCH": "the gateway's commands per commit are [GATEWAY] MaxBatch in sessions.cfg",
+    "OMS_GROUP_COMMIT_MAX_WAIT_MS": "the gateway commits what its queue holds without waiting for company",
+}
 
 
 def _unknown_names(environ: dict[str, str]) -> list[str]:
@@ -157,6 +160,9 @@ def _unknown_names(environ: dict[str, str]) -> list[str]:
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment), refusing unknown names."""
     env = dict(os.environ if environ is None else environ)
+    retired = sorted(name for name in RETIRED if name in env)
+    if retired:
+        raise SettingsError(f"{retired[0]} is no longer a setting (it configured nothing): {RETIRED[retired[0]]}")
     unknown = _unknown_names(env)
     if unknown:
         raise SettingsError(f"unknown setting {', '.join(unknown)} (known: {_known_list()})")

@@ -73,3 +73,10 @@ def test_the_certification_password_is_a_known_setting_kept_out_of_reprs() -> No
     assert settings.certify_password is not None and settings.certify_password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
     assert load_settings({}).certify_password is None
+
+
+@pytest.mark.parametrize(("name", "hint"), [("OMS_GROUP_COMMIT_MAX_BATCH", r"\[GATEWAY\] MaxBatch in sessions.cfg"),
+                                            ("OMS_GROUP_COMMIT_MAX_WAIT_MS", "without waiting")])
+def test_group_commit_variables_that_configured_nothing_are_refused_with_where_it_is_configured(name: str, hint: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} is no longer a setting .*{hint}"):
+        load_settings({name: "256"})

@@ -127,12 +127,13 @@ def unresolved(older_than_s: float) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cli.main import existing_database
     from oms.gateway.queries import unresolved_orders
     from oms.service.uow import Database
     from oms.settings import SettingsError, get_settings
 
     try:
-        database = Database.from_url(get_settings().database_url)
+        database = Database.from_url(existing_database(get_settings().database_url))
         try:
             found = unresolved_orders(database, datetime.now(UTC) - timedelta(seconds=older_than_s))
         finally:

@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from oms.db.migrate import upgrade
@@ -58,8 +59,25 @@ def friendly_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_database() -> Database:
-    return Database.from_url(get_settings().database_url)
+def existing_database(url: str) -> str:
+    """``url``, refused when it names a SQLite file that does not exist.
+
+    Opening SQLite creates the file (and its directory): a read or a booking against a mistyped path would
+    leave an empty database behind and fail with "no such table". Only the commands that migrate the schema
+    themselves (``oms db upgrade``, the services and demos that run the migration) may create one.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:" and not parsed.query.get("mode") and not Path(path).exists():
+            raise CliError(f"no database at {path} (OMS_DATABASE_URL): create it with `oms db upgrade`")
+    return url
+
+
+def open_database(*, create: bool = False) -> Database:
+    """The configured database; unless ``create``, a missing SQLite file is refused instead of made."""
+    url = get_settings().database_url
+    return Database.from_url(url if create else existing_database(url))
 
 
 def parse_amount(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:
@@ -103,7 +121,7 @@ def db() -> None:
 @friendly_errors
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision (OMS_DATABASE_URL)."""
-    database = open_database()
+    database = open_database(create=True)
     upgrade(database.engine)
     click.echo(f"database at {database.engine.url.render_as_string(hide_password=True)} is up to date")
 
@@ -290,7 +308,7 @@ def demo() -> None:
     settings = get_settings()
     if settings.log_level == "info":  # the demo's story is on stdout; routine service logs would drown it
         configure_logging("warning", settings.log_format)
-    run_demo(open_database(), settings.var_dir / "demo")
+    run_demo(open_database(create=True), settings.var_dir / "demo")  # it migrates: a fresh clone gets var/
 
 
 def _register_command_groups() -> None:

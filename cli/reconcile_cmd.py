@@ -142,6 +142,12 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
     for path, option, _ in outputs:
         check_writable(path, option)  # opened for real: os.access says yes to /proc or a read-only mount
     settings = _settings()
+    from cli.main import CliError, existing_database
+
+    try:
+        existing_database(settings.database_url)
+    except CliError as error:  # exit 2 here: the run could not be done (1 would say "breaks remain")
+        raise ReconcileInputError(error.message) from None
     try:
         database = Database.from_url(settings.database_url)
         try:

@@ -171,3 +171,49 @@ def test_the_certification_password_setting_is_sent_on_logon_and_trips_no_other_
     assert cli.invoke(main, ["certify", "--only", "1S-a"]).exit_code == 0
     assert cli.invoke(main, ["certify", "--only", "1S-a", "--password", "given"]).exit_code == 0
     assert [dict(target.logon_fields).get(554) for target in targets] == ["s3cret", "given"]
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (["accounts", "show", "CLIENT1"], 1),
+        (["accounts", "deposit", "CLIENT1", "5"], 1),
+        (["orders", "list"], 1),
+        (["ledger", "verify"], 1),
+        (["ledger", "statement", "CLIENT1"], 1),
+        (["risk", "status"], 1),
+        (["api-keys", "revoke", "k1"], 1),
+        (["gateway", "unresolved"], 1),
+        (["api"], 1),
+        (["reconcile", "--date", "2026-11-23", "--report", "trades.csv"], 2),  # 2: the run could not be done
+    ],
+)
+def test_a_command_on_a_missing_sqlite_file_refuses_instead_of_creating_an_empty_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], exit_code: int
+) -> None:
+    import uvicorn
+
+    def no_serving(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the API was started on a database that does not exist")
+
+    monkeypatch.setattr(uvicorn, "run", no_serving)
+    missing = tmp_path / "no" / "such" / "oms.sqlite3"
+    monkeypatch.setenv("OMS_DATABASE_URL", f"sqlite:///{missing}")
+    monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, args)
+    get_settings.cache_clear()
+    assert result.exit_code == exit_code, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: no database at {missing} (OMS_DATABASE_URL): create it with `oms db upgrade`"]
+    assert not (tmp_path / "no").exists()
+
+
+def test_db_upgrade_creates_a_missing_sqlite_database_and_its_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = tmp_path / "var" / "oms.sqlite3"
+    monkeypatch.setenv("OMS_DATABASE_URL", f"sqlite:///{fresh}")
+    get_settings.cache_clear()
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert CliRunner().invoke(main, ["orders", "list"]).output.strip().endswith("0 order(s)")
+    get_settings.cache_clear()
+    assert fresh.is_file()

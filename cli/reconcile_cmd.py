@@ -65,13 +65,19 @@ def _venue_rows(trade_date: date, sessions_cfg: Path | None, timeout_s: float) -
 
 
 def _our_comp_id(sessions_cfg: Path) -> str | None:
-    """Our CompID toward the venue, when sessions.cfg names the venue session; None: keep every row."""
-    from reconcile.venue_fetch import VenueFetchError, session_settings
+    """Our CompID toward the venue, when sessions.cfg names the venue session; None: keep every row.
+
+    Only a readable sessions.cfg without a venue session means "every row is ours": a missing or broken file
+    stops the run (exit 2), as in every other command, instead of quietly turning the other-broker filter off.
+    """
+    from reconcile.venue_fetch import NoVenueSession, VenueFetchError, session_settings
 
     try:
         return session_settings(sessions_cfg).sender_comp_id
-    except VenueFetchError:
+    except NoVenueSession:
         return None
+    except VenueFetchError as error:
+        raise ReconcileInputError(str(error)) from None
 
 
 def _run_report(database: Database, trade_date: date, report: Path, comp_id: str | None, apply: bool,
@@ -148,15 +154,15 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
         existing_database(settings.database_url)
     except CliError as error:  # exit 2 here: the run could not be done (1 would say "breaks remain")
         raise ReconcileInputError(error.message) from None
+    ours = comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg)
     try:
         database = Database.from_url(settings.database_url)
         try:
             if report is not None:
-                result = _run_report(database, trade_date, report, comp_id or _our_comp_id(
-                    sessions_cfg or settings.sessions_cfg), apply, progress)
+                result = _run_report(database, trade_date, report, ours, apply, progress)
             else:
                 rows = _venue_rows(trade_date, sessions_cfg, timeout_s)
-                rows, skipped = _ours_only(rows, comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg))
+                rows, skipped = _ours_only(rows, ours)
                 source = "the venue (TradeCaptureReports)" + (
                     f" ({skipped} rows of other brokers skipped)" if skipped else "")
                 result = run(database, trade_date, rows, source=source, apply=apply, config=_service_config())

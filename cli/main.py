@@ -16,7 +16,7 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from oms.db.migrate import upgrade
-from oms.db.models import Order
+from oms.db.models import Account, Order
 from oms.domain.errors import DomainError
 from oms.logging import configure_logging
 from oms.service.accounts import AccountError, balances, create_account, deposit, settle, withdraw
@@ -289,6 +289,9 @@ def ledger_statement(account: str, limit: int) -> None:
     from oms.ledger.balances import statement
 
     with open_database().engine.connect() as connection:
+        accounts_table = Account.__table__
+        if connection.execute(select(accounts_table.c.id).where(accounts_table.c.id == account)).first() is None:
+            raise CliError(f"unknown account {account}")  # as every other command says, not an empty table
         lines = list(statement(connection, account, limit=limit))
     click.echo(f"{'time':<27}{'kind':<12}{'reference':<34}{'ledger account':<44}{'amount':>16}")
     for line in lines:

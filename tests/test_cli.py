@@ -40,6 +40,8 @@ def test_accounts_are_created_funded_and_shown(cli: CliRunner) -> None:
         (["accounts", "deposit", "C1", "abc"], 2, "not a decimal number"),
         (["accounts", "deposit", "C1", "--", "-5"], 2, "amount"),
         (["accounts", "deposit", "NOPE", "5"], 1, "unknown account NOPE"),
+        (["accounts", "show", "NOPE"], 1, "unknown account NOPE"),
+        (["ledger", "statement", "NOPE"], 1, "unknown account NOPE"),
         (["accounts", "create", "C1"], 1, "already exists"),
         (["ledger", "settle", "--date", "2026-13-01"], 2, "is not a date"),
         (["orders", "list", "--status", "bogus"], 2, "unknown status"),

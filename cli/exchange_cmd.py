@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from cli.dates import parse_day
+
 DEFAULT_CONFIG = os.environ.get("OMS_SESSIONS_CFG", "sessions.cfg")
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                              default=DEFAULT_CONFIG, show_default=True, help="sessions.cfg holding the venue's sections")
@@ -55,19 +57,17 @@ def run(config_path: Path = Path(DEFAULT_CONFIG), log_level: str = "INFO") -> No
 
 @exchange.command()
 @config_option
-@click.option("--date", "trade_date", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="trade date (UTC), YYYY-MM-DD")
+@click.option("--date", "trade_date", required=True, callback=parse_day, help="trade date (UTC), YYYY-MM-DD")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV file to write (default: stdout)")
-def report(config_path: Path, trade_date: Any, output: Path | None) -> None:
+def report(config_path: Path, trade_date: date, output: Path | None) -> None:
     """End-of-day trade report (CSV) of every broker execution on a trade date."""
     from cli.output_files import cannot_write
     from exchange.report_cmd import offline_rows
     from exchange.trade_report import write_csv
     config = _load(config_path)
-    day = date.fromisoformat(trade_date.strftime("%Y-%m-%d"))
     if output is None:
-        write_csv(offline_rows(config, day), sys.stdout)
+        write_csv(offline_rows(config, trade_date), sys.stdout)
         return
     temp = output.with_suffix(output.suffix + ".tmp")
     try:  # opened before the journal is replayed: an unwritable --output is refused before any work
@@ -76,7 +76,7 @@ def report(config_path: Path, trade_date: Any, output: Path | None) -> None:
         raise cannot_write("--output", output, error) from None
     try:
         with handle:
-            rows = offline_rows(config, day)
+            rows = offline_rows(config, trade_date)
             try:
                 write_csv(rows, handle)
                 handle.flush()

@@ -15,6 +15,7 @@ import click
 from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.dates import parse_day
 from oms.db.migrate import upgrade
 from oms.db.models import Account, Order
 from oms.domain.errors import DomainError
@@ -89,15 +90,6 @@ def parse_amount(_ctx: click.Context, _param: click.Parameter, value: str | None
         return parse_decimal(value, "amount", allow_negative=False, allow_zero=False)
     except DomainError as error:
         raise click.BadParameter(str(error)) from None
-
-
-def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @click.group()

@@ -16,6 +16,7 @@ import click
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.dates import parse_day
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
 from oms.settings import SettingsError, get_settings
@@ -32,15 +33,6 @@ class ReconcileInputError(click.ClickException):
     """The run cannot be done: one line on stderr, exit 2, nothing booked."""
 
     exit_code = EXIT_BAD_INPUT
-
-
-def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -102,7 +94,7 @@ def _ours_only(rows: list[VenueTrade], comp_id: str | None) -> tuple[list[VenueT
 
 
 @click.group("reconcile", invoke_without_command=True)
-@click.option("--date", "trade_date", callback=_parse_day, help="Trade date, YYYY-MM-DD (required for a run).")
+@click.option("--date", "trade_date", callback=parse_day, help="Trade date, YYYY-MM-DD (required for a run).")
 @click.option("--report", "report", type=click.Path(path_type=Path, dir_okay=False),
               help="The venue's CSV trade report for that date.")
 @click.option("--from-venue", is_flag=True, help="Fetch TradeCaptureReports over FIX instead of reading a file.")

@@ -26,6 +26,19 @@ _PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 MAX_SETTLEMENT_DAYS = 30
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_iso_day(text: str) -> date:
+    """A calendar day written exactly YYYY-MM-DD; ``date.fromisoformat`` alone also takes 20261123 and 2026-W47-1."""
+    if _ISO_DAY.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 class SettingsError(Exception):
     """A setting is unknown or invalid; the message names it."""
 
@@ -85,15 +98,12 @@ class Settings(BaseSettings):
     @classmethod
     def _iso_dates(cls, value: str) -> str:
         for part in filter(None, (piece.strip() for piece in value.split(","))):
-            try:
-                date.fromisoformat(part)
-            except ValueError:
-                raise ValueError(f"{part!r} is not a date (YYYY-MM-DD)") from None
+            parse_iso_day(part)
         return value
 
     @property
     def holidays(self) -> frozenset[date]:
-        return frozenset(date.fromisoformat(part.strip()) for part in self.market_holidays.split(",") if part.strip())
+        return frozenset(parse_iso_day(part.strip()) for part in self.market_holidays.split(",") if part.strip())
 
     @field_validator("sqlite_checkpoint_interval_s")
     @classmethod

@@ -219,3 +219,25 @@ def test_db_upgrade_creates_a_missing_sqlite_database_and_its_directory(tmp_path
     assert CliRunner().invoke(main, ["orders", "list"]).output.strip().endswith("0 order(s)")
     get_settings.cache_clear()
     assert fresh.is_file()
+
+
+@pytest.mark.parametrize("day", ["20261123", "2026-W47-1", "2026-1-5", "2026-11-23T00:00", "2026-11-31", " 2026-11-23"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ledger", "settle"],
+        ["reconcile", "--report", "trades.csv"],
+        ["exchange", "report", "--config", str(REPO / "sessions.cfg")],
+    ],
+)
+def test_every_date_option_takes_exactly_yyyy_mm_dd(cli: CliRunner, command: list[str], day: str) -> None:
+    result = cli.invoke(main, [*command, "--date", day])
+    assert result.exit_code == 2, result.output
+    assert f"{day!r} is not a date (YYYY-MM-DD)" in result.output and "Traceback" not in result.output
+
+
+def test_market_holidays_are_exactly_yyyy_mm_dd_too() -> None:
+    from oms.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="invalid OMS_MARKET_HOLIDAYS: '20261225' is not a date"):
+        load_settings({"OMS_MARKET_HOLIDAYS": "20261225"})

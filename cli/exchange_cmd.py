@@ -101,9 +101,9 @@ def _control(config_path: Path, request: dict[str, Any]) -> None:
         reply = send_control(config.control_host, config.control_port, request)
     except OSError as error:
         raise click.ClickException(f"venue control endpoint unreachable: {error}") from error
+    if not reply.get("ok"):  # a refusal is one line on stderr, like every other command's
+        raise click.ClickException(f"venue refused {request['command']}: {reply.get('error', 'no reason given')}")
     click.echo(json.dumps(reply, indent=2))
-    if not reply.get("ok"):
-        sys.exit(1)
 
 
 @exchange.group()

@@ -241,3 +241,14 @@ def test_market_holidays_are_exactly_yyyy_mm_dd_too() -> None:
 
     with pytest.raises(SettingsError, match="invalid OMS_MARKET_HOLIDAYS: '20261225' is not a date"):
         load_settings({"OMS_MARKET_HOLIDAYS": "20261225"})
+
+
+def test_hash_password_refuses_an_empty_password() -> None:
+    result = CliRunner().invoke(main, ["gateway", "hash-password", "--password", ""])  # the prompt asks again itself
+    assert result.exit_code == 2, result.output
+    assert "empty password" in result.output and "PasswordHash=" not in result.output
+
+
+def test_hash_password_prints_a_scrypt_hash_line() -> None:
+    result = CliRunner().invoke(main, ["gateway", "hash-password", "--password", "s3cret"])
+    assert result.exit_code == 0 and result.output.startswith("PasswordHash=scrypt$")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cli.dates import parse_day
 from oms.db.migrate import upgrade
 from oms.db.models import Account, Order
-from oms.domain.errors import DomainError
+from oms.domain.errors import DomainError, InvalidValue
 from oms.logging import configure_logging
 from oms.service.accounts import AccountError, balances, create_account, deposit, settle, withdraw
 from oms.service.uow import Database
@@ -45,14 +46,46 @@ class BadInput(CliError):
     exit_code = EXIT_USAGE
 
 
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:  # `oms accounts` alone: the help is the answer
+        raise
+    except click.UsageError as error:
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+        raise BadInput(error.format_message() + hint) from None
+
+
+class OneLineUsageGroup(click.Group):
+    """``oms``: a usage error anywhere below it is one ``Error: ...`` line and exit 2, where click prints four
+    (usage, hint, blank line, error). It wraps parsing of the top level and the invocation of everything under it,
+    which is where subcommands parse their own options and arguments."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _usage_errors_on_one_line():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
+
+
 def friendly_errors(function: F) -> F:
-    """Turn the errors an operator can cause (bad settings, bad amounts, unreachable database) into one line."""
+    """Turn the errors an operator can cause (bad settings, bad amounts, unreachable database) into one line.
+
+    A value the domain refuses on construction (an account id with a space, a NaN) is bad input: exit 2."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (SettingsError, AccountError, DomainError) as error:
+        except SettingsError as error:
+            raise BadInput(str(error)) from None
+        except InvalidValue as error:
+            raise BadInput(str(error)) from None
+        except (AccountError, DomainError) as error:
             raise CliError(str(error)) from None
         except SQLAlchemyError as error:
             raise CliError(f"database error: {type(error).__name__}: {getattr(error, 'orig', error)}") from None
@@ -92,14 +125,14 @@ def parse_amount(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(error)) from None
 
 
-@click.group()
+@click.group(cls=OneLineUsageGroup)
 @click.version_option(package_name="fix-oms")
 def main() -> None:
     """FIX gateway and order management system: services, accounts, orders, ledger and reconciliation."""
     try:
         settings = get_settings()
-    except SettingsError as error:
-        raise CliError(str(error)) from None
+    except SettingsError as error:  # bad input from the environment: exit 2, as for a bad option
+        raise BadInput(str(error)) from None
     configure_logging(settings.log_level, settings.log_format)
 
 

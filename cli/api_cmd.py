@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.main import CliError, friendly_errors, open_database
+from cli.main import CliError, existing_database, friendly_errors, open_database
 from oms.settings import get_settings
 
 
@@ -31,6 +31,7 @@ def api(host: str, port: int, rate: float, burst: int, workers: int, no_event_ta
 
     import uvicorn
 
+    existing_database(get_settings().database_url)  # the API does not migrate: a missing SQLite file is a typo
     if workers > 1:
         from oms.api.serve import BURST_ENV, RATE_ENV, TAIL_ENV
 

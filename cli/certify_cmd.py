@@ -8,6 +8,7 @@ import click
 
 from fix.certification.runner import Target, run_all, summary_table
 from fix.certification.script import ScriptError, load_scripts
+from oms.settings import get_settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[1] / "fix" / "certification" / "scripts"
 
@@ -30,8 +31,7 @@ def _logon_fields(username: str | None, password: str | None) -> tuple[tuple[int
 @click.option("--role", type=click.Choice(["venue", "gateway"]), default="venue", show_default=True,
               help="Which scripts apply: some are only meaningful for one kind of acceptor.")
 @click.option("--username", default=None, help="Username (553) sent on Logon.")
-@click.option("--password", default=None, envvar="OMS_CERTIFY_PASSWORD",
-              help="Password (554) sent on Logon (or OMS_CERTIFY_PASSWORD).")
+@click.option("--password", default=None, help="Password (554) sent on Logon (or OMS_CERTIFY_PASSWORD).")
 @click.option("--account", default="CERT1", show_default=True, help="Account (1) on application messages.")
 @click.option("--symbol", default="AAPL", show_default=True)
 @click.option("--price", default="100.00", show_default=True, help="A passive limit price for the symbol.")
@@ -42,6 +42,9 @@ def certify(host: str, port: int, begin_string: str, sender: str, target: str, r
             password: str | None, account: str, symbol: str, price: str, only: tuple[str, ...],
             scripts_dir: Path) -> None:
     """Run every FIX session-level test case script and print a summary table; exit 1 if any fails."""
+    if password is None:  # read by the settings loader, which knows every OMS_* name
+        secret = get_settings().certify_password
+        password = secret.get_secret_value() if secret is not None else None
     try:
         scripts = load_scripts(scripts_dir)
     except ScriptError as error:

@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from cli.dates import parse_day
+
 DEFAULT_CONFIG = os.environ.get("OMS_SESSIONS_CFG", "sessions.cfg")
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                              default=DEFAULT_CONFIG, show_default=True, help="sessions.cfg holding the venue's sections")
@@ -55,22 +57,38 @@ def run(config_path: Path = Path(DEFAULT_CONFIG), log_level: str = "INFO") -> No
 
 @exchange.command()
 @config_option
-@click.option("--date", "trade_date", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="trade date (UTC), YYYY-MM-DD")
+@click.option("--date", "trade_date", required=True, callback=parse_day, help="trade date (UTC), YYYY-MM-DD")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV file to write (default: stdout)")
-def report(config_path: Path, trade_date: Any, output: Path | None) -> None:
+def report(config_path: Path, trade_date: date, output: Path | None) -> None:
     """End-of-day trade report (CSV) of every broker execution on a trade date."""
+    from cli.output_files import cannot_write
     from exchange.report_cmd import offline_rows
     from exchange.trade_report import write_csv
-    rows = offline_rows(_load(config_path), date.fromisoformat(trade_date.strftime("%Y-%m-%d")))
+    config = _load(config_path)
     if output is None:
-        write_csv(rows, sys.stdout)
+        write_csv(offline_rows(config, trade_date), sys.stdout)
         return
     temp = output.with_suffix(output.suffix + ".tmp")
-    with temp.open("w", encoding="utf-8", newline="") as handle:
-        write_csv(rows, handle)
-    temp.replace(output)
+    try:  # opened before the journal is replayed: an unwritable --output is refused before any work
+        handle = temp.open("w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise cannot_write("--output", output, error) from None
+    try:
+        with handle:
+            rows = offline_rows(config, trade_date)
+            try:
+                write_csv(rows, handle)
+                handle.flush()
+            except OSError as error:
+                raise cannot_write("--output", output, error) from None
+        try:
+            temp.replace(output)
+        except OSError as error:
+            raise cannot_write("--output", output, error) from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     click.echo(f"{len(rows)} executions written to {output}", err=True)
 
 
@@ -83,9 +101,9 @@ def _control(config_path: Path, request: dict[str, Any]) -> None:
         reply = send_control(config.control_host, config.control_port, request)
     except OSError as error:
         raise click.ClickException(f"venue control endpoint unreachable: {error}") from error
+    if not reply.get("ok"):  # a refusal is one line on stderr, like every other command's
+        raise click.ClickException(f"venue refused {request['command']}: {reply.get('error', 'no reason given')}")
     click.echo(json.dumps(reply, indent=2))
-    if not reply.get("ok"):
-        sys.exit(1)
 
 
 @exchange.group()

@@ -89,8 +89,14 @@ def run(config_path: Path = Path(DEFAULT_CONFIG), tls_port: int | None = None, t
             front.stop()
 
 
+def _not_empty(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value:
+        raise click.BadParameter("an empty password would let anyone log on as the session")
+    return value
+
+
 @gateway.command("hash-password")
-@click.password_option(prompt="Client password")
+@click.password_option(prompt="Client password", callback=_not_empty)
 def hash_password_command(password: str) -> None:
     """Print the PasswordHash= line for a client session (the password itself is stored nowhere)."""
     from oms.gateway.credentials import hash_password
@@ -127,12 +133,13 @@ def unresolved(older_than_s: float) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cli.main import existing_database
     from oms.gateway.queries import unresolved_orders
     from oms.service.uow import Database
     from oms.settings import SettingsError, get_settings
 
     try:
-        database = Database.from_url(get_settings().database_url)
+        database = Database.from_url(existing_database(get_settings().database_url))
         try:
             found = unresolved_orders(database, datetime.now(UTC) - timedelta(seconds=older_than_s))
         finally:

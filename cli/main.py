@@ -5,18 +5,21 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.dates import parse_day
 from oms.db.migrate import upgrade
-from oms.db.models import Order
-from oms.domain.errors import DomainError
+from oms.db.models import Account, Order
+from oms.domain.errors import DomainError, InvalidValue
 from oms.logging import configure_logging
 from oms.service.accounts import AccountError, AccountLimitsConfig, balances, create_account, deposit, settle, withdraw
 from oms.service.uow import Database
@@ -37,14 +40,52 @@ class CliError(click.ClickException):
         return self.message
 
 
+class BadInput(CliError):
+    """Bad input from the operator (an argument, an option, a file named on the command line): exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:  # `oms accounts` alone: the help is the answer
+        raise
+    except click.UsageError as error:
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+        raise BadInput(error.format_message() + hint) from None
+
+
+class OneLineUsageGroup(click.Group):
+    """``oms``: a usage error anywhere below it is one ``Error: ...`` line and exit 2, where click prints four
+    (usage, hint, blank line, error). It wraps parsing of the top level and the invocation of everything under it,
+    which is where subcommands parse their own options and arguments."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _usage_errors_on_one_line():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
+
+
 def friendly_errors(function: F) -> F:
-    """Turn the errors an operator can cause (bad settings, bad amounts, unreachable database) into one line."""
+    """Turn the errors an operator can cause (bad settings, bad amounts, unreachable database) into one line.
+
+    A value the domain refuses on construction (an account id with a space, a NaN) is bad input: exit 2."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (SettingsError, AccountError, DomainError) as error:
+        except SettingsError as error:
+            raise BadInput(str(error)) from None
+        except InvalidValue as error:
+            raise BadInput(str(error)) from None
+        except (AccountError, DomainError) as error:
             raise CliError(str(error)) from None
         except SQLAlchemyError as error:
             raise CliError(f"database error: {type(error).__name__}: {getattr(error, 'orig', error)}") from None
@@ -52,8 +93,25 @@ def friendly_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_database() -> Database:
-    return Database.from_url(get_settings().database_url)
+def existing_database(url: str) -> str:
+    """``url``, refused when it names a SQLite file that does not exist.
+
+    Opening SQLite creates the file (and its directory): a read or a booking against a mistyped path would
+    leave an empty database behind and fail with "no such table". Only the commands that migrate the schema
+    themselves (``oms db upgrade``, the services and demos that run the migration) may create one.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:" and not parsed.query.get("mode") and not Path(path).exists():
+            raise CliError(f"no database at {path} (OMS_DATABASE_URL): create it with `oms db upgrade`")
+    return url
+
+
+def open_database(*, create: bool = False) -> Database:
+    """The configured database; unless ``create``, a missing SQLite file is refused instead of made."""
+    url = get_settings().database_url
+    return Database.from_url(url if create else existing_database(url))
 
 
 def parse_amount(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:
@@ -67,23 +125,14 @@ def parse_amount(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(error)) from None
 
 
-def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-@click.group()
+@click.group(cls=OneLineUsageGroup)
 @click.version_option(package_name="fix-oms")
 def main() -> None:
     """FIX gateway and order management system: services, accounts, orders, ledger and reconciliation."""
     try:
         settings = get_settings()
-    except SettingsError as error:
-        raise CliError(str(error)) from None
+    except SettingsError as error:  # bad input from the environment: exit 2, as for a bad option
+        raise BadInput(str(error)) from None
     configure_logging(settings.log_level, settings.log_format)
 
 
@@ -97,7 +146,7 @@ def db() -> None:
 @friendly_errors
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision (OMS_DATABASE_URL)."""
-    database = open_database()
+    database = open_database(create=True)
     upgrade(database.engine)
     click.echo(f"database at {database.engine.url.render_as_string(hide_password=True)} is up to date")
 
@@ -265,6 +314,9 @@ def ledger_statement(account: str, limit: int) -> None:
     from oms.ledger.balances import statement
 
     with open_database().engine.connect() as connection:
+        accounts_table = Account.__table__
+        if connection.execute(select(accounts_table.c.id).where(accounts_table.c.id == account)).first() is None:
+            raise CliError(f"unknown account {account}")  # as every other command says, not an empty table
         lines = list(statement(connection, account, limit=limit))
     click.echo(f"{'time':<27}{'kind':<12}{'reference':<34}{'ledger account':<44}{'amount':>16}")
     for line in lines:
@@ -284,7 +336,7 @@ def demo() -> None:
     settings = get_settings()
     if settings.log_level == "info":  # the demo's story is on stdout; routine service logs would drown it
         configure_logging("warning", settings.log_format)
-    run_demo(open_database(), settings.var_dir / "demo")
+    run_demo(open_database(create=True), settings.var_dir / "demo")  # it migrates: a fresh clone gets var/
 
 
 def _register_command_groups() -> None:

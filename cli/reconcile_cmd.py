@@ -7,8 +7,8 @@ report, bad date or option, unreachable venue or database); with exit 2 nothing 
 from __future__ import annotations
 
 import json
-import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import click
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.dates import parse_day
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
 from oms.settings import SettingsError, get_settings
@@ -34,28 +35,11 @@ class ReconcileInputError(click.ClickException):
     exit_code = EXIT_BAD_INPUT
 
 
-def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _settings():  # type: ignore[no-untyped-def]
     try:
         return get_settings()
     except SettingsError as error:
         raise ReconcileInputError(str(error)) from None
-
-
-def _writable(path: Path | None, option: str) -> None:
-    if path is None:
-        return
-    parent = path.resolve().parent
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ReconcileInputError(f"{option} {path}: cannot write there")
 
 
 def _service_config() -> ServiceConfig:
@@ -73,13 +57,19 @@ def _venue_rows(trade_date: date, sessions_cfg: Path | None, timeout_s: float) -
 
 
 def _our_comp_id(sessions_cfg: Path) -> str | None:
-    """Our CompID toward the venue, when sessions.cfg names the venue session; None: keep every row."""
-    from reconcile.venue_fetch import VenueFetchError, session_settings
+    """Our CompID toward the venue, when sessions.cfg names the venue session; None: keep every row.
+
+    Only a readable sessions.cfg without a venue session means "every row is ours": a missing or broken file
+    stops the run (exit 2), as in every other command, instead of quietly turning the other-broker filter off.
+    """
+    from reconcile.venue_fetch import NoVenueSession, VenueFetchError, session_settings
 
     try:
         return session_settings(sessions_cfg).sender_comp_id
-    except VenueFetchError:
+    except NoVenueSession:
         return None
+    except VenueFetchError as error:
+        raise ReconcileInputError(str(error)) from None
 
 
 def _run_report(database: Database, trade_date: date, report: Path, comp_id: str | None, apply: bool,
@@ -104,7 +94,7 @@ def _ours_only(rows: list[VenueTrade], comp_id: str | None) -> tuple[list[VenueT
 
 
 @click.group("reconcile", invoke_without_command=True)
-@click.option("--date", "trade_date", callback=_parse_day, help="Trade date, YYYY-MM-DD (required for a run).")
+@click.option("--date", "trade_date", callback=parse_day, help="Trade date, YYYY-MM-DD (required for a run).")
 @click.option("--report", "report", type=click.Path(path_type=Path, dir_okay=False),
               help="The venue's CSV trade report for that date.")
 @click.option("--from-venue", is_flag=True, help="Fetch TradeCaptureReports over FIX instead of reading a file.")
@@ -139,22 +129,32 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
         raise ReconcileInputError("give exactly one of --report FILE or --from-venue")
     if (file_format is None) != (output_path is None):
         raise ReconcileInputError("--format and --output go together")
-    if file_format == "json":
-        json_path = json_path or output_path
-    elif file_format == "csv":
-        csv_path = csv_path or output_path
-    _writable(json_path, "--json")
-    _writable(csv_path, "--csv")
+    json_option, csv_option = "--json", "--csv"
+    if file_format == "json" and json_path is None:
+        json_path, json_option = output_path, "--output"
+    elif file_format == "csv" and csv_path is None:
+        csv_path, csv_option = output_path, "--output"
+    outputs = [(json_path, json_option, output.write_json), (csv_path, csv_option, output.write_csv)]
+    from cli.output_files import check_writable  # late: cli.main imports this module
+
+    for path, option, _ in outputs:
+        check_writable(path, option)  # opened for real: os.access says yes to /proc or a read-only mount
     settings = _settings()
+    from cli.main import CliError, existing_database
+
+    try:
+        existing_database(settings.database_url)
+    except CliError as error:  # exit 2 here: the run could not be done (1 would say "breaks remain")
+        raise ReconcileInputError(error.message) from None
+    ours = comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg)
     try:
         database = Database.from_url(settings.database_url)
         try:
             if report is not None:
-                result = _run_report(database, trade_date, report, comp_id or _our_comp_id(
-                    sessions_cfg or settings.sessions_cfg), apply, progress)
+                result = _run_report(database, trade_date, report, ours, apply, progress)
             else:
                 rows = _venue_rows(trade_date, sessions_cfg, timeout_s)
-                rows, skipped = _ours_only(rows, comp_id or _our_comp_id(sessions_cfg or settings.sessions_cfg))
+                rows, skipped = _ours_only(rows, ours)
                 source = "the venue (TradeCaptureReports)" + (
                     f" ({skipped} rows of other brokers skipped)" if skipped else "")
                 result = run(database, trade_date, rows, source=source, apply=apply, config=_service_config())
@@ -176,11 +176,22 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
             click.echo(line)
     if run_id:
         click.echo(f"\nrun {run_id} stored (oms reconcile show {run_id})")
-    if json_path is not None:
-        output.write_json(result, json_path)
-    if csv_path is not None:
-        output.write_csv(result, csv_path)
-    ctx.exit(EXIT_CLEAN if result.clean else EXIT_BREAKS)
+    written = _write(result, outputs)
+    ctx.exit(EXIT_CLEAN if result.clean and written else EXIT_BREAKS)
+
+
+def _write(result: RunResult, outputs: list[tuple[Path | None, str, Callable[[RunResult, Path], None]]]) -> bool:
+    """The output files, checked before the run; one that fails now (a full disk) is one line, never a traceback."""
+    written = True
+    for path, option, write in outputs:
+        if path is None:
+            continue
+        try:
+            write(result, path)
+        except OSError as error:
+            click.echo(f"Error: {option} {path}: not written ({error.strerror or error})", err=True)
+            written = False
+    return written
 
 
 def _store(var_dir: Path, document: dict) -> str | None:  # type: ignore[type-arg]

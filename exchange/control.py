@@ -94,7 +94,11 @@ def _trade_id(service: VenueService, request: dict[str, Any]) -> str:
 
 
 def _omit(service: VenueService, request: dict[str, Any]) -> Reply:
-    service.faults.omit_trade(_string(request, "exec_id"))
+    """Like a bust, an ExecID the venue never issued is refused: omitting it would silently change nothing."""
+    exec_id = _string(request, "exec_id")
+    if service.trade_of_exec(exec_id) is None:
+        raise ControlError(f"no trade for exec_id {exec_id}")
+    service.faults.omit_trade(exec_id)
     return {"ok": True, "faults": service.faults.snapshot()}
 
 

@@ -7,18 +7,36 @@ start with a message naming the setting.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OMS_"
 DEFAULT_VAR_DIR = Path("var")
+# Money and rates are written as plain decimals: "1e3" for a fee rate is a typo, not a thousand.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+MAX_SETTLEMENT_DAYS = 30
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_iso_day(text: str) -> date:
+    """A calendar day written exactly YYYY-MM-DD; ``date.fromisoformat`` alone also takes 20261123 and 2026-W47-1."""
+    if _ISO_DAY.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 class SettingsError(Exception):
@@ -36,10 +54,6 @@ class Settings(BaseSettings):
     sessions_cfg: Path = Path("sessions.cfg")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
-    # Group commit: how many commands one database transaction may carry, and how long the batcher
-    # waits for company before committing a lone command.
-    group_commit_max_batch: int = 256
-    group_commit_max_wait_ms: int = 1
     # Settlement cycle for sale proceeds, in business days.
     settlement_days: int = 2
     # Default per-account risk parameters given to accounts created without explicit limits.
@@ -59,6 +73,8 @@ class Settings(BaseSettings):
     max_orders_per_second: int = 1000
     # SQLite only: how often a background thread folds the WAL back into the database file (seconds).
     sqlite_checkpoint_interval_s: float = 1.0
+    # `oms certify`: the Password (554) sent on Logon when --password is not given (kept out of argv and logs).
+    certify_password: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -82,15 +98,12 @@ class Settings(BaseSettings):
     @classmethod
     def _iso_dates(cls, value: str) -> str:
         for part in filter(None, (piece.strip() for piece in value.split(","))):
-            try:
-                date.fromisoformat(part)
-            except ValueError:
-                raise ValueError(f"{part!r} is not a date (YYYY-MM-DD)") from None
+            parse_iso_day(part)
         return value
 
     @property
     def holidays(self) -> frozenset[date]:
-        return frozenset(date.fromisoformat(part.strip()) for part in self.market_holidays.split(",") if part.strip())
+        return frozenset(parse_iso_day(part.strip()) for part in self.market_holidays.split(",") if part.strip())
 
     @field_validator("sqlite_checkpoint_interval_s")
     @classmethod
@@ -113,12 +126,54 @@ class Settings(BaseSettings):
             raise ValueError("must be a fraction between 0 and 1 (0.10 is 10%)")
         return value
 
-    @field_validator("group_commit_max_batch", "settlement_days", "max_orders_per_second")
+    @field_validator("sqlite_checkpoint_interval_s")
+    @classmethod
+    def _finite_interval(cls, value: float) -> float:
+        if math.isinf(value):
+            raise ValueError("must be a finite number of seconds")
+        return value
+
+    @field_validator("fee_rate", "fee_minimum", mode="before")
+    @classmethod
+    def _plain_decimal(cls, value: object) -> object:
+        if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value.strip()) is None:
+            raise ValueError(f"{value!r} is not a plain decimal number (such as 0.0005)")
+        return value
+
+    @field_validator("fee_rate")
+    @classmethod
+    def _fraction_of_notional(cls, value: Decimal) -> Decimal:
+        if not Decimal(0) <= value < 1:
+            raise ValueError(f"must be a fraction of the notional from 0 up to (not including) 1, got {value}")
+        return value
+
+    @field_validator("fee_minimum")
+    @classmethod
+    def _not_negative_money(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        return value
+
+    @field_validator("settlement_days")
+    @classmethod
+    def _settlement_cycle(cls, value: int) -> int:
+        if not 0 <= value <= MAX_SETTLEMENT_DAYS:
+            raise ValueError(f"must be a number of business days from 0 to {MAX_SETTLEMENT_DAYS}, got {value}")
+        return value
+
+    @field_validator("max_orders_per_second")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 0:
             raise ValueError("must not be negative")
         return value
+
+
+# Names that were settings once but configured nothing: refused with where the thing is configured instead.
+RETIRED = {
+    "OMS_GROUP_COMMIT_MAX_BATCH": "the gateway's commands per commit are [GATEWAY] MaxBatch in sessions.cfg",
+    "OMS_GROUP_COMMIT_MAX_WAIT_MS": "the gateway commits what its queue holds without waiting for company",
+}
 
 
 def _unknown_names(environ: dict[str, str]) -> list[str]:
@@ -129,6 +184,9 @@ def _unknown_names(environ: dict[str, str]) -> list[str]:
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment), refusing unknown names."""
     env = dict(os.environ if environ is None else environ)
+    retired = sorted(name for name in RETIRED if name in env)
+    if retired:
+        raise SettingsError(f"{retired[0]} is no longer a setting (it configured nothing): {RETIRED[retired[0]]}")
     unknown = _unknown_names(env)
     if unknown:
         raise SettingsError(f"unknown setting {', '.join(unknown)} (known: {_known_list()})")
@@ -142,7 +200,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise SettingsError(f"invalid {name}: {first['msg']}") from None
+        reason = first.get("ctx", {}).get("error") if first["type"] == "value_error" else None
+        raise SettingsError(f"invalid {name}: {reason or first['msg']}") from None
 
 
 def _known_list() -> str:

@@ -50,6 +50,10 @@ class VenueFetchError(Exception):
     """The venue's trades could not be fetched; the message says why. Nothing was booked."""
 
 
+class NoVenueSession(VenueFetchError):
+    """sessions.cfg was read and names no venue session (a report run then keeps every row)."""
+
+
 @dataclass(frozen=True)
 class VenueSessionSettings:
     """Our side of the venue session: CompIDs, where to connect, and the store holding its sequence numbers."""
@@ -74,7 +78,7 @@ def session_settings(config_path: Path) -> VenueSessionSettings:
         text = config_path.read_text(encoding="utf-8")
         sections = parse_ini(text, str(config_path))
     except OSError as error:
-        raise VenueFetchError(f"{config_path}: cannot read: {error.strerror or error}") from None
+        raise VenueFetchError(f"cannot read {config_path}: {error.strerror or error}") from None
     except ConfigError as error:
         raise VenueFetchError(str(error)) from None
     base = config_path.resolve().parent
@@ -92,7 +96,7 @@ def session_settings(config_path: Path) -> VenueSessionSettings:
             swapped["SocketConnectPort"] = _get(session, "SocketAcceptPort") or ""
             swapped["FileStorePath"] = str(base / "var" / "reconcile" / "store")
             return _ours(swapped, config_path, shared=False)
-    raise VenueFetchError(f"{config_path}: no FIX.4.4 venue session (Component=gateway initiator or Component=exchange)")
+    raise NoVenueSession(f"{config_path}: no FIX.4.4 venue session (Component=gateway initiator or Component=exchange)")
 
 
 def _merged(section: Section, defaults: Section | None, base: Path) -> dict[str, str]:

@@ -3,6 +3,7 @@ and the venue stay up, nothing bad enters the book."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from datetime import datetime, timezone
@@ -135,3 +136,31 @@ def test_garbage_bytes_do_not_kill_the_venue(venue, client_factory) -> None:
     client.send("D", new_order("ALIVE", symbol="GOOG", side="2", price="141.80"))
     accepted = client.wait_for(is_er("ALIVE", "0"))
     assert accepted[39] == "0" and client.logged_on
+
+
+def test_fault_commands_refuse_unknown_ids_with_one_line_on_stderr(venue_factory, client_factory) -> None:
+    from click.testing import CliRunner
+
+    from cli.exchange_cmd import exchange as exchange_cli
+    from fixclient import free_port
+
+    venue = venue_factory(ControlPort=free_port())
+    client = client_factory(venue)
+    venue.service.step_market_maker()
+    client.send("D", new_order("OK1", qty="10", price="200.00"))
+    exec_id = client.wait_for(is_er("OK1", "F"))[17]
+
+    def fault(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(exchange_cli, ["fault", *args, "--config", str(venue.config_path)])
+
+    for args, refusal in [(["omit-trade", "NONEXISTENT"], "no trade for exec_id NONEXISTENT"),
+                          (["bust", "--exec-id", "NONEXISTENT"], "no trade for exec_id NONEXISTENT"),
+                          (["bust", "--trade-id", "T999"], "unknown trade")]:
+        refused = fault(*args)
+        assert (refused.exit_code, refused.stdout) == (1, ""), refused.output
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith(f"Error: venue refused {args[0]}: ") and refusal in line
+    assert venue.service.faults.omitted_exec_ids() == frozenset()
+    done = fault("omit-trade", exec_id)
+    assert done.exit_code == 0 and json.loads(done.stdout)["ok"] is True
+    assert venue.service.faults.omitted_exec_ids() == frozenset({exec_id})

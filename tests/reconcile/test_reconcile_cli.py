@@ -25,7 +25,9 @@ from tests.reconcile.books import DATE, Books, write_report
 def books(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Books]:
     monkeypatch.setenv("OMS_DATABASE_URL", database_url)
     monkeypatch.setenv("OMS_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("OMS_SESSIONS_CFG", str(tmp_path / "no-sessions.cfg"))  # no venue session: keep every row
+    no_venue = tmp_path / "no-venue-session.cfg"
+    no_venue.write_text("[DEFAULT]\nHeartBtInt=30\n", encoding="utf-8")
+    monkeypatch.setenv("OMS_SESSIONS_CFG", str(no_venue))  # no venue session: keep every row
     monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
     get_settings.cache_clear()
     books = Books(database_url)
@@ -152,6 +154,28 @@ def test_rows_of_other_brokers_in_the_venue_report_are_skipped(books: Books, tmp
     assert reconcile("--report", report).exit_code == 1  # without a CompID every row counts: E77 is not ours
 
 
+@pytest.mark.parametrize(("content", "message"), [(None, "cannot read {path}: No such file or directory"),
+                                                   ("[SESSION\n", "{path}")])
+def test_a_sessions_cfg_that_cannot_be_read_stops_the_run_instead_of_keeping_every_row(
+    books: Books, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, message: str
+) -> None:
+    rows = a_day(books)
+    other = dataclasses.replace(rows[0], exec_id="E77", broker_comp_id="OTHERBROKER", cl_ord_id="THEIRS")
+    report = write_report(tmp_path / "trades.csv", [*rows, other])
+    sessions_cfg = tmp_path / "sessions.cfg"
+    if content is not None:
+        sessions_cfg.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("OMS_SESSIONS_CFG", str(sessions_cfg))
+    get_settings.cache_clear()
+    counts = books.counts()
+    result = reconcile("--report", report, "--apply")
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and message.format(path=sessions_cfg) in line
+    assert books.counts() == counts
+    assert reconcile("--report", report, "--comp-id", "OMS").exit_code == 0  # an explicit CompID needs no file
+
+
 def test_a_fill_for_an_order_we_do_not_know_is_never_booked(books: Books, tmp_path: Path) -> None:
     rows = a_day(books)
     stranger = dataclasses.replace(rows[0], exec_id="E99", order_id="V-NOT-OURS", cl_ord_id="NOT-OURS")
@@ -217,6 +241,26 @@ def test_bad_options_are_usage_errors(books: Books, tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     not_text = reconcile("--report", binary)
     assert not_text.exit_code == 2 and "not UTF-8 text" in not_text.output
+
+
+@pytest.mark.parametrize("options", [["--json"], ["--csv"], ["--format", "json", "--output"],
+                                     ["--format", "csv", "--output"]])
+@pytest.mark.parametrize("target", ["/proc/run.out", "a-directory", "no/such/dir/run.out"])
+def test_an_output_file_that_cannot_be_written_stops_the_run_before_anything_is_booked(
+    books: Books, tmp_path: Path, options: list[str], target: str
+) -> None:
+    books.account("ACC1")
+    books.order("ACC1", "B1", "buy", "100", "100.00")  # the venue filled it: --apply would book the fill
+    report = write_report(tmp_path / "trades.csv", [books.row("B1", "E1", "buy", "40", "100.00")])
+    (tmp_path / "a-directory").mkdir()
+    counts = books.counts()
+    result = reconcile("--report", report, "--apply", *options, tmp_path / target)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {options[-1]} {tmp_path / target}: cannot write there (")
+    assert books.counts() == counts
+    assert not (tmp_path / "var" / "reconcile").exists()  # no run stored either
+    assert not (tmp_path / "no").exists()
 
 
 def test_progress_is_shown_on_stderr_only_and_only_when_asked_or_on_a_terminal(books: Books, tmp_path: Path) -> None:

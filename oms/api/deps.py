@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Header, Request
 
 from oms.api import keys
@@ -15,13 +17,16 @@ from oms.api.events import EventHub
 from oms.api.idempotency import check_key, request_fingerprint
 from oms.api.keys import Principal, Scope
 from oms.api.principals import PrincipalCache
-from oms.api.problems import Problem
+from oms.api.problems import Problem, not_found
 from oms.api.ratelimit import RateLimiter
 from oms.api.writes import WriteContext
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
 
+log = structlog.get_logger(__name__)
+
 KEY_CACHE_TTL_S = 5.0  # a revoked key stops working within this time
+KEY_RECHECK_S = 1.0  # how often an open event stream asks the key cache again
 
 
 @dataclass
@@ -71,6 +76,54 @@ async def authenticate(state: ApiState, authorization: str | None) -> Principal:
     if principal is None:
         raise Problem(401, "INVALID_API_KEY", "unknown or revoked API key", headers=_UNAUTHORIZED)
     return principal
+
+
+def require_read(principal: Principal) -> None:
+    if not principal.may(Scope.READ):
+        raise Problem(403, "MISSING_SCOPE", "this API key lacks the 'read' scope")
+
+
+def stream_allowed(principal: Principal, accounts: list[str]) -> None:
+    """Refuse (403, 404) a stream of ``accounts`` that ``principal`` may not read."""
+    require_read(principal)
+    for account in accounts:
+        if account not in principal.accounts:
+            raise not_found(f"account {account}")
+
+
+class StreamKeyCheck:
+    """Re-checks an open event stream's API key, so that a revocation ends streams as it ends requests.
+
+    A stream is authorized when it opens and may then run for days. Every ``interval_s`` its key is resolved
+    again through the principal cache (no database read while the entry is fresh, so a revocation is seen
+    within the cache's TTL) and must still be known, hold ``read`` and act for every streamed account.
+    ``refusal`` is then the problem a new request would get.
+    """
+
+    def __init__(self, state: ApiState, authorization: str | None, accounts: list[str], interval_s: float = KEY_RECHECK_S) -> None:
+        self._state = state
+        self._authorization = authorization
+        self._accounts = accounts
+        self._interval_s = interval_s
+        self._next_check_at = time.monotonic() + interval_s
+        self.refusal: Problem | None = None
+
+    async def allows(self) -> bool:
+        """False once the key no longer allows the stream (and from then on)."""
+        if self.refusal is None and time.monotonic() >= self._next_check_at:
+            self.refusal = await self._recheck()
+            self._next_check_at = time.monotonic() + self._interval_s
+        return self.refusal is None
+
+    async def _recheck(self) -> Problem | None:
+        try:
+            stream_allowed(await authenticate(self._state, self._authorization), self._accounts)
+        except Problem as problem:
+            return problem
+        except Exception as error:  # noqa: BLE001 - a key we cannot check is not trusted: the client reconnects
+            log.warning("stream_key_recheck_failed", error=repr(error))
+            return Problem(503, "KEY_CHECK_FAILED", "the API key could not be checked again; reconnect")
+        return None
 
 
 def require(scope: Scope) -> Callable[..., Any]:

@@ -93,11 +93,14 @@ def list_orders(
     return ok({"orders": orders, "next_cursor": next_cursor})
 
 
-@router.get("/orders/by-client-id/{client_order_id}", response_model=OrderOut, responses=problems(404))
+@router.get("/orders/by-client-id/{client_order_id:path}", response_model=OrderOut, responses=problems(404))
 def get_order_by_client_id(
     client_order_id: str, state: State, principal: Reader, account: Annotated[str | None, Query(max_length=64)] = None
 ) -> JSONResponse:
-    """An order by its ``client_order_id`` (unique per account; say ``account`` if the key has several)."""
+    """An order by its ``client_order_id`` (unique per account; say ``account`` if the key has several).
+
+    The id may contain ``/`` (placing accepts it), sent as is or as ``%2F``: the parameter takes the rest of
+    the path."""
     accounts = _accounts(principal, account)
     with state.database.engine.connect() as connection:
         found = queries.order_by_client_id(connection, accounts, client_order_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,6 +59,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("zero", {"qty": "0"}),
     ("too many decimals", {"limit_price": "1.0000000000001"}),
     ("spaces", {"qty": " 10"}),
+    ("full-width digit", {"qty": "\uff11"}),  # 1 in full width: a Unicode digit, not an ASCII one
+    ("Arabic-Indic digits", {"qty": "\u0661\u0660\u0660"}),  # 100
+    ("Devanagari digits in a price", {"limit_price": "\u0967\u096f\u0966.00"}),  # 190.00
+    ("full-width exponent digit", {"qty": "1e\uff12"}),
     ("unknown side", {"side": "short"}),
     ("unknown type", {"type": "trailing"}),
     ("unknown tif", {"time_in_force": "forever"}),
@@ -118,6 +124,28 @@ def test_bad_query_parameters_are_problems(api: Api) -> None:
     assert_problem(api.get("/v1/events", params={"since": "-1"}), 422)
     response = api.client.get("/v1/events", headers=api.headers() | {"Last-Event-ID": "abc"})
     assert_problem(response, 400, "INVALID_LAST_EVENT_ID")
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from [value] if key == "pattern" and isinstance(value, str) else _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+def test_patterns_in_the_openapi_document_mean_in_python_what_they_mean_in_ecma_262(api: Api) -> None:
+    """ECMA-262's \\d is [0-9]; Python's matches every Unicode digit (\\w and \\s differ likewise), so a pattern
+    with them would promise clients less than the server accepts."""
+    patterns = list(_patterns(api.client.get("/openapi.json").json()))
+    assert patterns
+    for pattern in patterns:
+        assert not re.search(r"\\[dDwWsSbB]", pattern), pattern
+
+
+def test_unicode_digits_are_refused_in_money_requests(api: Api) -> None:
+    assert_problem(api.post("/v1/accounts/ALICE/deposits", {"amount": "\uff15"}), 422, "VALIDATION_FAILED")
 
 
 def test_money_requests_are_validated(api: Api) -> None:

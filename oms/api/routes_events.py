@@ -69,7 +69,7 @@ async def _latest(state: State, accounts: list[str]) -> int:
 
 
 @router.websocket("/events/ws")
-async def events_ws(websocket: WebSocket, since: int | None = None, account: str | None = None) -> None:
+async def events_ws(websocket: WebSocket, since: str | None = None, account: str | None = None) -> None:
     """The same events over WebSocket: one JSON text message per event (``{"type": "event", ...}``), a
     ``{"type": "heartbeat"}`` after a silence. Auth is the same ``Authorization: Bearer KEY`` header; a
     refusal closes the connection with code 4000 + the HTTP status (4401, 4403, 4404, 4400) and the problem
@@ -79,10 +79,10 @@ async def events_ws(websocket: WebSocket, since: int | None = None, account: str
     try:
         principal = await get_principal(state, websocket.headers.get("authorization"))
         require_read(principal)
-        if since is not None and not 0 <= since <= 2**62:
-            raise Problem(400, "INVALID_SINCE", "since must be a sequence number this stream sent")
+        resume = _sequence(since)
         accounts = _accounts(principal, account)
-        resume = since if since is not None else await _latest(state, accounts)
+        if resume is None:
+            resume = await _latest(state, accounts)
     except Problem as problem:
         await close_websocket(websocket, problem)
         return
@@ -114,6 +114,16 @@ async def events_ws(websocket: WebSocket, since: int | None = None, account: str
         pass  # the client went away mid-send
     finally:
         watcher.cancel()
+
+
+def _sequence(since: str | None) -> int | None:
+    """The WebSocket's ``since``, parsed here rather than by FastAPI: its refusal would be a bare HTTP 403
+    handshake instead of close code 4400. ASCII digits only (``str.isdigit`` takes any Unicode digit)."""
+    if since is None:
+        return None
+    if not (since.isascii() and since.isdigit() and len(since) <= 19 and int(since) <= 2**62):
+        raise Problem(400, "INVALID_SINCE", "since must be a sequence number this stream sent")
+    return int(since)
 
 
 def _accounts(principal: Principal, account: str | None) -> list[str]:

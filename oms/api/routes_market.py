@@ -12,13 +12,14 @@ from starlette.responses import JSONResponse
 from oms.api import queries, writes
 from oms.api.deps import Admin, Fingerprint, IdempotencyKey, Reader, State, write_context
 from oms.api.idempotency import StoredResponse
+from oms.api.json_body import JsonBodyRoute
 from oms.api.problems import not_found
 from oms.api.responses import ok, problems, respond
 from oms.api.schemas import InstrumentOut, QuoteOut, QuoteRequest
 from oms.db.models import Instrument
 from oms.service.uow import UnitOfWork
 
-router = APIRouter(prefix="/v1", tags=["market"])
+router = APIRouter(prefix="/v1", tags=["market"], route_class=JsonBodyRoute)
 
 
 @router.get("/instruments", response_model=list[InstrumentOut], responses=problems())

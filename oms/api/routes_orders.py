@@ -11,13 +11,14 @@ from starlette.responses import JSONResponse
 
 from oms.api import queries, writes
 from oms.api.deps import Fingerprint, IdempotencyKey, Reader, State, Trader, write_context
+from oms.api.json_body import JsonBodyRoute
 from oms.api.keys import Principal
 from oms.api.problems import Problem, not_found
 from oms.api.render import order_json
 from oms.api.responses import ok, problems, respond
 from oms.api.schemas import ExecutionPage, OrderOut, OrderPage, OrderRequest, ReplaceRequest
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = APIRouter(prefix="/v1", tags=["orders"], route_class=JsonBodyRoute)
 
 def _iso_8601(value: object) -> object:
     """A query time must be ISO 8601 text, as the OpenAPI document says: pydantic alone would also take a bare

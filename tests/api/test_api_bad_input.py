@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -74,6 +75,44 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("long client id", {"client_order_id": "x" * 65}),
     ("bad date", {"time_in_force": "gtd", "expire_date": "tomorrow"}),
 ]
+
+
+def body_operations(api: Api) -> list[tuple[str, str]]:
+    """(method, path) of every operation whose OpenAPI entry takes a request body, parameters filled in."""
+    document = api.client.get("/openapi.json").json()
+    filled = {"{account}": "ALICE", "{order_id}": "x", "{symbol}": "AAPL"}
+    operations = []
+    for template, item in document["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                path = template
+                for name, value in filled.items():
+                    path = path.replace(name, value)
+                operations.append((method.upper(), path))
+    return operations
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+def test_a_json_body_sent_as_another_media_type_or_as_none_is_415_on_every_write(api: Api, content_type: str | None) -> None:
+    operations = body_operations(api)
+    assert ("POST", "/v1/orders") in operations and len(operations) == 5  # the placement fast path's request too
+    headers = api.headers() | ({"content-type": content_type} if content_type else {})
+    for method, path in operations:
+        response = api.client.request(method, path, content=json.dumps(GOOD), headers=headers)
+        assert_problem(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    nothing_booked(api)
+
+
+def test_every_operation_with_a_body_documents_its_415(api: Api) -> None:
+    for item in api.client.get("/openapi.json").json()["paths"].values():
+        for operation in item.values():
+            assert ("415" in operation["responses"]) == ("requestBody" in operation), operation["operationId"]
+
+
+def test_json_media_types_with_parameters_are_json(api: Api) -> None:
+    response = api.client.post("/v1/orders", content=json.dumps(GOOD),
+                               headers=api.headers() | {"content-type": "application/json; charset=utf-8"})  # fmt: skip
+    assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize(("case", "change"), BAD_FIELDS, ids=[case for case, _ in BAD_FIELDS])

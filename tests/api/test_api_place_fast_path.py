@@ -240,4 +240,4 @@ def test_the_route_still_describes_the_operation_in_the_openapi_document() -> No
     assert set(schema["properties"]) == set(OrderRequest.model_fields) and schema["additionalProperties"] is False
     assert sorted(schema["required"]) == ["qty", "side", "symbol", "type"]
     assert [parameter["name"] for parameter in operation["parameters"]] == ["authorization", "Idempotency-Key"]
-    assert sorted(operation["responses"]) == ["201", "400", "401", "403", "404", "409", "422", "429", "503"]
+    assert sorted(operation["responses"]) == ["201", "400", "401", "403", "404", "409", "415", "422", "429", "503"]

@@ -142,11 +142,16 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
 async def get_idempotency_key(
+    request: Request,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="Replays the first response for 24 hours; reuse with another body is 422."),
     ] = None,
 ) -> str | None:
+    """The request's Idempotency-Key, checked. Two of them are refused: taking either would guess which one
+    the client's retries will send."""
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise Problem(400, "INVALID_IDEMPOTENCY_KEY", "send one Idempotency-Key header, not several")
     return None if idempotency_key is None else check_key(idempotency_key)
 
 

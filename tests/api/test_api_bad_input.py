@@ -127,6 +127,25 @@ def test_missing_fields_are_named(api: Api) -> None:
     assert {error["field"] for error in body["errors"]} >= {"side", "type", "qty"}
 
 
+DUPLICATE_MEMBERS = [
+    ("POST", "/v1/orders", '{"symbol":"AAPL","side":"buy","type":"limit","qty":"10","limit_price":"190.00","symbol":"ZZZZ"}'),
+    ("POST", "/v1/orders", '{"symbol":"AAPL","side":"buy","type":"limit","qty":"10","limit_price":"190.00","qty":"10"}'),
+    ("POST", "/v1/orders/x/replace", '{"qty":"5","qty":"6"}'),
+    ("POST", "/v1/accounts/ALICE/deposits", '{"amount":"5","amount":"500"}'),
+]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"], ids=["fast path", "route"])
+@pytest.mark.parametrize(("method", "path", "raw"), DUPLICATE_MEMBERS)
+def test_a_member_name_given_twice_in_a_json_object_is_malformed_json(api: Api, content_type: str, method: str, path: str,
+                                                                      raw: str) -> None:  # fmt: skip
+    """RFC 8259 leaves duplicate names to the parser; ours would keep the last one silently (symbol ZZZZ)."""
+    response = api.client.request(method, path, content=raw, headers=api.headers() | {"content-type": content_type})
+    body = assert_problem(response, 400, "MALFORMED_JSON")
+    assert "twice" in body["detail"]
+    nothing_booked(api)
+
+
 def test_wrong_top_level_type_is_422(api: Api) -> None:
     assert_problem(api.post("/v1/orders", ["AAPL"]), 422)
     assert_problem(api.post("/v1/orders", "AAPL"), 422)

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from oms.api import keys
 from oms.api.batcher import WriteBatcher
 from oms.api.events import EventHub
-from oms.api.idempotency import check_key, request_fingerprint
+from oms.api.idempotency import MAX_KEY_LENGTH, check_key, request_fingerprint
 from oms.api.keys import Principal, Scope
 from oms.api.principals import PrincipalCache
 from oms.api.problems import Problem, not_found
@@ -56,10 +57,19 @@ State = Annotated[ApiState, Depends(get_state)]
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="oms"'}
 
 
-async def get_principal(
-    state: State,
-    authorization: Annotated[str | None, Header(description="Bearer API key")] = None,
-) -> Principal:
+_BEARER = HTTPBearer(scheme_name="bearer", description="An API key: `Authorization: Bearer omsk_...`.", auto_error=False)
+
+
+async def authorization_header(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+) -> str | None:
+    """The raw Authorization header. ``_BEARER`` declares the scheme in the OpenAPI document (``security``
+    on each operation; OpenAPI 3.1 ignores a header parameter named Authorization), while ``authenticate``
+    parses the header, so every refusal stays a 401 problem body."""
+    return request.headers.get("authorization")
+
+
+async def get_principal(state: State, authorization: Annotated[str | None, Depends(authorization_header)]) -> Principal:
     principal = await authenticate(state, authorization)
     state.limiter.check(principal.key_id)
     return principal
@@ -141,11 +151,23 @@ Funder = Annotated[Principal, Depends(require(Scope.FUND))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
+def _idempotency_key_schema(schema: dict[str, Any]) -> None:
+    """What ``check_key`` enforces, documented (enforced there, it is a 400 problem rather than FastAPI's 422);
+    a header is a string or absent, never null."""
+    schema.pop("anyOf", None)
+    schema.update(type="string", minLength=1, maxLength=MAX_KEY_LENGTH, pattern=r"^[\x20-\x7E]+$")
+
+
 async def get_idempotency_key(
     request: Request,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", description="Replays the first response for 24 hours; reuse with another body is 422."),
+        Header(
+            alias="Idempotency-Key",
+            description=f"1 to {MAX_KEY_LENGTH} printable ASCII characters, one per request (else 400). Replays the "
+            "first response for 24 hours; 409 while the first request runs; reuse with another request is 422.",
+            json_schema_extra=_idempotency_key_schema,
+        ),
     ] = None,
 ) -> str | None:
     """The request's Idempotency-Key, checked. Two of them are refused: taking either would guess which one

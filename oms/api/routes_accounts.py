@@ -56,13 +56,13 @@ def _money(kind: str, account: str, body: MoneyRequest, state: State, principal:
     return respond(stored, replayed)
 
 
-@router.post("/{account}/deposits", status_code=201, response_model=MoneyOut, responses=problems(404, 409))
+@router.post("/{account}/deposits", status_code=201, response_model=MoneyOut, responses=problems(404, 409, 413))
 def deposit(account: str, body: MoneyRequest, state: State, principal: Funder, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Money in from the bank (scope ``fund``)."""
     return _money("deposit", account, body, state, principal, key, fingerprint)
 
 
-@router.post("/{account}/withdrawals", status_code=201, response_model=MoneyOut, responses=problems(404, 409))
+@router.post("/{account}/withdrawals", status_code=201, response_model=MoneyOut, responses=problems(404, 409, 413))
 def withdraw(account: str, body: MoneyRequest, state: State, principal: Funder, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Money out to the bank: at most the withdrawable (settled, unreserved) cash; else ``INSUFFICIENT_FUNDS``."""
     return _money("withdrawal", account, body, state, principal, key, fingerprint)

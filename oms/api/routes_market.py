@@ -54,7 +54,7 @@ def get_quote(symbol: str, state: State, principal: Reader) -> JSONResponse:
     return ok(queries.quote_json(_instrument_row(state, symbol)))
 
 
-@router.put("/quotes/{symbol}", response_model=QuoteOut, responses=problems(404, 409))
+@router.put("/quotes/{symbol}", response_model=QuoteOut, responses=problems(404, 409, 413))
 def set_quote(symbol: str, body: QuoteRequest, state: State, principal: Admin, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Set a reference price (scope ``admin``)."""
     table = Instrument.__table__

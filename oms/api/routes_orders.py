@@ -64,7 +64,10 @@ def _statuses(value: str | None) -> list[str] | None:
     return wanted or None
 
 
-@router.post("/orders", status_code=201, response_model=OrderOut, responses=problems(404, 409, 503))
+@router.post("/orders", status_code=201, response_model=OrderOut, responses={
+    200: {"model": OrderOut, "description": "The existing order: its client_order_id was sent again with the same terms."},
+    **problems(404, 409, 413, 503),
+})
 def place_order(body: OrderRequest, state: State, principal: Trader, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Place an order. 201 with the new order (``pending_new`` until the venue acknowledges it); 200 with the
     original when the same ``client_order_id`` is sent again with the same terms; a pre-trade denial is a
@@ -121,7 +124,7 @@ def get_order(order_id: str, state: State, principal: Reader) -> JSONResponse:
     return ok(order_json(record))
 
 
-@router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=problems(404, 409, 503))
+@router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=problems(404, 409, 413, 503))
 def cancel_order(order_id: str, state: State, principal: Trader, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Request a cancel: 202 with the order in ``pending_cancel``; the venue's answer arrives on the event stream."""
     action = writes.cancel(principal, order_id, state.config)
@@ -129,7 +132,7 @@ def cancel_order(order_id: str, state: State, principal: Trader, key: Idempotenc
     return respond(stored, replayed)
 
 
-@router.post("/orders/{order_id}/replace", status_code=202, response_model=OrderOut, responses=problems(404, 409, 503))
+@router.post("/orders/{order_id}/replace", status_code=202, response_model=OrderOut, responses=problems(404, 409, 413, 503))
 def replace_order(
     order_id: str, body: ReplaceRequest, state: State, principal: Trader, key: IdempotencyKey, fingerprint: Fingerprint
 ) -> JSONResponse:

@@ -240,5 +240,6 @@ def test_the_route_still_describes_the_operation_in_the_openapi_document() -> No
     schema = document["components"]["schemas"]["OrderRequest"]
     assert set(schema["properties"]) == set(OrderRequest.model_fields) and schema["additionalProperties"] is False
     assert sorted(schema["required"]) == ["qty", "side", "symbol", "type"]
-    assert [parameter["name"] for parameter in operation["parameters"]] == ["authorization", "Idempotency-Key"]
-    assert sorted(operation["responses"]) == ["201", "400", "401", "403", "404", "409", "415", "422", "429", "503"]
+    assert [parameter["name"] for parameter in operation["parameters"]] == ["Idempotency-Key"]
+    assert operation["security"] == [{"bearer": []}]
+    assert sorted(operation["responses"]) == ["200", "201", "400", "401", "403", "404", "409", "413", "415", "422", "429", "503"]

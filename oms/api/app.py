@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oms.api import idempotency
@@ -172,11 +173,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return Problem(422, "VALIDATION_FAILED", summary or "invalid request", errors=errors).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if isinstance(error.__cause__, Problem):  # e.g. BodyLimit refusing a chunked body FastAPI was reading
             return error.__cause__.response()
         code = {400: "MALFORMED_JSON", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
-        return Problem(error.status_code, code, str(error.detail), headers=dict(error.headers or {})).response()
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope))
+        return Problem(error.status_code, code, str(error.detail), headers=headers).response()
 
     @app.exception_handler(RecursionError)
     async def on_too_deep(_request: Request, _error: RecursionError) -> JSONResponse:
@@ -187,6 +191,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.exception("api_unhandled_error", path=request.url.path)
         return problem_response(500, {"type": "urn:oms:problem:internal_error", "title": "Internal error", "status": 500,
                                       "detail": "an internal error occurred; nothing was changed unless the request replays", "code": "INTERNAL_ERROR"})  # fmt: skip
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route takes at the request's path.
+
+    The router's own 405 names the methods of the first route whose path matched (``PATCH /v1/orders``
+    said ``Allow: POST``, hiding GET); RFC 9110 15.5.6 requires all of them. Each method is tried as the
+    router would route it, so this stays true whatever routes are added.
+    """
+
+    def taken(method: str) -> bool:
+        probe: Scope = {"type": "http", "method": method, "path": scope["path"], "root_path": scope.get("root_path", ""),
+                        "headers": []}  # fmt: skip
+        return any(route.matches(probe)[0] is Match.FULL for route in routes)
+
+    return [method for method in _METHODS if taken(method)]
 
 
 class BodyLimit:

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+import structlog
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from oms.api import keys
 from oms.api.batcher import WriteBatcher
 from oms.api.events import EventHub
-from oms.api.idempotency import check_key, request_fingerprint
+from oms.api.idempotency import MAX_KEY_LENGTH, check_key, request_fingerprint
 from oms.api.keys import Principal, Scope
 from oms.api.principals import PrincipalCache
-from oms.api.problems import Problem
+from oms.api.problems import Problem, not_found
 from oms.api.ratelimit import RateLimiter
 from oms.api.writes import WriteContext
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
 
+log = structlog.get_logger(__name__)
+
 KEY_CACHE_TTL_S = 5.0  # a revoked key stops working within this time
+KEY_RECHECK_S = 1.0  # how often an open event stream asks the key cache again
 
 
 @dataclass
@@ -51,10 +57,19 @@ State = Annotated[ApiState, Depends(get_state)]
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="oms"'}
 
 
-async def get_principal(
-    state: State,
-    authorization: Annotated[str | None, Header(description="Bearer API key")] = None,
-) -> Principal:
+_BEARER = HTTPBearer(scheme_name="bearer", description="An API key: `Authorization: Bearer omsk_...`.", auto_error=False)
+
+
+async def authorization_header(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+) -> str | None:
+    """The raw Authorization header. ``_BEARER`` declares the scheme in the OpenAPI document (``security``
+    on each operation; OpenAPI 3.1 ignores a header parameter named Authorization), while ``authenticate``
+    parses the header, so every refusal stays a 401 problem body."""
+    return request.headers.get("authorization")
+
+
+async def get_principal(state: State, authorization: Annotated[str | None, Depends(authorization_header)]) -> Principal:
     principal = await authenticate(state, authorization)
     state.limiter.check(principal.key_id)
     return principal
@@ -73,6 +88,54 @@ async def authenticate(state: ApiState, authorization: str | None) -> Principal:
     return principal
 
 
+def require_read(principal: Principal) -> None:
+    if not principal.may(Scope.READ):
+        raise Problem(403, "MISSING_SCOPE", "this API key lacks the 'read' scope")
+
+
+def stream_allowed(principal: Principal, accounts: list[str]) -> None:
+    """Refuse (403, 404) a stream of ``accounts`` that ``principal`` may not read."""
+    require_read(principal)
+    for account in accounts:
+        if account not in principal.accounts:
+            raise not_found(f"account {account}")
+
+
+class StreamKeyCheck:
+    """Re-checks an open event stream's API key, so that a revocation ends streams as it ends requests.
+
+    A stream is authorized when it opens and may then run for days. Every ``interval_s`` its key is resolved
+    again through the principal cache (no database read while the entry is fresh, so a revocation is seen
+    within the cache's TTL) and must still be known, hold ``read`` and act for every streamed account.
+    ``refusal`` is then the problem a new request would get.
+    """
+
+    def __init__(self, state: ApiState, authorization: str | None, accounts: list[str], interval_s: float = KEY_RECHECK_S) -> None:
+        self._state = state
+        self._authorization = authorization
+        self._accounts = accounts
+        self._interval_s = interval_s
+        self._next_check_at = time.monotonic() + interval_s
+        self.refusal: Problem | None = None
+
+    async def allows(self) -> bool:
+        """False once the key no longer allows the stream (and from then on)."""
+        if self.refusal is None and time.monotonic() >= self._next_check_at:
+            self.refusal = await self._recheck()
+            self._next_check_at = time.monotonic() + self._interval_s
+        return self.refusal is None
+
+    async def _recheck(self) -> Problem | None:
+        try:
+            stream_allowed(await authenticate(self._state, self._authorization), self._accounts)
+        except Problem as problem:
+            return problem
+        except Exception as error:  # noqa: BLE001 - a key we cannot check is not trusted: the client reconnects
+            log.warning("stream_key_recheck_failed", error=repr(error))
+            return Problem(503, "KEY_CHECK_FAILED", "the API key could not be checked again; reconnect")
+        return None
+
+
 def require(scope: Scope) -> Callable[..., Any]:
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.may(scope):
@@ -88,12 +151,29 @@ Funder = Annotated[Principal, Depends(require(Scope.FUND))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
+def _idempotency_key_schema(schema: dict[str, Any]) -> None:
+    """What ``check_key`` enforces, documented (enforced there, it is a 400 problem rather than FastAPI's 422);
+    a header is a string or absent, never null."""
+    schema.pop("anyOf", None)
+    schema.update(type="string", minLength=1, maxLength=MAX_KEY_LENGTH, pattern=r"^[\x20-\x7E]+$")
+
+
 async def get_idempotency_key(
+    request: Request,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", description="Replays the first response for 24 hours; reuse with another body is 422."),
+        Header(
+            alias="Idempotency-Key",
+            description=f"1 to {MAX_KEY_LENGTH} printable ASCII characters, one per request (else 400). Replays the "
+            "first response for 24 hours; 409 while the first request runs; reuse with another request is 422.",
+            json_schema_extra=_idempotency_key_schema,
+        ),
     ] = None,
 ) -> str | None:
+    """The request's Idempotency-Key, checked. Two of them are refused: taking either would guess which one
+    the client's retries will send."""
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise Problem(400, "INVALID_IDEMPOTENCY_KEY", "send one Idempotency-Key header, not several")
     return None if idempotency_key is None else check_key(idempotency_key)
 
 

@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500
 HEARTBEAT_S = 15.0
+STOP_CHECK_S = 1.0  # the longest a stream waits without asking ``stopped()`` again (a revoked key ends it)
 GRACE = timedelta(seconds=5)
 MAX_UNSETTLED = 1000
 _table = OrderEvent.__table__
@@ -263,11 +264,12 @@ async def iter_events(
     hub: EventHub,
     accounts: list[str],
     since: int,
-    is_disconnected: Callable[[], Any],
+    stopped: Callable[[], Any],
     poll_interval_s: float,
     heartbeat_s: float = HEARTBEAT_S,
 ) -> AsyncIterator[dict[str, Any] | None]:
-    """Every event after ``since`` for ``accounts``, then live ones, until the client goes away.
+    """Every event after ``since`` for ``accounts``, then live ones, until ``stopped()`` says so (the client
+    went away, or its key no longer allows the stream); it is asked at least every ``STOP_CHECK_S``.
 
     The database is read to catch up, when a local write woke us, and every ``poll_interval_s`` (a
     safety net); with the Redis Stream connected, live events come from the hub's buffer instead.
@@ -281,7 +283,7 @@ async def iter_events(
     last_write = next_poll = loop.time()
     position = hub.position
     from_database = True
-    while not await is_disconnected():
+    while not await stopped():
         generation = hub.generation
         fresh: list[dict[str, Any]] = []
         more = False
@@ -310,7 +312,7 @@ async def iter_events(
         if now - last_write >= heartbeat_s:
             yield HEARTBEAT
             last_write = now
-        timeout_s = max(0.0, min(next_poll, last_write + heartbeat_s) - now)
+        timeout_s = max(0.0, min(next_poll, last_write + heartbeat_s, now + STOP_CHECK_S) - now)
         woke = await hub.wait(generation, timeout_s)
         # With the Redis Stream, live events (ours too: the publisher is woken by local writes) come from the
         # buffer; the database only at polling time. Without it, a wake-up means "read the database".
@@ -322,13 +324,13 @@ async def event_stream(
     hub: EventHub,
     accounts: list[str],
     since: int,
-    is_disconnected: Callable[[], Any],
+    stopped: Callable[[], Any],
     poll_interval_s: float,
     heartbeat_s: float = HEARTBEAT_S,
 ) -> AsyncIterator[str]:
     """The Server-Sent Events rendering of :func:`iter_events`."""
     yield "retry: 1000\n\n"
-    async for event in iter_events(database, hub, accounts, since, is_disconnected, poll_interval_s, heartbeat_s):
+    async for event in iter_events(database, hub, accounts, since, stopped, poll_interval_s, heartbeat_s):
         yield ": keep-alive\n\n" if event is HEARTBEAT else sse_frame(event)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketState
 
 from oms.domain.risk import Denial, ReasonCode
 
@@ -79,6 +80,14 @@ class Problem(Exception):
 
     def response(self) -> JSONResponse:
         return problem_response(self.status, self.body(), self.headers)
+
+
+async def close_websocket(websocket: WebSocket, problem: Problem) -> None:
+    """End a WebSocket with ``problem``: close code 4000 + its HTTP status, its ``code`` as the reason. A
+    connection still in its handshake is accepted first: a refused handshake could only say 403."""
+    if websocket.client_state is WebSocketState.CONNECTING:
+        await websocket.accept()
+    await websocket.close(code=4000 + problem.status, reason=problem.code)
 
 
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:

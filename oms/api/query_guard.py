@@ -2,7 +2,7 @@
 
 FastAPI binds a scalar query parameter to the last of several values, so `?symbol=AAPL&symbol=MSFT` would
 quietly list MSFT orders. No route here takes a list in the query, so any repeated key is a malformed
-request: 400 with a problem body naming the parameter, instead of a guess.
+request: 400 with a problem body naming the parameter (a WebSocket closes with 4400), instead of a guess.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
-from oms.api.problems import Problem
+from oms.api.problems import Problem, close_websocket
 
 
 def repeated_key(query_string: bytes) -> str | None:
@@ -25,16 +26,20 @@ def repeated_key(query_string: bytes) -> str | None:
 
 
 class RefuseRepeatedQuery:
-    """ASGI middleware: 400 `REPEATED_QUERY_PARAMETER` for an HTTP request with a repeated query key."""
+    """ASGI middleware: `REPEATED_QUERY_PARAMETER` for a request with a repeated query key: 400 over HTTP, close
+    code 4400 on a WebSocket (4000 + the HTTP status, as every WebSocket refusal)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        query = scope.get("query_string", b"") if scope["type"] in ("http", "websocket") else b""
         key = repeated_key(query) if b"&" in query else None
-        if key is not None:
-            problem = Problem(400, "REPEATED_QUERY_PARAMETER", f"query parameter {key!r} is given more than once")
-            await problem.response()(scope, receive, send)
+        if key is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        problem = Problem(400, "REPEATED_QUERY_PARAMETER", f"query parameter {key!r} is given more than once")
+        if scope["type"] == "websocket":
+            await close_websocket(WebSocket(scope, receive, send), problem)
+        else:
+            await problem.response()(scope, receive, send)

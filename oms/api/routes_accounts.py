@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from oms.api import queries, writes
 from oms.api.deps import Fingerprint, Funder, IdempotencyKey, Reader, State, write_context
+from oms.api.json_body import JsonBodyRoute
 from oms.api.keys import Principal
 from oms.api.positions import positions
 from oms.api.problems import not_found
@@ -17,7 +18,7 @@ from oms.api.responses import ok, problems, respond
 from oms.api.schemas import AccountOut, BalanceOut, MoneyOut, MoneyRequest, PositionOut, StatementPage
 from oms.ledger.balances import account_balances
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=JsonBodyRoute)
 
 
 def _account_body(state: State, principal: Principal, account: str) -> dict[str, object]:
@@ -55,13 +56,13 @@ def _money(kind: str, account: str, body: MoneyRequest, state: State, principal:
     return respond(stored, replayed)
 
 
-@router.post("/{account}/deposits", status_code=201, response_model=MoneyOut, responses=problems(404, 409))
+@router.post("/{account}/deposits", status_code=201, response_model=MoneyOut, responses=problems(404, 409, 413))
 def deposit(account: str, body: MoneyRequest, state: State, principal: Funder, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Money in from the bank (scope ``fund``)."""
     return _money("deposit", account, body, state, principal, key, fingerprint)
 
 
-@router.post("/{account}/withdrawals", status_code=201, response_model=MoneyOut, responses=problems(404, 409))
+@router.post("/{account}/withdrawals", status_code=201, response_model=MoneyOut, responses=problems(404, 409, 413))
 def withdraw(account: str, body: MoneyRequest, state: State, principal: Funder, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Money out to the bank: at most the withdrawable (settled, unreserved) cash; else ``INSUFFICIENT_FUNDS``."""
     return _money("withdrawal", account, body, state, principal, key, fingerprint)

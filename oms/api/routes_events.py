@@ -12,10 +12,10 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket
 from starlette.websockets import WebSocketDisconnect
 from starlette.responses import StreamingResponse
 
-from oms.api.deps import ApiState, Reader, State, get_principal
+from oms.api.deps import ApiState, Reader, State, StreamKeyCheck, get_principal, require_read
 from oms.api.events import HEARTBEAT, event_json, event_stream, iter_events, latest_sequence
-from oms.api.keys import Principal, Scope
-from oms.api.problems import Problem, not_found
+from oms.api.keys import Principal
+from oms.api.problems import Problem, close_websocket, not_found
 from oms.api.responses import problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -37,7 +37,8 @@ async def events(
     """Every order and balance event of your accounts after ``since`` (or ``Last-Event-ID``), then live ones.
 
     Each SSE ``id`` is the event's sequence number (increasing per account); reconnect with it to lose nothing.
-    Without either, the stream starts from now.
+    Without either, the stream starts from now. The stream ends once the key is revoked or no longer reads
+    these accounts.
     """
     accounts = _accounts(principal, account)
     resume = since
@@ -47,9 +48,12 @@ async def events(
         resume = int(last_event_id)
     if resume is None:
         resume = await _latest(state, accounts)
-    stream = event_stream(
-        state.database, state.hub, accounts, resume, request.is_disconnected, state.poll_interval_s, state.heartbeat_s
-    )
+    key_check = StreamKeyCheck(state, request.headers.get("authorization"), accounts)
+
+    async def stopped() -> bool:
+        return await request.is_disconnected() or not await key_check.allows()
+
+    stream = event_stream(state.database, state.hub, accounts, resume, stopped, state.poll_interval_s, state.heartbeat_s)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
 
@@ -65,23 +69,22 @@ async def _latest(state: State, accounts: list[str]) -> int:
 
 
 @router.websocket("/events/ws")
-async def events_ws(websocket: WebSocket, since: int | None = None, account: str | None = None) -> None:
+async def events_ws(websocket: WebSocket, since: str | None = None, account: str | None = None) -> None:
     """The same events over WebSocket: one JSON text message per event (``{"type": "event", ...}``), a
     ``{"type": "heartbeat"}`` after a silence. Auth is the same ``Authorization: Bearer KEY`` header; a
     refusal closes the connection with code 4000 + the HTTP status (4401, 4403, 4404, 4400) and the problem
-    code as the reason."""
+    code as the reason; so does a key that is revoked, or loses the read scope or the account, while the
+    stream is open."""
     state: ApiState = websocket.app.state.api
     try:
         principal = await get_principal(state, websocket.headers.get("authorization"))
-        if not principal.may(Scope.READ):
-            raise Problem(403, "MISSING_SCOPE", "this API key lacks the 'read' scope")
-        if since is not None and not 0 <= since <= 2**62:
-            raise Problem(400, "INVALID_SINCE", "since must be a sequence number this stream sent")
+        require_read(principal)
+        resume = _sequence(since)
         accounts = _accounts(principal, account)
-        resume = since if since is not None else await _latest(state, accounts)
-    except Problem as problem:  # accept, then close with the reason: a refused handshake would only say 403
-        await websocket.accept()
-        await websocket.close(code=4000 + problem.status, reason=str(problem.body().get("code", "")))
+        if resume is None:
+            resume = await _latest(state, accounts)
+    except Problem as problem:
+        await close_websocket(websocket, problem)
         return
     await websocket.accept()
     gone = asyncio.Event()
@@ -96,17 +99,31 @@ async def events_ws(websocket: WebSocket, since: int | None = None, account: str
 
     watcher = asyncio.create_task(watch())
 
-    async def disconnected() -> bool:
-        return gone.is_set()
+    key_check = StreamKeyCheck(state, websocket.headers.get("authorization"), accounts)
+
+    async def stopped() -> bool:
+        return gone.is_set() or not await key_check.allows()
 
     try:
-        async for event in iter_events(state.database, state.hub, accounts, resume, disconnected, state.poll_interval_s, state.heartbeat_s):
+        async for event in iter_events(state.database, state.hub, accounts, resume, stopped, state.poll_interval_s, state.heartbeat_s):
             message = {"type": "heartbeat"} if event is HEARTBEAT else {"type": "event", **event_json(event)}
             await websocket.send_text(json.dumps(message, separators=(",", ":")))
+        if key_check.refusal is not None:
+            await close_websocket(websocket, key_check.refusal)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away mid-send
     finally:
         watcher.cancel()
+
+
+def _sequence(since: str | None) -> int | None:
+    """The WebSocket's ``since``, parsed here rather than by FastAPI: its refusal would be a bare HTTP 403
+    handshake instead of close code 4400. ASCII digits only (``str.isdigit`` takes any Unicode digit)."""
+    if since is None:
+        return None
+    if not (since.isascii() and since.isdigit() and len(since) <= 19 and int(since) <= 2**62):
+        raise Problem(400, "INVALID_SINCE", "since must be a sequence number this stream sent")
+    return int(since)
 
 
 def _accounts(principal: Principal, account: str | None) -> list[str]:

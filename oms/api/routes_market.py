@@ -12,13 +12,14 @@ from starlette.responses import JSONResponse
 from oms.api import queries, writes
 from oms.api.deps import Admin, Fingerprint, IdempotencyKey, Reader, State, write_context
 from oms.api.idempotency import StoredResponse
+from oms.api.json_body import JsonBodyRoute
 from oms.api.problems import not_found
 from oms.api.responses import ok, problems, respond
 from oms.api.schemas import InstrumentOut, QuoteOut, QuoteRequest
 from oms.db.models import Instrument
 from oms.service.uow import UnitOfWork
 
-router = APIRouter(prefix="/v1", tags=["market"])
+router = APIRouter(prefix="/v1", tags=["market"], route_class=JsonBodyRoute)
 
 
 @router.get("/instruments", response_model=list[InstrumentOut], responses=problems())
@@ -53,7 +54,7 @@ def get_quote(symbol: str, state: State, principal: Reader) -> JSONResponse:
     return ok(queries.quote_json(_instrument_row(state, symbol)))
 
 
-@router.put("/quotes/{symbol}", response_model=QuoteOut, responses=problems(404, 409))
+@router.put("/quotes/{symbol}", response_model=QuoteOut, responses=problems(404, 409, 413))
 def set_quote(symbol: str, body: QuoteRequest, state: State, principal: Admin, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Set a reference price (scope ``admin``)."""
     table = Instrument.__table__

@@ -11,13 +11,14 @@ from starlette.responses import JSONResponse
 
 from oms.api import queries, writes
 from oms.api.deps import Fingerprint, IdempotencyKey, Reader, State, Trader, write_context
+from oms.api.json_body import JsonBodyRoute
 from oms.api.keys import Principal
 from oms.api.problems import Problem, not_found
 from oms.api.render import order_json
 from oms.api.responses import ok, problems, respond
 from oms.api.schemas import ExecutionPage, OrderOut, OrderPage, OrderRequest, ReplaceRequest
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = APIRouter(prefix="/v1", tags=["orders"], route_class=JsonBodyRoute)
 
 def _iso_8601(value: object) -> object:
     """A query time must be ISO 8601 text, as the OpenAPI document says: pydantic alone would also take a bare
@@ -63,7 +64,10 @@ def _statuses(value: str | None) -> list[str] | None:
     return wanted or None
 
 
-@router.post("/orders", status_code=201, response_model=OrderOut, responses=problems(404, 409, 503))
+@router.post("/orders", status_code=201, response_model=OrderOut, responses={
+    200: {"model": OrderOut, "description": "The existing order: its client_order_id was sent again with the same terms."},
+    **problems(404, 409, 413, 503),
+})
 def place_order(body: OrderRequest, state: State, principal: Trader, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Place an order. 201 with the new order (``pending_new`` until the venue acknowledges it); 200 with the
     original when the same ``client_order_id`` is sent again with the same terms; a pre-trade denial is a
@@ -93,11 +97,14 @@ def list_orders(
     return ok({"orders": orders, "next_cursor": next_cursor})
 
 
-@router.get("/orders/by-client-id/{client_order_id}", response_model=OrderOut, responses=problems(404))
+@router.get("/orders/by-client-id/{client_order_id:path}", response_model=OrderOut, responses=problems(404))
 def get_order_by_client_id(
     client_order_id: str, state: State, principal: Reader, account: Annotated[str | None, Query(max_length=64)] = None
 ) -> JSONResponse:
-    """An order by its ``client_order_id`` (unique per account; say ``account`` if the key has several)."""
+    """An order by its ``client_order_id`` (unique per account; say ``account`` if the key has several).
+
+    The id may contain ``/`` (placing accepts it), sent as is or as ``%2F``: the parameter takes the rest of
+    the path."""
     accounts = _accounts(principal, account)
     with state.database.engine.connect() as connection:
         found = queries.order_by_client_id(connection, accounts, client_order_id)
@@ -117,7 +124,7 @@ def get_order(order_id: str, state: State, principal: Reader) -> JSONResponse:
     return ok(order_json(record))
 
 
-@router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=problems(404, 409, 503))
+@router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=problems(404, 409, 413, 503))
 def cancel_order(order_id: str, state: State, principal: Trader, key: IdempotencyKey, fingerprint: Fingerprint) -> JSONResponse:
     """Request a cancel: 202 with the order in ``pending_cancel``; the venue's answer arrives on the event stream."""
     action = writes.cancel(principal, order_id, state.config)
@@ -125,7 +132,7 @@ def cancel_order(order_id: str, state: State, principal: Trader, key: Idempotenc
     return respond(stored, replayed)
 
 
-@router.post("/orders/{order_id}/replace", status_code=202, response_model=OrderOut, responses=problems(404, 409, 503))
+@router.post("/orders/{order_id}/replace", status_code=202, response_model=OrderOut, responses=problems(404, 409, 413, 503))
 def replace_order(
     order_id: str, body: ReplaceRequest, state: State, principal: Trader, key: IdempotencyKey, fingerprint: Fingerprint
 ) -> JSONResponse:

@@ -7,6 +7,7 @@ field or a value outside an enum is a 422 problem, never a guess.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -16,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 from oms.domain.errors import InvalidValue
 from oms.domain.values import parse_decimal
 
-DECIMAL_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
+# [0-9], not \d: Python's \d (and Decimal) take any Unicode digit ("１", "١٠٠"), ECMA-262's only ASCII ones.
+DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+_DECIMAL_TEXT = re.compile(DECIMAL_PATTERN)
 
 
 def _decimal_text(value: Decimal | None) -> str | None:
@@ -27,6 +30,8 @@ def _positive_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         text: Any = value
     elif isinstance(value, str):
+        if _DECIMAL_TEXT.fullmatch(value) is None:  # what the OpenAPI document promises clients, checked as written
+            raise ValueError("must be a decimal number written with ASCII digits, e.g. \"10.5\"")
         text = value
     else:
         raise ValueError("must be a decimal number written as a JSON string, e.g. \"10.5\"")

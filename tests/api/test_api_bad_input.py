@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,6 +60,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("zero", {"qty": "0"}),
     ("too many decimals", {"limit_price": "1.0000000000001"}),
     ("spaces", {"qty": " 10"}),
+    ("full-width digit", {"qty": "\uff11"}),  # 1 in full width: a Unicode digit, not an ASCII one
+    ("Arabic-Indic digits", {"qty": "\u0661\u0660\u0660"}),  # 100
+    ("Devanagari digits in a price", {"limit_price": "\u0967\u096f\u0966.00"}),  # 190.00
+    ("full-width exponent digit", {"qty": "1e\uff12"}),
     ("unknown side", {"side": "short"}),
     ("unknown type", {"type": "trailing"}),
     ("unknown tif", {"time_in_force": "forever"}),
@@ -70,6 +77,44 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def body_operations(api: Api) -> list[tuple[str, str]]:
+    """(method, path) of every operation whose OpenAPI entry takes a request body, parameters filled in."""
+    document = api.client.get("/openapi.json").json()
+    filled = {"{account}": "ALICE", "{order_id}": "x", "{symbol}": "AAPL"}
+    operations = []
+    for template, item in document["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                path = template
+                for name, value in filled.items():
+                    path = path.replace(name, value)
+                operations.append((method.upper(), path))
+    return operations
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+def test_a_json_body_sent_as_another_media_type_or_as_none_is_415_on_every_write(api: Api, content_type: str | None) -> None:
+    operations = body_operations(api)
+    assert ("POST", "/v1/orders") in operations and len(operations) == 5  # the placement fast path's request too
+    headers = api.headers() | ({"content-type": content_type} if content_type else {})
+    for method, path in operations:
+        response = api.client.request(method, path, content=json.dumps(GOOD), headers=headers)
+        assert_problem(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    nothing_booked(api)
+
+
+def test_every_operation_with_a_body_documents_its_415(api: Api) -> None:
+    for item in api.client.get("/openapi.json").json()["paths"].values():
+        for operation in item.values():
+            assert ("415" in operation["responses"]) == ("requestBody" in operation), operation["operationId"]
+
+
+def test_json_media_types_with_parameters_are_json(api: Api) -> None:
+    response = api.client.post("/v1/orders", content=json.dumps(GOOD),
+                               headers=api.headers() | {"content-type": "application/json; charset=utf-8"})  # fmt: skip
+    assert response.status_code == 201, response.text
+
+
 @pytest.mark.parametrize(("case", "change"), BAD_FIELDS, ids=[case for case, _ in BAD_FIELDS])
 def test_bad_fields_are_422_problems_naming_the_field(api: Api, case: str, change: dict[str, Any]) -> None:
     body = assert_problem(api.post("/v1/orders", GOOD | change), 422, "VALIDATION_FAILED")
@@ -80,6 +125,25 @@ def test_bad_fields_are_422_problems_naming_the_field(api: Api, case: str, chang
 def test_missing_fields_are_named(api: Api) -> None:
     body = assert_problem(api.post("/v1/orders", {"symbol": "AAPL"}), 422, "VALIDATION_FAILED")
     assert {error["field"] for error in body["errors"]} >= {"side", "type", "qty"}
+
+
+DUPLICATE_MEMBERS = [
+    ("POST", "/v1/orders", '{"symbol":"AAPL","side":"buy","type":"limit","qty":"10","limit_price":"190.00","symbol":"ZZZZ"}'),
+    ("POST", "/v1/orders", '{"symbol":"AAPL","side":"buy","type":"limit","qty":"10","limit_price":"190.00","qty":"10"}'),
+    ("POST", "/v1/orders/x/replace", '{"qty":"5","qty":"6"}'),
+    ("POST", "/v1/accounts/ALICE/deposits", '{"amount":"5","amount":"500"}'),
+]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"], ids=["fast path", "route"])
+@pytest.mark.parametrize(("method", "path", "raw"), DUPLICATE_MEMBERS)
+def test_a_member_name_given_twice_in_a_json_object_is_malformed_json(api: Api, content_type: str, method: str, path: str,
+                                                                      raw: str) -> None:  # fmt: skip
+    """RFC 8259 leaves duplicate names to the parser; ours would keep the last one silently (symbol ZZZZ)."""
+    response = api.client.request(method, path, content=raw, headers=api.headers() | {"content-type": content_type})
+    body = assert_problem(response, 400, "MALFORMED_JSON")
+    assert "twice" in body["detail"]
+    nothing_booked(api)
 
 
 def test_wrong_top_level_type_is_422(api: Api) -> None:
@@ -118,6 +182,28 @@ def test_bad_query_parameters_are_problems(api: Api) -> None:
     assert_problem(api.get("/v1/events", params={"since": "-1"}), 422)
     response = api.client.get("/v1/events", headers=api.headers() | {"Last-Event-ID": "abc"})
     assert_problem(response, 400, "INVALID_LAST_EVENT_ID")
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from [value] if key == "pattern" and isinstance(value, str) else _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+def test_patterns_in_the_openapi_document_mean_in_python_what_they_mean_in_ecma_262(api: Api) -> None:
+    """ECMA-262's \\d is [0-9]; Python's matches every Unicode digit (\\w and \\s differ likewise), so a pattern
+    with them would promise clients less than the server accepts."""
+    patterns = list(_patterns(api.client.get("/openapi.json").json()))
+    assert patterns
+    for pattern in patterns:
+        assert not re.search(r"\\[dDwWsSbB]", pattern), pattern
+
+
+def test_unicode_digits_are_refused_in_money_requests(api: Api) -> None:
+    assert_problem(api.post("/v1/accounts/ALICE/deposits", {"amount": "\uff15"}), 422, "VALIDATION_FAILED")
 
 
 def test_money_requests_are_validated(api: Api) -> None:

@@ -88,6 +88,27 @@ def test_websocket_refuses_bad_keys_and_other_accounts(live_api: Api, key: str |
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, reason)
 
 
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("since=abc", "INVALID_SINCE"),
+        ("since=-5", "INVALID_SINCE"),
+        ("since=%EF%BC%91", "INVALID_SINCE"),  # a full-width 1
+        (f"since={2**62 + 1}", "INVALID_SINCE"),
+        ("since=1&since=2", "REPEATED_QUERY_PARAMETER"),
+        ("account=ALICE&account=BOB", "REPEATED_QUERY_PARAMETER"),
+    ],
+)
+def test_websocket_refuses_bad_query_parameters_as_sse_does_with_4000_plus_400(live_api: Api, query: str, reason: str) -> None:
+    url = str(live_api.client.base_url).replace("http://", "ws://") + f"/v1/events/ws?{query}"
+    with connect(url, additional_headers={"Authorization": f"Bearer {live_api.alice}"}, open_timeout=WAIT_S) as connection, \
+            pytest.raises(ConnectionClosed) as closed:  # fmt: skip
+        connection.recv(timeout=WAIT_S)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4400, reason)
+    assert live_api.get(f"/v1/events?{query}").status_code in (400, 422)  # SSE refuses the same queries
+
+
 def _reader_and_writer(database: Any, redis_url: str) -> tuple[Any, Any]:
     """Two API instances on one database and one Redis, neither tailing; the reader polls only every 60 s."""
     limit = RateLimit(10_000, 10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -148,3 +149,15 @@ def test_an_invalid_key_is_400(api: Api) -> None:
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_IDEMPOTENCY_KEY"
     assert count(api, "orders") == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"], ids=["fast path", "route"])
+def test_two_keys_in_one_request_are_400_not_the_first_one(api: Api, content_type: str) -> None:
+    headers = [("authorization", f"Bearer {api.alice}"), ("content-type", content_type),
+               ("idempotency-key", "k-a"), ("idempotency-key", "k-b")]  # fmt: skip
+    response = api.client.post("/v1/orders", content=json.dumps(ORDER), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "INVALID_IDEMPOTENCY_KEY"
+    assert count(api, "orders") == 0
+    assert count(api, "idempotency_keys") == 0

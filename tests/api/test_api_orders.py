@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
+
+import pytest
 
 from oms.api.keys import create_api_key
 from oms.domain.enums import ExecType, OrderStatus
@@ -32,6 +35,16 @@ def test_get_by_id_and_by_client_order_id(api: Api) -> None:
     by_client = api.get("/v1/orders/by-client-id/my-1")
     assert by_client.status_code == 200
     assert by_client.json()["id"] == placed["id"]
+
+
+@pytest.mark.parametrize("client_order_id", ["desk/2026/0001", "/leading", "trailing/", "a//b", "a#b+c:d@e.f_g-h"])
+def test_every_client_order_id_that_placing_accepts_is_found_by_client_id_encoded_or_not(api: Api, client_order_id: str) -> None:
+    placed = api.place(client_order_id=client_order_id)
+    assert placed.status_code == 201, placed.text
+    for path in (quote(client_order_id, safe="/"), quote(client_order_id, safe="")):  # '#' must be encoded in a URL
+        found = api.get(f"/v1/orders/by-client-id/{path}")
+        assert found.status_code == 200, (path, found.text)
+        assert found.json()["id"] == placed.json()["id"]
 
 
 def test_same_client_order_id_and_terms_returns_the_original_with_200(api: Api) -> None:

@@ -38,7 +38,7 @@ CENT: Final = Decimal("0.01")
 MAX_DECIMAL_PLACES: Final = 12
 MAX_INTEGER_DIGITS: Final = 15  # 15 + 12 digits stay inside Decimal's default 28-digit precision
 _MAX_DECIMAL_TEXT_CHARS: Final = 64
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")  # ASCII only (\d is any script's digits)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 

@@ -57,6 +57,8 @@ def test_parse_decimal_accepts(value: object, expected: Decimal) -> None:
         ("1.0000000000000000000000000000001", "more than 12 decimal places"),
         (" 1", "is not a decimal number"),
         ("1_000", "is not a decimal number"),
+        ("\u0663", "is not a decimal number"),  # Arabic-Indic 3: Decimal() would take it, FIX and the CLI must not
+        ("\uff11\uff10", "is not a decimal number"),  # full-width 10
         ("1,5", "is not a decimal number"),
         ("1" * 65, "is not a decimal number"),
         (None, "qty: NoneType is not a decimal number"),

@@ -45,8 +45,8 @@ OPEN_ORDERS = "status IN ('pending_new', 'new', 'partially_filled', 'pending_can
 # Holds not yet posted or voided: the predicate of the partial index ix_reservations_pending_order.
 PENDING_RESERVATIONS = "status = 'pending'"
 UNSETTLED = "settled_entry_id IS NULL"
-# Orders with a cancel or replace request outstanding: the predicate of ix_orders_pending_request.
-PENDING_REQUEST = "pending_cl_ord_id IS NOT NULL"
+# Orders that have had a cancel or replace request: the predicate of ix_orders_request.
+HAD_REQUEST = "request_cl_ord_id IS NOT NULL"
 
 
 class Base(DeclarativeBase):
@@ -240,6 +240,9 @@ class Order(Base):
     # The FIX session that placed the order, so its reports and cancel-on-disconnect find that session even
     # when several sessions trade the account (migration 0010_order_origin); NULL for REST and older orders.
     origin: Mapped[str | None] = mapped_column(String(128))
+    # The ClOrdID of the order's latest cancel/replace request, pending or done (migration 0011): FIX keeps a
+    # ClOrdID used for the day, and a status request may name the order by its cancel's ClOrdID.
+    request_cl_ord_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("account_id", "cl_ord_id"),
@@ -247,9 +250,9 @@ class Order(Base):
         # Live orders only: finishing an order adds no entry here (migration 0003_event_seq).
         Index("ix_orders_open", "status", postgresql_where=sql_text(OPEN_ORDERS),
               sqlite_where=sql_text(OPEN_ORDERS)),
-        # ClOrdIDs of pending cancel/replace requests, taken like orders' own (migration 0011_pending_requests).
-        Index("ix_orders_pending_request", "account_id", "pending_cl_ord_id",
-              postgresql_where=sql_text(PENDING_REQUEST), sqlite_where=sql_text(PENDING_REQUEST)),
+        # ClOrdIDs of cancel/replace requests, taken like orders' own (migration 0011_request_cl_ord_ids).
+        Index("ix_orders_request", "account_id", "request_cl_ord_id",
+              postgresql_where=sql_text(HAD_REQUEST), sqlite_where=sql_text(HAD_REQUEST)),
     )
 
 

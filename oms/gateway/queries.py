@@ -47,6 +47,16 @@ def order_by_client(database: Database, account: str, cl_ord_id: str) -> OrderRe
     return found[0] if found else None
 
 
+def order_by_any_client_id(database: Database, account: str, cl_ord_id: str) -> OrderRecord | None:
+    """The order a client names by ``cl_ord_id``: its own ClOrdID, else that of its latest cancel/replace
+    request (FIX: after a cancel, the order is known by the cancel's ClOrdID too)."""
+    found = order_by_client(database, account, cl_ord_id)
+    if found is not None:
+        return found
+    requested = _records(database, (_orders.c.account_id == account) & (_orders.c.request_cl_ord_id == cl_ord_id))
+    return requested[0] if requested else None
+
+
 def order_by_venue_cl_ord_id(database: Database, venue_cl_ord_id: str) -> OrderRecord | None:
     found = _records(database, (_orders.c.venue_cl_ord_id == venue_cl_ord_id)
                      | (_orders.c.pending_venue_cl_ord_id == venue_cl_ord_id))

@@ -518,7 +518,7 @@ class Worker:
         now = utc_now()
         record = None
         if item.account is not None and item.denial is None:
-            record = queries.order_by_client(self._database, item.account, item.body.get(CL_ORD_ID) or "")
+            record = queries.order_by_any_client_id(self._database, item.account, item.body.get(CL_ORD_ID) or "")
         if record is None:
             self._send_client(item.session, tr.unknown_order_status(item.body, new_id(), session.begin_string, now))
         else:

@@ -16,12 +16,13 @@ ORDER_COLUMNS = (
     "limit_price", "stop_price", "expire_date", "status", "cum_qty", "leaves_qty", "cum_notional", "cum_fees",
     "venue_order_id", "previous_status", "pending_cl_ord_id", "pending_replace", "orig_cl_ord_id",
     "venue_cl_ord_id", "pending_venue_cl_ord_id", "replaces_order_id", "replaced_by_order_id", "fingerprint",
-    "text", "created_at", "updated_at", "origin",
+    "text", "created_at", "updated_at", "origin", "request_cl_ord_id",
 )  # fmt: skip
 # Columns that change after insert; the rest are fixed when the order is created.
 MUTABLE_ORDER_COLUMNS = (
     "status", "cum_qty", "leaves_qty", "cum_notional", "cum_fees", "venue_order_id", "previous_status",
     "pending_cl_ord_id", "pending_replace", "pending_venue_cl_ord_id", "replaced_by_order_id", "text", "updated_at",
+    "request_cl_ord_id",
 )  # fmt: skip
 
 
@@ -36,6 +37,7 @@ class OrderRecord:
     replaces_order_id: str | None = None
     replaced_by_order_id: str | None = None
     text: str | None = None
+    request_cl_ord_id: str | None = None  # the ClOrdID of its latest cancel/replace request, pending or done
     # The order's id and account as plain strings, fixed for the record's life (handlers read them often).
     id: str = field(init=False)
     account_id: str = field(init=False)
@@ -131,6 +133,7 @@ def record_update_row(record: OrderRecord) -> dict[str, Any]:
         "replaced_by_order_id": record.replaced_by_order_id,
         "text": record.text,
         "updated_at": order.updated_at,
+        "request_cl_ord_id": record.request_cl_ord_id,
     }
 
 
@@ -140,7 +143,7 @@ def record_from_row(row: Any) -> OrderRecord:
         id_, account_id, cl_ord_id, source, symbol, side, order_type, time_in_force, qty, limit_price, stop_price,
         expire_date, status, cum_qty, leaves_qty, cum_notional, cum_fees, venue_order_id, previous_status,
         pending_cl_ord_id, pending_replace, orig_cl_ord_id, venue_cl_ord_id, pending_venue_cl_ord_id,
-        replaces_order_id, replaced_by_order_id, fingerprint, text, created_at, updated_at, origin,
+        replaces_order_id, replaced_by_order_id, fingerprint, text, created_at, updated_at, origin, request_cl_ord_id,
     ) = row  # fmt: skip
     order = Order.from_stored(  # a row we wrote from a validated snapshot: only the invariants are re-checked
         order_id=OrderId.stored(id_),
@@ -177,6 +180,7 @@ def record_from_row(row: Any) -> OrderRecord:
         replaces_order_id=replaces_order_id,
         replaced_by_order_id=replaced_by_order_id,
         text=text,
+        request_cl_ord_id=request_cl_ord_id,
     )
 
 

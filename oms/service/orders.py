@@ -265,6 +265,7 @@ def cancel_order(uow: UnitOfWork, command: CancelOrder, config: ServiceConfig, n
         return _not_cancelable(record, str(error))
     record.order = updated
     record.pending_venue_cl_ord_id = new_id()
+    record.request_cl_ord_id = str(command.cl_ord_id)
     uow.index_order(record)
     uow.order_changed(record)
     _outbox(uow, record, "cancel", now, _cancel_payload(record))
@@ -337,6 +338,7 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
             _adjust_reservation(uow, reservation, needed - reservation.remaining, now, f"{record.id}:{command.cl_ord_id}")
     record.order = updated
     record.pending_venue_cl_ord_id = new_id()
+    record.request_cl_ord_id = str(command.cl_ord_id)
     uow.index_order(record)
     uow.order_changed(record)
     _outbox(uow, record, "replace", now, _replace_payload(record, command))

@@ -218,8 +218,8 @@ class UnitOfWork:
         self._orders_by_client: dict[tuple[str, str], OrderRecord] = {}
         self._orders_by_venue_cl: dict[str, OrderRecord] = {}
         self._orders_by_pending_venue_cl: dict[str, OrderRecord] = {}
-        # (account, ClOrdID of a cancel/replace request still pending) -> its order: that ClOrdID is taken too
-        self._orders_by_pending_request: dict[tuple[str, str], OrderRecord] = {}
+        # (account, ClOrdID of its latest cancel/replace request) -> the order: that ClOrdID is taken too
+        self._orders_by_request: dict[tuple[str, str], OrderRecord] = {}
         self._missing_client_keys: set[tuple[str, str]] = set()
         self._new_orders: dict[str, OrderRecord] = {}
         self._dirty_orders: set[str] = set()
@@ -490,7 +490,7 @@ class UnitOfWork:
             (self._orders_by_client, (order.account_id, str(order.order.cl_ord_id))),
             (self._orders_by_venue_cl, order.venue_cl_ord_id),
             (self._orders_by_pending_venue_cl, order.pending_venue_cl_ord_id),
-            (self._orders_by_pending_request, (order.account_id, str(order.order.pending_cl_ord_id))),
+            (self._orders_by_request, (order.account_id, order.request_cl_ord_id)),
         ):
             if index.get(key) is order:  # type: ignore[attr-defined]
                 del index[key]  # type: ignore[attr-defined]
@@ -501,8 +501,8 @@ class UnitOfWork:
         self._orders_by_venue_cl[order.venue_cl_ord_id] = order
         if order.pending_venue_cl_ord_id is not None:
             self._orders_by_pending_venue_cl[order.pending_venue_cl_ord_id] = order
-        if order.order.pending_cl_ord_id is not None:
-            self._orders_by_pending_request[(order.account_id, str(order.order.pending_cl_ord_id))] = order
+        if order.request_cl_ord_id is not None:
+            self._orders_by_request[(order.account_id, order.request_cl_ord_id)] = order
 
     def _load_orders(self, condition: Any) -> list[OrderRecord]:
         rows = self.connection.execute(select(*(_orders.c[name] for name in ORDER_COLUMNS)).where(condition))
@@ -568,15 +568,13 @@ class UnitOfWork:
         return self._orders_by_client.get((account_id, cl_ord_id))
 
     def cl_ord_id_taken_by(self, account_id: str, cl_ord_id: str) -> OrderRecord | None:
-        """The order using ``cl_ord_id``: as its own ClOrdID, or as that of its cancel/replace request still
-        pending (which a Replaced report turns into the successor's ClOrdID), so a new request cannot take it."""
-        found = self.order_by_client(account_id, cl_ord_id)  # its prefetch reads pending requests' ids too
+        """The order using ``cl_ord_id``: as its own ClOrdID, or as that of a cancel/replace request for it,
+        pending (a Replaced report makes it the successor's ClOrdID) or done, so a new request cannot take it."""
+        found = self.order_by_client(account_id, cl_ord_id)  # its prefetch reads requests' ClOrdIDs too
         if found is not None:
             return found
-        pending = self._orders_by_pending_request.get((account_id, cl_ord_id))
-        if pending is not None and pending.order.pending_cl_ord_id is not None and str(pending.order.pending_cl_ord_id) == cl_ord_id:
-            return pending
-        return None
+        requested = self._orders_by_request.get((account_id, cl_ord_id))
+        return requested if requested is not None and requested.request_cl_ord_id == cl_ord_id else None
 
     def order_by_venue_cl_ord_id(self, venue_cl_ord_id: str) -> OrderRecord | None:
         """The order we sent under ``venue_cl_ord_id``, or whose pending cancel/replace carries it."""
@@ -812,13 +810,13 @@ class UnitOfWork:
 
 
 _ORDER_SELECT = "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM orders AS o "
-# Orders by (account, ClOrdID), and the orders whose pending cancel/replace request uses that ClOrdID (the
-# partial index ix_orders_pending_request holds only those): one probe of each index per key.
+# Orders by (account, ClOrdID), and the orders whose latest cancel/replace request used that ClOrdID (the
+# partial index ix_orders_request holds only orders that had one): one probe of each index per key.
 _PG_ORDERS_BY_CLIENT = (
     "WITH k AS (SELECT * FROM unnest(%s::varchar[], %s::varchar[]) AS k(account_id, cl_ord_id)) "
     + _ORDER_SELECT + "JOIN k ON o.account_id = k.account_id AND o.cl_ord_id = k.cl_ord_id UNION ALL "
-    + _ORDER_SELECT + "JOIN k ON o.account_id = k.account_id AND o.pending_cl_ord_id = k.cl_ord_id "
-    "WHERE o.pending_cl_ord_id IS NOT NULL"
+    + _ORDER_SELECT + "JOIN k ON o.account_id = k.account_id AND o.request_cl_ord_id = k.cl_ord_id "
+    "WHERE o.request_cl_ord_id IS NOT NULL"
 )
 _PG_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id = ANY(%s::varchar[])"
 # The ids of the events this transaction wrote, one (account_id, account_seq) key per event: each key is one probe
@@ -869,8 +867,8 @@ _SQLITE_ORDERS_BY_CLIENT = (
     "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM (VALUES {}) AS k "
     "CROSS JOIN orders AS o ON o.account_id = k.column1 AND o.cl_ord_id = k.column2 UNION ALL "
     "SELECT " + ", ".join(f"o.{name}" for name in ORDER_COLUMNS) + " FROM (VALUES {}) AS k "
-    "CROSS JOIN orders AS o ON o.account_id = k.column1 AND o.pending_cl_ord_id = k.column2 "
-    "WHERE o.pending_cl_ord_id IS NOT NULL"
+    "CROSS JOIN orders AS o ON o.account_id = k.column1 AND o.request_cl_ord_id = k.column2 "
+    "WHERE o.request_cl_ord_id IS NOT NULL"
 )
 _SQLITE_ORDERS_BY_VENUE_CL = _ORDER_SELECT + "WHERE o.venue_cl_ord_id IN ({})"
 _SQLITE_ORDERS_BY_PENDING_VENUE_CL = _ORDER_SELECT + "WHERE o.pending_venue_cl_ord_id IN ({})"

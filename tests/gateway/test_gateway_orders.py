@@ -103,6 +103,9 @@ def test_cancel_releases_the_reservation_and_echoes_the_client_ids(database, ven
     cancel(client, "R1-X", "R1")
     canceled = client.wait_for(is_er("R1-X", "4"))
     assert canceled[41] == "R1" and canceled[39] == "4" and canceled[151] == "0"
+    client.send("H", [(11, "R1-X"), (1, "ACC1"), (55, "AAPL"), (54, "1")])  # named by the cancel's ClOrdID
+    status = client.wait_for(lambda m: m.msg_type == "8" and m.get(150) == "I")
+    assert status[39] == "4" and status[37] == canceled[37]
     eventually(lambda: balances(database, "ACC1").in_currency("USD").reserved == 0)
     assert balances(database, "ACC1").in_currency("USD").available == Decimal("1000000")
     ledger_is_clean(database)

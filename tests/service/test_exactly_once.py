@@ -108,7 +108,7 @@ def test_the_same_exec_id_twice_in_one_batch_books_once(database: Database) -> N
     assert ledger_violations(database) == []
 
 
-def test_the_clordid_of_a_pending_cancel_or_replace_cannot_be_taken_by_another_request(database: Database) -> None:
+def test_the_clordid_of_a_cancel_or_replace_cannot_be_taken_by_another_request(database: Database) -> None:
     runner = executor(database, WITH_FEES)
     first, second = runner.one(buy("ACC1", "B1", "10", "190.00")), runner.one(buy("ACC1", "B2", "10", "190.00"))
     assert first.venue_cl_ord_id is not None and second.venue_cl_ord_id is not None
@@ -129,6 +129,13 @@ def test_the_clordid_of_a_pending_cancel_or_replace_cannot_be_taken_by_another_r
     replaced = runner.one(report(replacing.venue_cl_ord_id, ExecType.REPLACED, OrderStatus.NEW,
                                  orig_cl_ord_id=first.venue_cl_ord_id, venue_order_id="V-" + first.venue_cl_ord_id[-12:]))  # fmt: skip
     assert replaced.outcome is Outcome.APPLIED and str(replaced.order.cl_ord_id) == "R1"  # type: ignore[union-attr]
+    # And a ClOrdID stays taken once its request is done (FIX: unique for the day).
+    assert canceling.venue_cl_ord_id is not None
+    done = runner.one(report(canceling.venue_cl_ord_id, ExecType.CANCELED, OrderStatus.CANCELED,
+                             orig_cl_ord_id=second.venue_cl_ord_id))  # fmt: skip
+    assert done.outcome is Outcome.APPLIED
+    again = runner.one(buy("ACC1", "C2", "1", "190.00"))
+    assert again.outcome is Outcome.DENIED and again.denial.reason is ReasonCode.DUPLICATE_CL_ORD_ID  # type: ignore[union-attr]
     assert ledger_violations(database) == []
 
 

@@ -171,6 +171,8 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
     instrument = uow.instruments().get(command.symbol)
     currency = instrument.currency if instrument is not None else account.currency
     rate_denial = _rate_denial(uow, account, config, now)
+    if rate_denial is not None:  # "not now": like a venue that is down, it writes nothing, so the same
+        return OrderResult(Outcome.DENIED, denial=rate_denial)  # ClOrdID may be sent again once the window moves
     context = PreTradeContext(
         account_status=AccountStatus(account.status),
         instrument=instrument,
@@ -182,7 +184,7 @@ def place_order(uow: UnitOfWork, command: PlaceOrder, config: ServiceConfig, now
         available_shares=uow.ledger.balance(account.id, SHARES_AVAILABLE, command.symbol),
         now=now,
     )
-    denial = rate_denial or check_new_order(command, context)
+    denial = check_new_order(command, context)
     order = Order.place(OrderId(new_id()), command, now)
     record = OrderRecord(order=order, venue_cl_ord_id=str(order.order_id), fingerprint=print_)
     if denial is not None:

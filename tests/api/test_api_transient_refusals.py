@@ -27,3 +27,15 @@ def test_an_order_refused_for_the_accounts_rate_runs_when_retried_with_the_same_
     again = api.post("/v1/orders", ORDER, idempotency_key="second")  # now the answer is final, and replayed
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == retried.json()["id"]
+
+
+def test_the_same_client_order_id_is_placed_when_retried_after_a_rate_refusal(api: Api) -> None:
+    with api.database.engine.begin() as connection:
+        connection.execute(update(Account.__table__).where(Account.__table__.c.id == "ALICE").values(max_orders_per_second=1))
+    assert api.post("/v1/orders", ORDER | {"client_order_id": "C-1"}, idempotency_key="one").status_code == 201
+    refused = api.post("/v1/orders", ORDER | {"client_order_id": "C-2"}, idempotency_key="two")
+    assert refused.status_code == 429 and "order_id" not in refused.json()  # nothing was kept
+    time.sleep(1.1)
+    retried = api.post("/v1/orders", ORDER | {"client_order_id": "C-2"}, idempotency_key="two")
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["client_order_id"] == "C-2" and retried.json()["status"] != "rejected"

@@ -3,7 +3,7 @@
 Why: the positions read folds an account's trades in booking order; without a checkpoint it reads every trade
 the account ever made. The rows live in ``position_checkpoints`` (migration ``0009_position_checkpoints``), one
 per account and symbol, all of an account's rows with the same cursor. A checkpoint is only ever moved
-forward: two readers saving at once leave the later cursor on every row.
+forward (or rewritten in place, to repair it): two readers saving at once leave the later cursor on every row.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import structlog
-from sqlalchemy import Connection, Table, and_, or_, select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +27,8 @@ _table: Table = PositionCheckpoint.__table__  # type: ignore[assignment]  # decl
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """The last execution a checkpoint includes, in booking order (``created_at``, then ``id``)."""
+    """Where a checkpoint ends: it includes every trade booked at or before ``created_at`` (a whole batch),
+    the last of which, in fold order, was ``execution_id`` (kept for whoever inspects the table)."""
 
     created_at: datetime
     execution_id: str
@@ -75,8 +76,7 @@ def save(connection: Connection, account_id: str, books: dict[str, SavedBook], c
         index_elements=[_table.c.account_id, _table.c.symbol],
         set_={"qty": new.qty, "cost": new.cost, "realized": new.realized,
               "through_created_at": new.through_created_at, "through_id": new.through_id},
-        where=or_(_table.c.through_created_at < new.through_created_at,
-                  and_(_table.c.through_created_at == new.through_created_at, _table.c.through_id < new.through_id)),
+        where=_table.c.through_created_at <= new.through_created_at,  # never back; the same place again is a repair
     )  # fmt: skip
     try:
         connection.execute(statement)

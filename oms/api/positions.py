@@ -5,13 +5,15 @@ proportional share of the cost basis and realizes ``proceeds - fee - removed cos
 ``qty x reference price - cost basis``. Quantities come from the ledger (the source of truth);
 ``average_cost`` is shown to 8 decimal places, P&L exactly.
 
-Trades are folded in booking order (``created_at``, then execution id), starting from the account's position
-checkpoint (:mod:`oms.api.position_checkpoints`) rather than its first trade ever, so a read costs the trades
-since the checkpoint, not the account's whole history. The read moves the checkpoint forward once at least
+Trades are folded in booking order (``created_at``), trades booked together (one batch shares a
+``created_at``) in the venue's order (``transact_time``, then execution id), starting from the account's
+position checkpoint (:mod:`oms.api.position_checkpoints`) rather than its first trade ever, so a read costs
+the trades since the checkpoint, not the account's whole history. A checkpoint covers every trade booked at
+or before its ``created_at``, never part of a batch. The read moves it forward once at least
 ``CHECKPOINT_EVERY`` trades older than ``CHECKPOINT_LAG`` lie beyond it: the lag keeps a transaction still
 committing (its rows stamped a moment before they become visible) out of any checkpoint. If the folded
 quantity of a symbol disagrees with the ledger's, the books are folded again from the first trade, so a bad
-checkpoint can cost time but never a wrong figure.
+checkpoint can cost time but never a wrong quantity; that fold's checkpoint replaces it when it agrees.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, select
 
 from oms.api import position_checkpoints
 from oms.api.position_checkpoints import Cursor, SavedBook
@@ -59,17 +61,15 @@ class _Book:
 
 
 def _trades(connection: Connection, account_id: str, after: Cursor | None) -> Any:
-    """The account's trades after ``after`` in booking order: an index range of ``ix_executions_account_created``."""
+    """The account's trades booked after ``after`` in fold order: an index range of
+    ``ix_executions_account_created`` (only trades booked in one batch are sorted among themselves)."""
     columns = Execution.__table__.c
     condition = (columns.account_id == account_id) & (columns.exec_type == "trade")
     if after is not None:
-        condition = condition & (columns.created_at >= after.created_at) & or_(  # the bare bound keeps it a range
-            columns.created_at > after.created_at,
-            and_(columns.created_at == after.created_at, columns.id > after.execution_id),
-        )
+        condition = condition & (columns.created_at > after.created_at)
     return connection.execute(
         select(columns.symbol, columns.side, columns.last_qty, columns.last_px, columns.fee, columns.created_at,
-               columns.id).where(condition).order_by(columns.created_at, columns.id)
+               columns.id).where(condition).order_by(columns.created_at, columns.transact_time, columns.id)
     )
 
 
@@ -102,7 +102,7 @@ def _fold(connection: Connection, account_id: str, now: datetime, use_checkpoint
             settled += 1
             last_settled = Cursor(created_at, execution_id)
         elif fold.save is None and settled >= CHECKPOINT_EVERY and last_settled is not None:
-            fold.save = _saved(books), last_settled  # booking order: every older trade came before this one
+            fold.save = _saved(books), last_settled  # every trade booked up to last_settled came before this one
         book = books.setdefault(symbol, _Book())
         (book.buy if side == "buy" else book.sell)(qty, price, fee)
     if fold.save is None and settled >= CHECKPOINT_EVERY and last_settled is not None:
@@ -116,7 +116,8 @@ def _books(connection: Connection, account_id: str, balances: Balances, now: dat
     if fold.from_checkpoint and any(fold.books.get(symbol, _Book()).qty != balances.position(symbol).total
                                     for symbol in symbols):  # fmt: skip
         fold = _fold(connection, account_id, now, use_checkpoint=False)  # quantities from the ledger must agree
-        fold.save = None  # a mismatch from the first trade is the ledger's (shares not bought here), not a cache's
+        if any(fold.books.get(symbol, _Book()).qty != balances.position(symbol).total for symbol in symbols):
+            fold.save = None  # a mismatch from the first trade too is the ledger's (shares not bought here)
     if fold.save is not None:
         position_checkpoints.save(connection, account_id, *fold.save)
     return fold.books

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +11,10 @@ from sqlalchemy import delete, select, update
 
 from oms.api import positions as positions_module
 from oms.db.models import PositionCheckpoint
-from oms.domain.enums import OrderStatus
+from oms.domain.enums import ExecType, OrderStatus
+from oms.service.executor import CommandExecutor
 from tests.api.conftest import Api
+from tests.service.factories import NO_FEES, report
 
 _checkpoints = PositionCheckpoint.__table__
 
@@ -85,6 +87,8 @@ def test_a_checkpoint_that_disagrees_with_the_ledger_is_ignored(api: Api, eager_
     with api.database.engine.begin() as connection:
         connection.execute(update(_checkpoints).values(qty=Decimal(999), realized=Decimal(-5)))
     assert _positions(api) == truth
+    (row,) = _checkpoint_rows(api)  # and the full fold, which agrees with the ledger, replaced it
+    assert (row.qty, row.realized) == (Decimal(6), Decimal(60))
 
 
 def test_trades_younger_than_the_lag_stay_out_of_checkpoints(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,6 +98,29 @@ def test_trades_younger_than_the_lag_stay_out_of_checkpoints(api: Api, monkeypat
     (position,) = _positions(api)
     assert Decimal(position["realized_pnl"]) == Decimal(60)
     assert _checkpoint_rows(api) == []
+
+
+def test_trades_booked_in_one_batch_are_folded_in_the_venues_order(api: Api, eager_checkpoints: None) -> None:
+    """One executor batch stamps its executions with one created_at; their ids are random within it."""
+    executor = CommandExecutor(api.database, NO_FEES)
+    expected = positions_module._Book()
+    for round_ in range(8):
+        _trade(api, "buy", "10", "180.00")
+        expected.buy(Decimal(10), Decimal("180.00"), Decimal(0))
+        venue_ids = []
+        for side, price in (("buy", "200.00"), ("sell", "210.00")):
+            placed = api.place(side=side, qty="10", limit_price=price)
+            assert placed.status_code == 201, placed.text
+            venue_ids.append(api.venue_cl_ord_id(placed.json()["id"]))
+        start = datetime.now(UTC)
+        fills = [report(venue_id, ExecType.TRADE, OrderStatus.FILLED, last_qty="10", last_px=price,
+                        transact_time=start + timedelta(milliseconds=3 * index))
+                 for index, (venue_id, price) in enumerate(zip(venue_ids, ("200.00", "210.00"), strict=True))]  # fmt: skip
+        assert all(result.ok for result in executor.execute(fills))  # one batch: one created_at
+        expected.buy(Decimal(10), Decimal("200.00"), Decimal(0))
+        expected.sell(Decimal(10), Decimal("210.00"), Decimal(0))
+        (position,) = _positions(api)
+        assert (Decimal(position["cost_basis"]), Decimal(position["realized_pnl"])) == (expected.cost, expected.realized), round_
 
 
 def test_each_symbol_keeps_its_own_books_in_one_checkpoint(api: Api, eager_checkpoints: None) -> None:

@@ -22,11 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "OMS_"
 DEFAULT_VAR_DIR = Path("var")
 # Money and rates are written as plain decimals: "1e3" for a fee rate is a typo, not a thousand.
-_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")  # ASCII digits: \d takes any script's
 MAX_SETTLEMENT_DAYS = 30
 
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_iso_day(text: str) -> date:

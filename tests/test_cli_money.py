@@ -50,5 +50,5 @@ def test_a_reference_reused_for_another_account_or_amount_is_refused(account: st
 def test_a_fraction_of_a_cent_is_refused(command: str) -> None:
     assert oms("accounts", "deposit", "ALICE", "10").exit_code == 0
     result = oms("accounts", command, "ALICE", "1.234567891234")
-    assert result.exit_code == 1 and "INVALID_AMOUNT" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "INVALID_AMOUNT" in result.output and "Traceback" not in result.output
     assert available("ALICE") == "10"

@@ -80,3 +80,10 @@ def test_the_certification_password_is_a_known_setting_kept_out_of_reprs() -> No
 def test_group_commit_variables_that_configured_nothing_are_refused_with_where_it_is_configured(name: str, hint: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} is no longer a setting .*{hint}"):
         load_settings({name: "256"})
+
+
+@pytest.mark.parametrize(("name", "value"), [("OMS_FEE_RATE", "\u0660.\u0660\u0660\u0661"),
+                                             ("OMS_MARKET_HOLIDAYS", "\uff12\uff10\uff12\uff16-12-25")])
+def test_numbers_and_dates_in_settings_take_ascii_digits_only(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value})

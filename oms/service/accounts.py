@@ -100,8 +100,8 @@ def _move(database: Database, account_id: str, amount: Decimal, kind: str, refer
         if account is None:
             raise AccountError(f"unknown account {account_id}")
         problem = cash_amount_problem(amount, account.currency, kind)
-        if problem is not None:
-            raise AccountError(f"{problem}; nothing booked")
+        if problem is not None:  # bad input, not a refusal: the CLI exits 2 for it
+            raise InvalidValue(f"{problem}; nothing booked")
         reference = reference or new_id()
         entries = JournalEntry.__table__.c
         existing = uow.connection.execute(

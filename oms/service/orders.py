@@ -468,6 +468,7 @@ def apply_execution(uow: UnitOfWork, command: ApplyExecution, config: ServiceCon
         log.warning("execution_refused", exec_id=exec_id, order_id=record.id, error=str(error))
         return _quarantine(uow, command, type(error).__name__.upper(), now, str(error))
     uow.applied_exec_ids.add(exec_id)
+    uow.applied_here[exec_id] = (command.exec_type.value, command.last_qty, command.last_px)
     if command.exec_type is not ExecType.TRADE:
         _execution_row(uow, record, command, now, journal_entry_id=None, fee=ZERO)
     return result
@@ -895,7 +896,7 @@ def _already_applied(uow: UnitOfWork, command: ApplyExecution, now: datetime) ->
     same quantity and price): ignored. Anything else is a venue reusing an ExecID (its ids restarted, or two
     venues share the database): quarantined for a human, never dropped unseen."""
     table = Execution.__table__.c
-    stored = uow.connection.execute(
+    stored = uow.applied_here.get(str(command.venue_exec_id)) or uow.connection.execute(
         select(table.exec_type, table.last_qty, table.last_px).where(table.venue_exec_id == str(command.venue_exec_id))
     ).first()
     if stored is None or (stored[0] == command.exec_type.value and (

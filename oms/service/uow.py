@@ -228,6 +228,9 @@ class UnitOfWork:
         self._dirty_reservations: set[str] = set()
         self._finished_reservations: dict[str, ReservationRecord] = {}
         self.applied_exec_ids: set[str] = set()
+        # What each ExecID applied by this unit of work said (exec type, last qty, last px): its rows are only
+        # buffered until the commit, so a reuse of the ExecID later in the batch is told from a resend here.
+        self.applied_here: dict[str, tuple[str, Decimal, Decimal]] = {}
         self._checked_exec_ids: set[str] = set()
         self._rows: dict[Any, list[dict[str, Any]]] = {}
         self._event_accounts: set[str] = set()

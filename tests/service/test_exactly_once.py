@@ -157,6 +157,21 @@ def test_an_exec_id_reused_for_a_different_report_is_quarantined_not_dropped_uns
     assert ledger_violations(database) == []
 
 
+def test_an_exec_id_reused_later_in_the_same_batch_is_quarantined_too(database: Database) -> None:
+    runner = executor(database, WITH_FEES)
+    first, other = runner.one(buy("ACC1", "B1", "10", "190.00")), runner.one(buy("ACC1", "B2", "10", "190.00"))
+    assert first.venue_cl_ord_id is not None and other.venue_cl_ord_id is not None
+    results = runner.execute([
+        fill(first.venue_cl_ord_id, "4", "190.00", exec_id="EXEC-1"),
+        report(other.venue_cl_ord_id, ExecType.CANCELED, OrderStatus.CANCELED, exec_id="EXEC-1"),
+        fill(first.venue_cl_ord_id, "4", "190.00", exec_id="EXEC-1"),  # a true resend: ignored
+    ])  # fmt: skip
+    assert [result.outcome for result in results] == [Outcome.APPLIED, Outcome.QUARANTINED, Outcome.IGNORED]
+    assert results[1].detail is not None and results[1].detail.startswith("EXEC_ID_REUSED")
+    assert shares(database, "ACC1") == (D(4), D(0))
+    assert ledger_violations(database) == []
+
+
 def test_a_fill_for_an_unknown_venue_cl_ord_id_is_quarantined_and_books_nothing(database: Database) -> None:
     entries = count_rows(database, "journal_entries")
     result = executor(database, WITH_FEES).one(fill("NOT-OURS", "5", "190.00", exec_id="EXEC-X"))

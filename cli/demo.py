@@ -19,9 +19,9 @@ import click
 
 from cli.demo_client import FINAL_EXEC_TYPES, DemoFixClient, fix_time
 from cli.demo_stack import DEMO_CLIENT, DemoStack
+from cli.instruments_cmd import master_instruments
 from exchange.instruments import load_instruments
 from oms.db.migrate import upgrade
-from oms.domain.instruments import Instrument
 from oms.ledger.verify import verify_ledger
 from oms.service.accounts import AccountError, AccountLimitsConfig, balances, create_account, deposit, upsert_instruments
 from oms.service.uow import Database
@@ -55,11 +55,7 @@ def run_demo(database: Database, work_dir: Path) -> None:
 
 def seed_demo_book(database: Database) -> None:
     """The venue's instruments, and CLIENT1 with 1,000,000 USD (a second run reuses the account)."""
-    upsert_instruments(database, [
-        Instrument(symbol=i.symbol, currency=i.currency, tick_size=i.tick_size, lot_size=i.lot_size,
-                   reference_price=i.reference_price)
-        for i in load_instruments().values()
-    ])
+    upsert_instruments(database, master_instruments(load_instruments()))
     try:
         create_account(database, DEMO_CLIENT, limits=AccountLimitsConfig(max_order_qty=Decimal("1000000"),
                                                                          max_order_notional=Decimal("10000000")))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from cli.main import EXIT_USAGE, CliError, friendly_errors, open_database
 from exchange.instruments import DEFAULT_INSTRUMENTS_CSV, load_instruments
+from exchange.instruments import Instrument as VenueInstrument
 from oms.domain.instruments import Instrument
 from oms.service.accounts import upsert_instruments
 from oms.service.uow import INSTRUMENTS_TTL_S
@@ -22,6 +24,13 @@ from oms.service.uow import INSTRUMENTS_TTL_S
 
 class BadInstrumentsFile(CliError):
     exit_code = EXIT_USAGE
+
+
+def master_instruments(listed: Mapping[str, VenueInstrument]) -> list[Instrument]:
+    """The OMS's instrument master entries for a venue's instrument list (reference prices included)."""
+    return [Instrument(symbol=item.symbol, currency=item.currency, tick_size=item.tick_size,
+                       lot_size=item.lot_size, reference_price=item.reference_price)
+            for item in listed.values()]  # fmt: skip
 
 
 @click.group()
@@ -45,10 +54,7 @@ def instruments_load(file: Path | None) -> None:
         raise BadInstrumentsFile(f"{path}: not an instruments file ({type(error).__name__}: {error})") from None
     if not listed:
         raise BadInstrumentsFile(f"{path}: no instruments in it")
-    master = [Instrument(symbol=item.symbol, currency=item.currency, tick_size=item.tick_size,
-                         lot_size=item.lot_size, reference_price=item.reference_price)
-              for item in listed.values()]  # fmt: skip
-    count = upsert_instruments(open_database(), master)
+    count = upsert_instruments(open_database(), master_instruments(listed))
     click.echo(f"{count} instruments loaded from {path}: {', '.join(sorted(listed))} "
                f"(running services see them within {INSTRUMENTS_TTL_S:g} s)")  # fmt: skip
 

@@ -8,6 +8,7 @@ QuickFIX's session Reject (we raise its exceptions), unsupported types its Busin
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import quickfix as fix
@@ -15,6 +16,7 @@ import structlog
 
 from fix.quickfix_io import QUICKFIX_ERRORS, build_message, msg_type, session_name
 from fix.wire import PASSWORD, USERNAME, BadTagValue, DictFields, MissingTag, parse_pairs, refuse_unprintable
+from oms.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.risk import Denial, RateLimiter, check_rate
 from oms.gateway import translate as tr
 from oms.gateway.config import ClientSession, GatewaySettings
@@ -24,7 +26,14 @@ from oms.gateway.worker import ClientLoggedOut, ClientOrder, ClientStatus, Worke
 
 log = structlog.get_logger(__name__)
 
-TRANSLATORS = {"D": tr.place_order, "F": tr.cancel_order, "G": tr.replace_order}
+Command = PlaceOrder | CancelOrder | ReplaceOrder
+
+# Order-entry messages -> OMS commands; a new order also keeps the session it came in on (its origin).
+TRANSLATORS: dict[str, Callable[[DictFields, ClientSession], Command]] = {
+    "D": lambda body, session: tr.place_order(body, session.accounts, session.key),
+    "F": lambda body, session: tr.cancel_order(body, session.accounts),
+    "G": lambda body, session: tr.replace_order(body, session.accounts),
+}
 
 
 class Throttle:
@@ -125,7 +134,7 @@ class ClientApplication(fix.Application):  # type: ignore[misc]
                 self._worker.put(ClientOrder(key, kind, body, None, denial))
                 return
             try:
-                command = tr.place_order(body, session.accounts, key) if kind == "D" else translate(body, session.accounts)
+                command = translate(body, session)
             except tr.ClientDenied as denied:
                 self._worker.put(ClientOrder(key, kind, body, None, denied.denial))
                 return

@@ -147,13 +147,6 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a fraction of the notional from 0 up to (not including) 1, got {value}")
         return value
 
-    @field_validator("fee_minimum")
-    @classmethod
-    def _not_negative_money(cls, value: Decimal) -> Decimal:
-        if value < 0:
-            raise ValueError(f"must not be negative, got {value}")
-        return value
-
     @field_validator("settlement_days")
     @classmethod
     def _settlement_cycle(cls, value: int) -> int:
@@ -161,11 +154,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a number of business days from 0 to {MAX_SETTLEMENT_DAYS}, got {value}")
         return value
 
-    @field_validator("max_orders_per_second")
+    @field_validator("fee_minimum", "max_orders_per_second")
     @classmethod
-    def _positive(cls, value: int) -> int:
+    def _not_negative(cls, value: Decimal | int) -> Decimal | int:
         if value < 0:
-            raise ValueError("must not be negative")
+            raise ValueError(f"must not be negative, got {value}")
         return value
 
 

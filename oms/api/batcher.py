@@ -246,12 +246,14 @@ class WriteBatcher:
                 except Problem as problem:  # refused before writing anything: a response like any other
                     responses.append(StoredResponse(problem.status, problem.body()))
                 record.append(write.key is not None)
-            completions = [(write.principal, write.key, response)
-                           for write, response, keep in zip(batch, responses, record, strict=True)
-                           if keep and response.status not in idempotency.TRANSIENT_STATUSES]  # fmt: skip
-            retry_later = [(write.principal, write.key)
-                           for write, response, keep in zip(batch, responses, record, strict=True)
-                           if keep and response.status in idempotency.TRANSIENT_STATUSES]  # fmt: skip
+            completions, retry_later = [], []  # a "not now" answer is not kept: the retry must run
+            for write, response, keep in zip(batch, responses, record, strict=True):
+                if not keep:
+                    continue
+                if response.status in idempotency.TRANSIENT_STATUSES:
+                    retry_later.append((write.principal, write.key))
+                else:
+                    completions.append((write.principal, write.key, response))
             idempotency.complete(uow, completions)  # type: ignore[arg-type]
             idempotency.forget_in(uow.connection, retry_later)  # type: ignore[arg-type]
             uow.commit()

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from oms.api.idempotency import StoredResponse
+from oms.api.idempotency import TRANSIENT_STATUSES, StoredResponse
 from oms.api.problems import PROBLEM_MEDIA_TYPE
 from oms.api.schemas import ProblemOut
 
@@ -19,7 +19,7 @@ RETRY_AFTER_S = "1"  # for an OMS refusal that says "not now" (429 RATE_LIMITED,
 def respond(stored: StoredResponse, replayed: bool) -> JSONResponse:
     media_type = PROBLEM_MEDIA_TYPE if stored.status >= 400 else "application/json"
     headers = {REPLAY_HEADER: "true"} if replayed else {}
-    if stored.status in (429, 503):
+    if stored.status in TRANSIENT_STATUSES:
         headers["Retry-After"] = RETRY_AFTER_S
     return JSONResponse(stored.body, status_code=stored.status, media_type=media_type, headers=headers)
 

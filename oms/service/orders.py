@@ -254,9 +254,7 @@ def _reserve_for_new_order(
 
 
 def cancel_order(uow: UnitOfWork, command: CancelOrder, config: ServiceConfig, now: datetime) -> OrderResult:
-    record, denial = _working_order(uow, command.account, command.orig_cl_ord_id, command.cl_ord_id)
-    if denial is None and record is not None:
-        denial = _identity_mismatch(record.order, command)
+    record, denial = _working_order(uow, command)
     if denial is not None or record is None:
         return OrderResult(Outcome.DENIED, order=record.order if record else None, denial=denial)
     try:
@@ -279,9 +277,7 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     unbookable = _value_denial(command)
     if unbookable is not None:
         return OrderResult(Outcome.DENIED, denial=unbookable)
-    record, denial = _working_order(uow, command.account, command.orig_cl_ord_id, command.cl_ord_id)
-    if denial is None and record is not None:
-        denial = _identity_mismatch(record.order, command)
+    record, denial = _working_order(uow, command)
     if denial is not None or record is None:
         return OrderResult(Outcome.DENIED, order=record.order if record else None, denial=denial)
     order = record.order
@@ -371,9 +367,9 @@ class _Terms:
                    order.tif, order.expire_date)  # fmt: skip
 
 
-def _working_order(
-    uow: UnitOfWork, account_id: str, orig_cl_ord_id: str, request_cl_ord_id: str
-) -> tuple[OrderRecord | None, Denial | None]:
+def _working_order(uow: UnitOfWork, command: CancelOrder | ReplaceOrder) -> tuple[OrderRecord | None, Denial | None]:
+    """The working order a cancel or replace is about, or why the request is refused."""
+    account_id, orig_cl_ord_id, request_cl_ord_id = command.account, command.orig_cl_ord_id, command.cl_ord_id
     account = uow.account(account_id)
     if account is None:
         return None, Denial(ReasonCode.UNKNOWN_ACCOUNT, {"account": account_id})
@@ -387,7 +383,7 @@ def _working_order(
         return record, Denial(ReasonCode.ORDER_NOT_CANCELABLE, {"status": status.value})
     if status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
         return record, Denial(ReasonCode.ORDER_ALREADY_PENDING, {"status": status.value})
-    return record, None
+    return record, _identity_mismatch(record.order, command)
 
 
 def _identity_mismatch(order: Order, command: CancelOrder | ReplaceOrder) -> Denial | None:

@@ -110,13 +110,17 @@ def _fold(connection: Connection, account_id: str, now: datetime, use_checkpoint
     return fold
 
 
+def _agrees(books: dict[str, _Book], balances: Balances) -> bool:
+    """Whether the folded quantity of every symbol is the ledger's (the source of truth for quantities)."""
+    return all(books.get(symbol, _Book()).qty == balances.position(symbol).total
+               for symbol in set(books) | set(balances.positions))  # fmt: skip
+
+
 def _books(connection: Connection, account_id: str, balances: Balances, now: datetime) -> dict[str, _Book]:
     fold = _fold(connection, account_id, now, use_checkpoint=True)
-    symbols = set(fold.books) | set(balances.positions)
-    if fold.from_checkpoint and any(fold.books.get(symbol, _Book()).qty != balances.position(symbol).total
-                                    for symbol in symbols):  # fmt: skip
-        fold = _fold(connection, account_id, now, use_checkpoint=False)  # quantities from the ledger must agree
-        if any(fold.books.get(symbol, _Book()).qty != balances.position(symbol).total for symbol in symbols):
+    if fold.from_checkpoint and not _agrees(fold.books, balances):
+        fold = _fold(connection, account_id, now, use_checkpoint=False)
+        if not _agrees(fold.books, balances):
             fold.save = None  # a mismatch from the first trade too is the ledger's (shares not bought here)
     if fold.save is not None:
         position_checkpoints.save(connection, account_id, *fold.save)

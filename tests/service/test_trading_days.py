@@ -1,0 +1,95 @@
+"""Days on the order path, on SQLite and PostgreSQL: which calendar date a time means to the market.
+
+The market's date is its local one (New York for ``us-equities``), not UTC's: 19:30 in New York is already
+tomorrow in UTC. A GTD date is checked against the market's date, and a sale settles T+N business days after
+the market's trade date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from oms.domain.commands import ReplaceOrder
+from oms.domain.enums import ExecType, OrderStatus, TimeInForce
+from oms.domain.risk import FeeSchedule
+from oms.service.accounts import settle
+from oms.service.executor import CommandExecutor
+from oms.service.orders import Outcome, ServiceConfig, trading_calendar
+from oms.service.uow import Database
+from tests.service.factories import (
+    buy,
+    cash,
+    funded_account,
+    ledger_violations,
+    new_ack,
+    position_of,
+    report,
+    sell,
+    setup_database,
+)
+
+D = Decimal
+US_EQUITIES = ServiceConfig(fee_schedule=FeeSchedule(rate=D(0)), calendar=trading_calendar("us-equities"))
+MONDAY_NOON_NEW_YORK = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 12:00 EST
+MONDAY_EVENING_NEW_YORK = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 19:30 EST Monday = Tuesday in UTC
+THURSDAY_NOON_NEW_YORK = datetime(2026, 11, 19, 17, 0, tzinfo=UTC)
+THURSDAY_EVENING_NEW_YORK = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)  # 20:30 EST Thursday = Friday in UTC
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    database = setup_database(database_url)
+    funded_account(database, "ACC1", "100000")
+    yield database
+    database.dispose()
+
+
+def at(database: Database, now: datetime, config: ServiceConfig = US_EQUITIES) -> CommandExecutor:
+    return CommandExecutor(database, config, clock=lambda: now)
+
+
+def test_a_sale_filled_after_the_close_settles_t_plus_two_from_the_new_york_trade_date(database: Database) -> None:
+    """A resting sell the venue fills at 20:30 New York on Thursday traded on Thursday: it settles on Monday,
+    not on Tuesday as it would from Friday, the date in UTC."""
+    position_of(database, "ACC1", "AAPL", "10", "190.00")
+    placed = at(database, THURSDAY_NOON_NEW_YORK).one(sell("ACC1", "S1", "10", "195.00"))
+    assert placed.outcome is Outcome.ACCEPTED and placed.venue_cl_ord_id is not None
+    late = at(database, THURSDAY_EVENING_NEW_YORK)
+    late.one(new_ack(placed.venue_cl_ord_id, transact_time=THURSDAY_NOON_NEW_YORK))
+    done = late.one(report(placed.venue_cl_ord_id, ExecType.TRADE, OrderStatus.FILLED, last_qty="10", last_px="195.00",
+                           transact_time=THURSDAY_EVENING_NEW_YORK))  # fmt: skip
+    assert done.order is not None and done.order.status is OrderStatus.FILLED
+    with database.engine.connect() as connection:
+        row = connection.execute(text("SELECT trade_date, settle_date FROM pending_settlements")).one()
+    assert (str(row[0]), str(row[1])) == ("2026-11-19", "2026-11-23")
+
+    assert settle(database, date(2026, 11, 20)) == 0  # Friday: T+1
+    assert settle(database, date(2026, 11, 23)) == 1  # Monday: T+2 in New York
+    assert cash(database, "ACC1")[2] == 0
+    assert ledger_violations(database) == []
+
+
+def test_a_replace_after_the_close_checks_its_gtd_date_against_the_new_york_date(database: Database) -> None:
+    """At 19:30 New York on Monday a GTD order for Monday is still live (the venue expires it at its end of
+    day); a replace keeping that date is not 'in the past' because UTC has already turned to Tuesday."""
+    gtd = dataclasses.replace(buy("ACC1", "G1", "1", "190.00"), tif=TimeInForce.GTD, expire_date=date(2026, 11, 23))
+    placed = at(database, MONDAY_NOON_NEW_YORK).one(gtd)
+    assert placed.outcome is Outcome.ACCEPTED and placed.venue_cl_ord_id is not None
+    at(database, MONDAY_NOON_NEW_YORK).one(new_ack(placed.venue_cl_ord_id))
+
+    replace = ReplaceOrder(account="ACC1", cl_ord_id="G2", orig_cl_ord_id="G1", qty=D("2"), limit_price=D("190.00"),  # type: ignore[arg-type]
+                           tif=TimeInForce.GTD, expire_date=date(2026, 11, 23))  # fmt: skip
+    result = at(database, MONDAY_EVENING_NEW_YORK).one(replace)
+    assert result.denial is None and result.outcome is Outcome.ACCEPTED
+
+    stale = ReplaceOrder(account="ACC1", cl_ord_id="G3", orig_cl_ord_id="G1", qty=D("2"), limit_price=D("190.00"),  # type: ignore[arg-type]
+                         tif=TimeInForce.GTD, expire_date=date(2026, 11, 22))  # fmt: skip
+    past = at(database, MONDAY_EVENING_NEW_YORK).one(stale)
+    assert str(past.denial).startswith("INVALID_EXPIRE_DATE") or past.outcome is Outcome.DENIED
+    assert ledger_violations(database) == []

@@ -8,7 +8,7 @@ import dataclasses
 import io
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -241,6 +241,20 @@ def test_bad_options_are_usage_errors(books: Books, tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     not_text = reconcile("--report", binary)
     assert not_text.exit_code == 2 and "not UTF-8 text" in not_text.output
+
+
+def test_a_future_trade_date_is_refused_and_no_clean_run_is_stored(books: Books, tmp_path: Path) -> None:
+    """A day that has not come has no trades on either side: a typo of a year must not store a 'clean' run for
+    it and exit 0, as if the nightly reconciliation had been done."""
+    report = write_report(tmp_path / "trades.csv", [])
+    future = (datetime.now(UTC) + timedelta(days=400)).date().isoformat()
+    refused = CliRunner().invoke(main, ["reconcile", "--date", future, "--report", str(report)])
+    assert refused.exit_code == 2, refused.output
+    assert f"--date {future} is in the future" in refused.output and len(refused.output.strip().splitlines()) == 1
+    listed = CliRunner().invoke(main, ["reconcile", "runs"])
+    assert future not in listed.output
+    today = datetime.now(UTC).date().isoformat()  # today (UTC, the venue's trade date) may be run, e.g. after the close
+    assert CliRunner().invoke(main, ["reconcile", "--date", today, "--report", str(report)]).exit_code == 0
 
 
 @pytest.mark.parametrize("options", [["--json"], ["--csv"], ["--format", "json", "--output"],

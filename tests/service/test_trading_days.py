@@ -1,20 +1,21 @@
 """Days on the order path, on SQLite and PostgreSQL: which calendar date a time means to the market.
 
-The market's date is its local one (New York for ``us-equities``), not UTC's: 19:30 in New York is already
-tomorrow in UTC. A GTD date is checked against the market's date, and a sale settles T+N business days after
-the market's trade date.
+The market's date is its local one (New York for ``us-equities``), not UTC's: 20:30 in New York is already
+tomorrow in UTC, and Auckland's morning is yesterday in UTC. A GTD date is checked against the market's date,
+for a replace as for a new order, and a sale settles T+N business days after the market's trade date.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
+from oms.domain.calendar import TradingCalendar
 from oms.domain.commands import ReplaceOrder
 from oms.domain.enums import ExecType, OrderStatus, TimeInForce
 from oms.domain.risk import FeeSchedule
@@ -36,8 +37,6 @@ from tests.service.factories import (
 
 D = Decimal
 US_EQUITIES = ServiceConfig(fee_schedule=FeeSchedule(rate=D(0)), calendar=trading_calendar("us-equities"))
-MONDAY_NOON_NEW_YORK = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 12:00 EST
-MONDAY_EVENING_NEW_YORK = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 19:30 EST Monday = Tuesday in UTC
 THURSDAY_NOON_NEW_YORK = datetime(2026, 11, 19, 17, 0, tzinfo=UTC)
 THURSDAY_EVENING_NEW_YORK = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)  # 20:30 EST Thursday = Friday in UTC
 
@@ -75,21 +74,24 @@ def test_a_sale_filled_after_the_close_settles_t_plus_two_from_the_new_york_trad
     assert ledger_violations(database) == []
 
 
-def test_a_replace_after_the_close_checks_its_gtd_date_against_the_new_york_date(database: Database) -> None:
-    """At 19:30 New York on Monday a GTD order for Monday is still live (the venue expires it at its end of
-    day); a replace keeping that date is not 'in the past' because UTC has already turned to Tuesday."""
-    gtd = dataclasses.replace(buy("ACC1", "G1", "1", "190.00"), tif=TimeInForce.GTD, expire_date=date(2026, 11, 23))
-    placed = at(database, MONDAY_NOON_NEW_YORK).one(gtd)
+def test_a_replace_checks_its_gtd_date_against_the_markets_date_as_a_new_order_does(database: Database) -> None:
+    """Auckland opens at 10:00 NZDT, 21:00 UTC the day before: during its morning session a GTD date that is
+    already past there is still 'today' in UTC. A replace must refuse it exactly as a new order does."""
+    auckland = ServiceConfig(fee_schedule=FeeSchedule(rate=D(0)),
+                             calendar=TradingCalendar.weekdays("Pacific/Auckland", time(10, 0), time(16, 45)))  # fmt: skip
+    tuesday_morning = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # 10:30 NZDT Tuesday 24th
+    monday = date(2026, 11, 23)
+    placed = at(database, tuesday_morning, auckland).one(
+        dataclasses.replace(buy("ACC1", "G1", "1", "190.00"), tif=TimeInForce.GTD, expire_date=date(2026, 11, 30)))
     assert placed.outcome is Outcome.ACCEPTED and placed.venue_cl_ord_id is not None
-    at(database, MONDAY_NOON_NEW_YORK).one(new_ack(placed.venue_cl_ord_id))
+    at(database, tuesday_morning, auckland).one(new_ack(placed.venue_cl_ord_id))
+    new_order = at(database, tuesday_morning, auckland).one(
+        dataclasses.replace(buy("ACC1", "G2", "1", "190.00"), tif=TimeInForce.GTD, expire_date=monday))
+    assert str(new_order.denial) == "INVALID_EXPIRE_DATE: expire_date=2026-11-23, today=2026-11-24"
 
-    replace = ReplaceOrder(account="ACC1", cl_ord_id="G2", orig_cl_ord_id="G1", qty=D("2"), limit_price=D("190.00"),  # type: ignore[arg-type]
-                           tif=TimeInForce.GTD, expire_date=date(2026, 11, 23))  # fmt: skip
-    result = at(database, MONDAY_EVENING_NEW_YORK).one(replace)
-    assert result.denial is None and result.outcome is Outcome.ACCEPTED
-
-    stale = ReplaceOrder(account="ACC1", cl_ord_id="G3", orig_cl_ord_id="G1", qty=D("2"), limit_price=D("190.00"),  # type: ignore[arg-type]
-                         tif=TimeInForce.GTD, expire_date=date(2026, 11, 22))  # fmt: skip
-    past = at(database, MONDAY_EVENING_NEW_YORK).one(stale)
-    assert str(past.denial).startswith("INVALID_EXPIRE_DATE") or past.outcome is Outcome.DENIED
+    replace = ReplaceOrder(account="ACC1", cl_ord_id="G1-R", orig_cl_ord_id="G1", qty=D("2"), limit_price=D("190.00"),  # type: ignore[arg-type]
+                           tif=TimeInForce.GTD, expire_date=monday)  # fmt: skip
+    refused = at(database, tuesday_morning, auckland).one(replace)
+    assert str(refused.denial) == "INVALID_EXPIRE_DATE: expire_date=2026-11-23, today=2026-11-24"
+    assert refused.order is not None and refused.order.status is OrderStatus.NEW
     assert ledger_violations(database) == []

@@ -57,6 +57,7 @@ from oms.domain.risk import (
     check_new_order,
     check_order_shape,
     check_position,
+    check_trading_hours,
     duplicate_denial,
     required_cash,
 )
@@ -291,6 +292,9 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     limits = _limits(account)
     denial = (
         check_order_shape(terms, instrument, config.calendar.local_date(now))  # the market's date, as for a new order
+        # New terms are a new order to the market: outside its sessions they could trade at a 24x7 venue after
+        # the close. Cancels stay allowed.
+        or check_trading_hours(config.calendar, now)
         or check_limits(terms, limits, reference)
         or check_collar(terms, reference, limits.price_collar_pct)
     )

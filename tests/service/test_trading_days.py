@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from oms.domain.calendar import TradingCalendar
-from oms.domain.commands import ReplaceOrder
+from oms.domain.commands import CancelOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderStatus, TimeInForce
 from oms.domain.risk import FeeSchedule
 from oms.service.accounts import settle
@@ -94,4 +94,25 @@ def test_a_replace_checks_its_gtd_date_against_the_markets_date_as_a_new_order_d
     refused = at(database, tuesday_morning, auckland).one(replace)
     assert str(refused.denial) == "INVALID_EXPIRE_DATE: expire_date=2026-11-23, today=2026-11-24"
     assert refused.order is not None and refused.order.status is OrderStatus.NEW
+    assert ledger_violations(database) == []
+
+
+def test_outside_market_hours_a_replace_is_refused_market_closed_and_a_cancel_still_goes(database: Database) -> None:
+    """After the close a replace is a new price or size the market cannot take now (a marketable one would
+    trade after hours at a venue that runs 24x7): refused like a new order. Cancels still work."""
+    placed = at(database, THURSDAY_NOON_NEW_YORK).one(buy("ACC1", "B1", "10", "180.00"))
+    assert placed.outcome is Outcome.ACCEPTED and placed.venue_cl_ord_id is not None
+    at(database, THURSDAY_NOON_NEW_YORK).one(new_ack(placed.venue_cl_ord_id))
+    held = cash(database, "ACC1")[1]
+
+    evening = at(database, THURSDAY_EVENING_NEW_YORK)
+    replace = evening.one(ReplaceOrder(account="ACC1", cl_ord_id="B1-R", orig_cl_ord_id="B1", qty=D("20"),  # type: ignore[arg-type]
+                                       limit_price=D("195.00")))  # fmt: skip
+    assert str(replace.denial) == "MARKET_CLOSED: time=2026-11-20T01:30:00+00:00, timezone=America/New_York"
+    assert replace.order is not None and replace.order.status is OrderStatus.NEW
+    assert cash(database, "ACC1")[1] == held
+
+    cancel = evening.one(CancelOrder(account="ACC1", cl_ord_id="B1-C", orig_cl_ord_id="B1"))  # type: ignore[arg-type]
+    assert cancel.outcome is Outcome.ACCEPTED and cancel.order is not None
+    assert cancel.order.status is OrderStatus.PENDING_CANCEL
     assert ledger_violations(database) == []

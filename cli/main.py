@@ -296,12 +296,16 @@ def ledger_verify() -> None:
 
 
 @ledger.command("settle")
-@click.option("--date", "through", callback=parse_day, help="Settle everything due on or before this date (default today, UTC).")
+@click.option("--date", "through", callback=parse_day,
+              help="Settle everything due on or before this date, not after today (default today in the market's calendar).")
 @friendly_errors
 def ledger_settle(through: date | None) -> None:
     """Move sale proceeds whose settlement date has come from unsettled to available cash."""
-    day = through or datetime.now(UTC).date()
-    count = settle(open_database(), day)
+    from oms.service.orders import ServiceConfig
+
+    today = ServiceConfig.from_settings(get_settings()).calendar.local_date(datetime.now(UTC))
+    day = through or today
+    count = settle(open_database(), day, today=today)
     click.echo(f"settled {count} sale(s) due on or before {day.isoformat()}")
 
 

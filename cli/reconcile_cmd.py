@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -125,6 +125,9 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
         return
     if trade_date is None:
         raise ReconcileInputError("--date YYYY-MM-DD is required")
+    today = datetime.now(UTC).date()  # trade dates here are the venue's, in UTC (reconcile.loader)
+    if trade_date > today:  # nothing has traded yet: a 'clean' run would only hide the day really meant
+        raise ReconcileInputError(f"--date {trade_date.isoformat()} is in the future (today is {today.isoformat()}, UTC)")
     if (report is None) == (not from_venue):
         raise ReconcileInputError("give exactly one of --report FILE or --from-venue")
     if (file_format is None) != (output_path is None):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 import quickfix as fix
 
@@ -21,6 +20,7 @@ from exchange.market_data import MarketDataRequest
 from exchange.service import SessionKey, VenueService
 from exchange.trade_report import TradeCaptureRequest
 from fix.quickfix_io import QUICKFIX_ERRORS, QfFields
+from fix.wire import local_mkt_date
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,7 @@ def trade_capture_request(message: fix.Message) -> TradeCaptureRequest:
     body = QfFields(message)
     dates = []
     for raw in _group_values(message, NO_DATES, TRADE_DATE, TRADE_DATE):
-        try:
-            dates.append(datetime.strptime(raw, "%Y%m%d").date())
-        except ValueError:
-            raise tr.BadTagValue(TRADE_DATE, f"not a LocalMktDate: {raw!r}") from None
+        dates.append(local_mkt_date(raw, TRADE_DATE))
     return TradeCaptureRequest(
         trade_request_id=tr.required(body, TRADE_REQUEST_ID),
         trade_request_type=tr.required(body, TRADE_REQUEST_TYPE),

@@ -38,7 +38,7 @@ from exchange.engine.types import (
     TradeBusted,
     TradeCorrected,
 )
-from fix.wire import BadTagValue, FieldSource, MissingTag, OutGroup, Outbound
+from fix.wire import BadTagValue, FieldSource, MissingTag, OutGroup, Outbound, local_mkt_date
 from fix.tables import TwoWayTable, UnmappedValue
 
 # --------------------------------------------------------------------------- tags (FIX field numbers)
@@ -165,10 +165,7 @@ def parse_fix_date(source: FieldSource, tag: int) -> date | None:
     raw = source.get(tag)
     if not raw:
         return None
-    try:
-        return datetime.strptime(raw, "%Y%m%d").date()
-    except ValueError:
-        raise BadTagValue(tag, f"not a LocalMktDate: {raw!r}") from None
+    return local_mkt_date(raw, tag)
 
 
 def required(source: FieldSource, tag: int) -> str:

@@ -150,14 +150,24 @@ def parse_decimal(source: FieldSource, tag: int, *, required_: bool = True) -> D
     return value
 
 
+_LOCAL_MKT_DATE = re.compile(r"[0-9]{8}")
+
+
+def local_mkt_date(raw: str, tag: int) -> date:
+    """Exactly YYYYMMDD: strptime alone also reads '2026124' (2026-12-04? 2026-01-24?) and picks one."""
+    try:
+        if _LOCAL_MKT_DATE.fullmatch(raw) is None:
+            raise ValueError(raw)
+        return datetime.strptime(raw, "%Y%m%d").date()
+    except ValueError:
+        raise BadTagValue(tag, f"not a LocalMktDate: {raw!r}") from None
+
+
 def parse_date(source: FieldSource, tag: int) -> date | None:
     raw = source.get(tag)
     if not raw:
         return None
-    try:
-        return datetime.strptime(raw, "%Y%m%d").date()
-    except ValueError:
-        raise BadTagValue(tag, f"not a LocalMktDate: {raw!r}") from None
+    return local_mkt_date(raw, tag)
 
 
 # YYYYMMDD-HH:MM:SS, optionally with a fraction (up to nanoseconds on the wire; microseconds are kept).

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from oms.domain.errors import InvalidValue
 from oms.domain.values import parse_decimal
+from oms.settings import parse_iso_day
 
 # [0-9], not \d: Python's \d (and Decimal) take any Unicode digit ("１", "١٠٠"), ECMA-262's only ASCII ones.
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
@@ -47,6 +48,24 @@ PositiveDecimal = Annotated[
     PlainSerializer(_decimal_text, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN, "maxLength": 64, "examples": ["10.5"]}),
 ]
+def _iso_day(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):  # pydantic alone would read a number as seconds since 1970
+        raise ValueError("must be a date written as a JSON string, e.g. \"2026-11-23\"")
+    try:
+        return parse_iso_day(value)  # not a date-time either: its time and zone would be dropped unseen
+    except ValueError:
+        raise ValueError("must be a date written YYYY-MM-DD, e.g. \"2026-11-23\"") from None
+
+
+IsoDay = Annotated[
+    date,
+    PlainValidator(_iso_day),
+    PlainSerializer(date.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                    "examples": ["2026-11-23"]}),
+]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/#+@-]+$")]
 SymbolText = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9./_-]*$")]
 
@@ -70,7 +89,7 @@ class OrderRequest(_Strict):
     time_in_force: TifName = "day"
     limit_price: PositiveDecimal | None = None
     stop_price: PositiveDecimal | None = None
-    expire_date: date | None = Field(default=None, description="Required with time_in_force gtd (YYYY-MM-DD).")
+    expire_date: IsoDay | None = Field(default=None, description="Required with time_in_force gtd (YYYY-MM-DD).")
     client_order_id: Identifier | None = Field(default=None, description="Generated when absent.")
 
 
@@ -81,7 +100,7 @@ class ReplaceRequest(_Strict):
     time_in_force: TifName | None = None
     limit_price: PositiveDecimal | None = None
     stop_price: PositiveDecimal | None = None
-    expire_date: date | None = None
+    expire_date: IsoDay | None = None
     client_order_id: Identifier | None = Field(default=None, description="Of the replacing order; generated when absent.")
 
 

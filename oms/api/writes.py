@@ -167,6 +167,10 @@ def replace(principal: Principal, order_id: str, request: ReplaceRequest, config
         new_cl = request.client_order_id or new_id()
         uow.prefetch_orders_by_client([(record.account_id, new_cl)])
         fields = request.model_fields_set
+        tif = TimeInForce(request.time_in_force) if request.time_in_force else order.tif
+        # A date left out is the order's own only while it stays GTD: replaced to GTC or DAY it has none, and
+        # keeping it would refuse the replace for a date the client never sent.
+        kept_date = order.expire_date if tif is TimeInForce.GTD else None
         try:
             command = ReplaceOrder(
                 account=record.account_id,
@@ -175,8 +179,8 @@ def replace(principal: Principal, order_id: str, request: ReplaceRequest, config
                 qty=request.qty if request.qty is not None else order.qty,
                 limit_price=request.limit_price if "limit_price" in fields else order.limit_price,
                 stop_price=request.stop_price if "stop_price" in fields else order.stop_price,
-                tif=TimeInForce(request.time_in_force) if request.time_in_force else order.tif,
-                expire_date=request.expire_date if "expire_date" in fields else order.expire_date,
+                tif=tif,
+                expire_date=request.expire_date if "expire_date" in fields else kept_date,
             )
         except DomainError as error:
             raise Problem(422, "VALIDATION_FAILED", str(error)) from None

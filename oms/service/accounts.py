@@ -148,8 +148,15 @@ def due_settlements(through: date) -> Select[tuple[str, str]]:
             .where((table.c.settle_date <= through) & (table.c.settled_entry_id.is_(None))).order_by(table.c.id))  # fmt: skip
 
 
-def settle(database: Database, through: date) -> int:
-    """Make sale proceeds with a settlement date on or before ``through`` available. Returns entries booked."""
+def settle(database: Database, through: date, *, today: date | None = None) -> int:
+    """Make sale proceeds with a settlement date on or before ``through`` available. Returns entries booked.
+
+    With ``today`` (the market's date), a ``through`` after it is refused: proceeds settle when their date
+    has come, and a future date (a typo of a year) would make unsettled money withdrawable before it arrives.
+    """
+    if today is not None and through > today:
+        raise AccountError(f"cannot settle through {through.isoformat()}: it is in the future "
+                           f"(today is {today.isoformat()} in the market's calendar)")
     table = PendingSettlement.__table__
     with database.engine.connect() as connection:
         due = connection.execute(due_settlements(through)).all()

@@ -57,6 +57,7 @@ from oms.domain.risk import (
     check_new_order,
     check_order_shape,
     check_position,
+    check_trading_hours,
     duplicate_denial,
     required_cash,
 )
@@ -290,7 +291,10 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     reference = instrument.reference_price
     limits = _limits(account)
     denial = (
-        check_order_shape(terms, instrument, now.date())
+        check_order_shape(terms, instrument, config.calendar.local_date(now))  # the market's date, as for a new order
+        # New terms are a new order to the market: outside its sessions they could trade at a 24x7 venue after
+        # the close. Cancels stay allowed.
+        or check_trading_hours(config.calendar, now)
         or check_limits(terms, limits, reference)
         or check_collar(terms, reference, limits.price_collar_pct)
     )
@@ -575,7 +579,9 @@ def _apply_fill(
     if reservation is not None and updated.status.is_terminal:
         _resolve(uow, reservation, now, consumed=True)
     if order.side is Side.SELL:
-        trade_date = venue_time.astimezone(UTC).date()
+        # The market's own date (New York for us-equities): a fill at 20:30 New York traded today, although
+        # UTC already says tomorrow, and T+N counts from it.
+        trade_date = config.calendar.local_date(venue_time)
         uow.insert(
             PendingSettlement,
             {

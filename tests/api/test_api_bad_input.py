@@ -74,6 +74,13 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("bad client id", {"client_order_id": "has space"}),
     ("long client id", {"client_order_id": "x" * 65}),
     ("bad date", {"time_in_force": "gtd", "expire_date": "tomorrow"}),
+    # A date is YYYY-MM-DD text: a number would be taken as seconds since 1970 (1796083200 is 2026-12-01), a
+    # date-time's time and zone would be dropped without a word.
+    ("date as a number", {"time_in_force": "gtd", "expire_date": 1796083200}),
+    ("date as digits", {"time_in_force": "gtd", "expire_date": "1796083200"}),
+    ("date without dashes", {"time_in_force": "gtd", "expire_date": "20261201"}),
+    ("date-time for a date", {"time_in_force": "gtd", "expire_date": "2026-12-01T00:00:00Z"}),
+    ("week date", {"time_in_force": "gtd", "expire_date": "2026-W49-2"}),
 ]
 
 
@@ -120,6 +127,18 @@ def test_bad_fields_are_422_problems_naming_the_field(api: Api, case: str, chang
     body = assert_problem(api.post("/v1/orders", GOOD | change), 422, "VALIDATION_FAILED")
     assert body["errors"], case
     nothing_booked(api)
+
+
+@pytest.mark.parametrize("expire_date", [1796083200, "2026-12-01T00:00:00Z", "20261201"])
+def test_a_replace_takes_its_expire_date_as_yyyy_mm_dd_only(api: Api, expire_date: Any) -> None:
+    placed = api.post("/v1/orders", GOOD | {"time_in_force": "gtd", "expire_date": "2999-01-01"})
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    api.ack(order_id)
+    replace = api.post(f"/v1/orders/{order_id}/replace", {"qty": "5", "expire_date": expire_date})
+    body = assert_problem(replace, 422, "VALIDATION_FAILED")
+    assert [error["field"] for error in body["errors"]] == ["expire_date"]
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "new"
 
 
 def test_missing_fields_are_named(api: Api) -> None:

@@ -186,6 +186,28 @@ def test_replace_links_the_replacing_order_both_ways(api: Api) -> None:
     assert Decimal(api.get("/v1/accounts/ALICE/balances").json()["reserved"]) == Decimal(2268)
 
 
+def test_a_replace_away_from_gtd_drops_the_expire_date_it_did_not_send(api: Api) -> None:
+    """The date left out is kept only while the order stays GTD: a GTD order replaced to GTC (or DAY) was refused
+    'INVALID_EXPIRE_DATE: expire_date=not_allowed' for a date the client never sent."""
+    order = api.place(qty="10", limit_price="190.00", time_in_force="gtd", expire_date="2999-01-01").json()
+    api.ack(order["id"])
+    response = api.post(f"/v1/orders/{order['id']}/replace", {"time_in_force": "gtc", "client_order_id": "g-2"})
+    assert response.status_code == 202, response.text
+    from sqlalchemy import text
+
+    with api.database.engine.connect() as connection:
+        new_venue_cl = connection.execute(text("SELECT pending_venue_cl_ord_id FROM orders WHERE id=:id"), {"id": order["id"]}).scalar_one()
+    assert api.venue(report(new_venue_cl, ExecType.REPLACED, OrderStatus.NEW, orig_cl_ord_id=api.venue_cl_ord_id(order["id"]))).ok
+    successor = api.get("/v1/orders/by-client-id/g-2").json()
+    assert (successor["time_in_force"], successor["expire_date"], successor["status"]) == ("gtc", None, "new")
+
+    kept = api.place(qty="1", limit_price="190.00", time_in_force="gtd", expire_date="2999-01-01").json()
+    api.ack(kept["id"])
+    still_gtd = api.post(f"/v1/orders/{kept['id']}/replace", {"qty": "2"})  # staying GTD keeps its date
+    assert still_gtd.status_code == 202, still_gtd.text
+    assert still_gtd.json()["expire_date"] == "2999-01-01"
+
+
 def test_list_filters_by_status_symbol_and_time_and_pages_with_a_cursor(api: Api) -> None:
     ids = [api.place(qty="1", client_order_id=f"L{i}").json()["id"] for i in range(5)]
     msft = api.place(symbol="MSFT", qty="1", limit_price="410.00").json()

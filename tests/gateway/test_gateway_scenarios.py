@@ -152,6 +152,21 @@ def test_duplicated_venue_report_is_applied_and_relayed_once(database, venue, ga
     ledger_is_clean(database)
 
 
+@pytest.mark.parametrize("expire_date", ["2026124", "2026-12-04", "202612041"])
+def test_an_expire_date_that_is_not_exactly_yyyymmdd_is_rejected_and_no_order_is_placed(
+    database, venue, gateway, connect, expire_date: str
+) -> None:
+    """LocalMktDate is YYYYMMDD: '2026124' is 2026-12-04 or 2026-01-24, and no guess is booked."""
+    client = connect("CLIENT1")
+    client.send("D", new_order("X1", tif="6", extra=[(1, "ACC1"), (432, expire_date)]))
+    reject = client.wait_for(lambda m: m.msg_type == "3")
+    assert reject[371] == "432" and reject[45]
+    assert queries.order_by_client(database, "ACC1", "X1") is None and venue.orders() == []
+    client.send("D", new_order("X2", tif="6", extra=[(1, "ACC1"), (432, "29991231")]))
+    assert client.wait_for(is_er("X2", "0"))[432] == "29991231"
+    assert client.logged_on.is_set() and reserved_rows(database, "ACC1") == 1
+
+
 @sqlite_only
 def test_missing_order_qty_gets_a_business_message_reject_and_the_session_stays_up(database, venue, gateway, connect) -> None:
     client = connect("CLIENT1")

@@ -8,7 +8,8 @@ import dataclasses
 import io
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,54 @@ def test_bad_options_are_usage_errors(books: Books, tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     not_text = reconcile("--report", binary)
     assert not_text.exit_code == 2 and "not UTF-8 text" in not_text.output
+
+
+def test_fills_either_side_of_utc_midnight_reconcile_on_their_own_utc_trade_dates(books: Books, tmp_path: Path) -> None:
+    """The venue's report and our executions both date a fill by the venue's transact time in UTC: a fill at
+    23:59:59.999999 and one at 00:00:00 the next day each belong to their own day, on both sides, even when we
+    booked the first after midnight."""
+    from oms.domain.commands import ApplyExecution
+    from oms.domain.enums import ExecType, OrderStatus
+    from oms.service.executor import CommandExecutor
+    from tests.service.factories import WITH_FEES
+
+    books.account("ACC1")
+    books.order("ACC1", "B1", "buy", "100", "100.00")
+    venue_cl, venue_order_id = books.venue_ids["B1"]
+    before = datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC)
+    after = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
+    booked_late = CommandExecutor(books.database, WITH_FEES, clock=lambda: after + timedelta(milliseconds=40))
+    for exec_id, moment in (("M1", before), ("M2", after)):
+        result = booked_late.one(ApplyExecution(
+            venue_exec_id=exec_id, cl_ord_id=venue_cl, venue_order_id=venue_order_id, exec_type=ExecType.TRADE,  # type: ignore[arg-type]
+            ord_status=OrderStatus.PARTIALLY_FILLED, last_qty=Decimal(10), last_px=Decimal("100.00"), transact_time=moment))
+        assert result.ok, result
+    row = books.row("B1", "M1", "buy", "10", "100.00")
+    first = write_report(tmp_path / "d1.csv", [dataclasses.replace(row, transact_time=before)])
+    second = write_report(tmp_path / "d2.csv", [dataclasses.replace(books.row("B1", "M2", "buy", "10", "100.00"), transact_time=after)])
+
+    day_one = CliRunner().invoke(main, ["reconcile", "--date", "2026-11-20", "--report", str(first)])
+    assert day_one.exit_code == 0, day_one.output
+    assert "1 report rows, 1 fills of ours, 1 matched" in day_one.output
+    day_two = CliRunner().invoke(main, ["reconcile", "--date", "2026-11-21", "--report", str(second)])
+    assert day_two.exit_code == 0, day_two.output
+    assert "1 report rows, 1 fills of ours, 1 matched" in day_two.output
+    wrong_day = CliRunner().invoke(main, ["reconcile", "--date", "2026-11-20", "--report", str(second)])
+    assert wrong_day.exit_code == 2 and "is not on the trade date 2026-11-20" in wrong_day.output
+
+
+def test_a_future_trade_date_is_refused_and_no_clean_run_is_stored(books: Books, tmp_path: Path) -> None:
+    """A day that has not come has no trades on either side: a typo of a year must not store a 'clean' run for
+    it and exit 0, as if the nightly reconciliation had been done."""
+    report = write_report(tmp_path / "trades.csv", [])
+    future = (datetime.now(UTC) + timedelta(days=400)).date().isoformat()
+    refused = CliRunner().invoke(main, ["reconcile", "--date", future, "--report", str(report)])
+    assert refused.exit_code == 2, refused.output
+    assert f"--date {future} is in the future" in refused.output and len(refused.output.strip().splitlines()) == 1
+    listed = CliRunner().invoke(main, ["reconcile", "runs"])
+    assert future not in listed.output
+    today = datetime.now(UTC).date().isoformat()  # today (UTC, the venue's trade date) may be run, e.g. after the close
+    assert CliRunner().invoke(main, ["reconcile", "--date", today, "--report", str(report)]).exit_code == 0
 
 
 @pytest.mark.parametrize("options", [["--json"], ["--csv"], ["--format", "json", "--output"],

@@ -53,6 +53,7 @@ from oms.domain.risk import (
     ReasonCode,
     check_buying_power,
     check_collar,
+    check_kill_switches,
     check_limits,
     check_new_order,
     check_order_shape,
@@ -291,7 +292,10 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     reference = instrument.reference_price
     limits = _limits(account)
     denial = (
-        check_order_shape(terms, instrument, config.calendar.local_date(now))  # the market's date, as for a new order
+        # A replace is new risk (more shares, a price through the market): a halt refuses it as it refuses a
+        # new order. Cancels stay allowed.
+        check_kill_switches(_kill_switches(uow, account), account.id, order.symbol)  # type: ignore[arg-type]
+        or check_order_shape(terms, instrument, config.calendar.local_date(now))  # the market's date, as for a new order
         # New terms are a new order to the market: outside its sessions they could trade at a 24x7 venue after
         # the close. Cancels stay allowed.
         or check_trading_hours(config.calendar, now)

@@ -27,6 +27,7 @@ from tests.service.factories import (
     execute_sql,
     funded_account,
     ledger_violations,
+    new_ack,
     setup_database,
 )
 
@@ -179,3 +180,26 @@ def test_an_account_kill_switch_halts_only_that_account_and_cancels_still_work(d
     status = risk_status(database, NO_FEES, "always")
     assert status.halted_accounts == ("ACC1",)
     assert not status.global_kill_switch
+
+
+@pytest.mark.parametrize("scope", ["all", "account"])
+def test_a_replace_is_new_risk_so_a_kill_switch_refuses_it_while_cancels_still_work(database: Database, scope: str) -> None:
+    """A replace can raise an order's quantity or move its price through the market: under a halt it is refused
+    like a new order, and the order and its reservation stay as they were."""
+    from oms.domain.commands import CancelOrder, ReplaceOrder
+
+    runner = at(database, MONDAY_NOON_NEW_YORK)
+    placed = runner.one(buy("ACC1", "R1", "10", "190.00"))
+    assert placed.outcome is Outcome.ACCEPTED and placed.venue_cl_ord_id is not None
+    assert runner.one(new_ack(placed.venue_cl_ord_id)).outcome is Outcome.APPLIED
+    reserved_before = cash(database, "ACC1")
+    set_kill_switch(database, True, account="ACC1" if scope == "account" else None)
+    bigger = ReplaceOrder(account="ACC1", cl_ord_id="R1-R", orig_cl_ord_id="R1", qty=D("400"), limit_price=D("190.00"))  # type: ignore[arg-type]
+    result = runner.one(bigger)
+    assert result.denial is not None and result.denial.reason is ReasonCode.KILL_SWITCH
+    assert str(result.denial).startswith(f"KILL_SWITCH: scope={scope}")
+    assert cash(database, "ACC1") == reserved_before
+    assert count_rows(database, "outbox") == 1  # the order's NewOrderSingle only
+    cancel = runner.one(CancelOrder(account="ACC1", cl_ord_id="R1-C", orig_cl_ord_id="R1"))  # type: ignore[arg-type]
+    assert cancel.outcome is Outcome.ACCEPTED
+    assert ledger_violations(database) == []

@@ -31,7 +31,7 @@ def write_sessions_cfg(directory: Path, venue_port: int, client_port: int) -> Pa
     text = "\n".join([
         "# written by `oms demo`", "[DEFAULT]", "SocketNodelay=Y", "HeartBtInt=30", "",
         "[EXCHANGE]", "JournalDir=venue/journal", "ControlPort=-1", "MarketMakerSeed=7",
-        "MarketMakerIntervalMs=500", "",
+        "MarketMakerIntervalMs=500", "EndOfDayTime=00:00:00", "",
         "[SESSION]", "Component=exchange", "BeginString=FIX.4.4", "SenderCompID=EXCH", "TargetCompID=OMS",
         "ConnectionType=acceptor", f"SocketAcceptPort={venue_port}", "AllowedRemoteAddresses=127.0.0.1",
         "StartTime=00:00:00", "EndTime=00:00:00", "UseDataDictionary=Y", f"DataDictionary={dictionary}",

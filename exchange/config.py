@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
 
+from exchange.end_of_day import parse_end_of_day_time
 from exchange.faults import FaultError, FaultPlan
 
 COMPONENT_KEY = "Component"
@@ -91,6 +93,7 @@ class VenueConfig:
     market_maker_interval_ms: int = 1000  # 0: the market maker only steps when asked (tests)
     fee_rate: Decimal | None = None  # fraction of notional per side; None: the engine's default
     instruments_file: Path | None = None  # None: exchange/data/instruments.csv
+    end_of_day_time: time | None = None  # UTC; None: DAY orders expire only by `oms exchange fault end-of-day`
     faults: FaultPlan = field(default_factory=FaultPlan)
 
     @property
@@ -138,6 +141,7 @@ EXCHANGE_KEYS: Mapping[str, str] = MappingProxyType({
     "MARKETMAKERSEED": "market_maker_seed",
     "MARKETMAKERINTERVALMS": "market_maker_interval_ms",
     "FEERATE": "fee_rate",
+    "ENDOFDAYTIME": "end_of_day_time",
     "INSTRUMENTSFILE": "instruments_file",
     "FAULTSFILE": "faults_file",
     "FAULTREJECTORDERS": "reject_orders",
@@ -260,6 +264,8 @@ def _exchange_settings(section: Section, sessions: tuple[VenueSession, ...], bas
                 values[name] = raw
             elif name == "fee_rate":
                 values[name] = _decimal(raw)
+            elif name == "end_of_day_time":
+                values[name] = parse_end_of_day_time(raw)
             else:
                 values[name] = _int(raw)
         except ValueError as error:

@@ -8,14 +8,17 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
+from typing import NamedTuple
 
 import quickfix as fix
 
 from exchange.config import VenueConfig
 from exchange.control import ControlServer
-from exchange.engine import CancelOrder, Command, MatchingEngine
+from exchange.end_of_day import EndOfDaySchedule
+from exchange.engine import CancelOrder, Command, EndOfDay, MatchingEngine
 from exchange.faults import FaultInjector
 from exchange.fix_app import QuickFixSender, VenueApplication
 from exchange.group_commit import GroupCommitSender
@@ -52,14 +55,27 @@ def read_journal(path: Path) -> Iterator[Command]:
             yield decode_command(raw.decode("utf-8"))
 
 
-def replay(config: VenueConfig, engine: MatchingEngine, index: ExecIdIndex, journal: Journal | None) -> int:
+class Replayed(NamedTuple):
+    """What a journal replay saw: enough to tell whether a restart missed an end of day."""
+
+    commands: int
+    last_command_at: datetime | None
+    last_closed: date | None  # trade date of the last end of day
+
+
+def replay(config: VenueConfig, engine: MatchingEngine, index: ExecIdIndex, journal: Journal | None) -> Replayed:
     """Rebuild engine state and the ExecID index from the journal (the engine is deterministic)."""
     commands = journal.commands() if journal is not None else read_journal(config.journal_path)
     count = 0
+    last_at: datetime | None = None
+    last_closed: date | None = None
     for command in commands:
         index.observe(engine.process(command))
         count += 1
-    return count
+        last_at = command.timestamp
+        if isinstance(command, EndOfDay):
+            last_closed = command.trade_date
+    return Replayed(count, last_at, last_closed)
 
 
 class Venue:
@@ -72,6 +88,8 @@ class Venue:
         self._control: ControlServer | None = None
         self._timer_stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._day_timer: threading.Thread | None = None
+        self._schedule = EndOfDaySchedule(config.end_of_day_time) if config.end_of_day_time is not None else None
         self._sender: GroupCommitSender | None = None
         self.service: VenueService | None = None
         self.engine: JournaledEngine | None = None
@@ -87,7 +105,8 @@ class Venue:
         # Group commit: the journal is fsynced once per group of commands, before any of their reports leave.
         journal = Journal(config.journal_path, sync="batch")
         replayed = replay(config, engine, index, journal)
-        log.info("journal %s: replayed %d commands, last seq %d", config.journal_path, replayed, engine.last_seq)
+        log.info("journal %s: replayed %d commands, last seq %d", config.journal_path, replayed.commands,
+                 engine.last_seq)
         self.engine = JournaledEngine(engine, journal)
         maker = MarketMakerFeed(MarketMaker(engine.instruments, config.market_maker_seed), f"R{engine.last_seq}")
         quickfix = QuickFixSender()
@@ -107,6 +126,9 @@ class Venue:
             self._acceptor = fix.ThreadedSocketAcceptor(self._app, self._store, settings, self._log_factory)
         else:
             self._acceptor = fix.ThreadedSocketAcceptor(self._app, self._store, settings)
+        # The sessions exist now (not yet logged on): a missed end of day's reports wait in their stores, and
+        # no order of the new day can arrive before it has run.
+        self._close_missed_day(replayed)
         self._acceptor.start()
         if config.control_port >= 0:
             self._control = ControlServer(self.service, config.control_host, config.control_port)
@@ -114,6 +136,9 @@ class Venue:
         if config.market_maker_interval_ms > 0:
             self._timer = threading.Thread(target=self._market_maker_loop, name="market-maker", daemon=True)
             self._timer.start()
+        if self._schedule is not None:
+            self._day_timer = threading.Thread(target=self._end_of_day_loop, name="end-of-day", daemon=True)
+            self._day_timer.start()
         log.info("venue up: FIX port %s, control port %s", config.accept_port, self.control_port)
 
     def _retire_stale_quotes(self, maker: MarketMakerFeed) -> None:
@@ -136,10 +161,40 @@ class Venue:
             if self._timer_stop.wait(interval):
                 return
 
+    def _close_missed_day(self, replayed: Replayed) -> None:
+        """Run the end of day a venue that was down at its time missed (see exchange/end_of_day.py)."""
+        if self._schedule is None or self.service is None:
+            return
+        missed = self._schedule.missed(self._clock(), replayed.last_command_at, replayed.last_closed)
+        if missed is not None:
+            events = self.service.end_of_day(missed)
+            log.info("end of day %s run at start (missed while down): %d events", missed, len(events))
+
+    def _end_of_day_loop(self) -> None:
+        """Close each trading day at the scheduled time: DAY (and due GTD) orders expire, reported to their owners."""
+        assert self._schedule is not None
+        due = self._schedule.next_after(self._clock())
+        while True:
+            wait_s = (due - self._clock()).total_seconds()
+            if wait_s > 0:  # in short steps, so a clock that moves (tests, NTP) is followed
+                if self._timer_stop.wait(min(wait_s, 30.0)):
+                    return
+                continue
+            trade_date = EndOfDaySchedule.trade_date_ended_at(due)
+            try:
+                assert self.service is not None
+                events = self.service.end_of_day(trade_date)
+                log.info("end of day %s: %d events", trade_date, len(events))
+            except Exception:
+                log.exception("end of day %s failed", trade_date)
+            due = self._schedule.next_after(due)
+
     def stop(self) -> None:
         self._timer_stop.set()
         if self._timer is not None:
             self._timer.join(timeout=5)
+        if self._day_timer is not None:
+            self._day_timer.join(timeout=5)
         if self._control is not None:
             self._control.stop()
         if self._sender is not None:

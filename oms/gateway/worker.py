@@ -39,6 +39,7 @@ from oms.gateway.metrics import GatewayMetrics
 from oms.gateway.recovery import AppliedSeq, Question, RecoveryRound
 from oms.service.batching import collect_batch
 from oms.service.executor import CommandExecutor
+from oms.service.order_rows import OrderRecord
 from oms.service.orders import ApplyCancelReject, OrderResult, Outcome
 from oms.service.uow import Database, new_id
 
@@ -144,6 +145,14 @@ def client_exec_id(venue_exec_id: str) -> str:
     """The ExecID a client sees for a venue execution: the same every time it is relayed (a relay repeated
     after a crash carries the ExecID the client may already have), and it does not expose the venue's."""
     return uuid.uuid5(_EXEC_ID_NAMESPACE, venue_exec_id).hex
+
+
+def _answers_request(command: ApplyExecution, record: OrderRecord) -> bool:
+    """A venue report names our cancel request's ClOrdID, not the order's own, when it answers that request
+    (an unsolicited cancel, an expiry for one, names the order's). The client's answer must then echo the
+    client's request ClOrdID, which the order keeps after the request is done (`request_cl_ord_id`)."""
+    return (command.cl_ord_id is not None and str(command.cl_ord_id) != record.venue_cl_ord_id
+            and record.request_cl_ord_id is not None)
 
 
 class Worker:
@@ -407,6 +416,9 @@ class Worker:
             if (isinstance(item.command, ApplyExecution) and item.command.exec_type is ExecType.TRADE
                     and result.outcome is Outcome.APPLIED):
                 crash.at("between_fill_and_relay")
+            if (isinstance(item.command, ApplyExecution) and item.command.exec_type is ExecType.CANCELED
+                    and result.outcome is Outcome.APPLIED):
+                crash.at("between_cancel_and_relay")
 
     def _one_by_one(self, items: list[ClientOrder | VenueReport],
                     now: datetime) -> list[tuple[ClientOrder | VenueReport, OrderResult]]:
@@ -765,6 +777,10 @@ class Worker:
             kwargs.update(last_qty=command.last_qty, last_px=command.last_px)
         elif command.exec_type is ExecType.REJECTED:
             kwargs.update(text=command.text or None)
+        elif command.exec_type is ExecType.REPLACED and record.order.orig_cl_ord_id is not None:
+            kwargs.update(orig_cl_ord_id=str(record.order.orig_cl_ord_id))
+        elif command.exec_type is ExecType.CANCELED and _answers_request(command, record):
+            kwargs.update(cl_ord_id=record.request_cl_ord_id, orig_cl_ord_id=str(record.order.cl_ord_id))
         report = tr.execution_report(record.order, command.exec_type, client_exec_id(str(command.venue_exec_id)),
                                      session.begin_string, now, **kwargs)
         self._send_client(session.key, dataclasses.replace(report, header=report.header + ((POSS_RESEND, "Y"),)))

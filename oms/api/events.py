@@ -37,6 +37,10 @@ BATCH = 500
 HEARTBEAT_S = 15.0
 STOP_CHECK_S = 1.0  # the longest a stream waits without asking ``stopped()`` again (a revoked key ends it)
 GRACE = timedelta(seconds=5)
+XREAD_BLOCK_MS = 5000
+# redis-py 8 (what we install) gives every connection a 5 s socket timeout by default: a 5 s XREAD BLOCK
+# on an idle stream would then time out and reconnect every 6 s. The reader's own timeout outlasts its block.
+XREAD_SOCKET_TIMEOUT_S = XREAD_BLOCK_MS / 1000 + 5.0
 MAX_UNSETTLED = 1000
 _table = OrderEvent.__table__
 
@@ -130,7 +134,7 @@ class EventHub:
         from oms.events.publisher import STREAM
 
         while True:
-            client = aioredis.Redis.from_url(self.redis_url)  # type: ignore[arg-type]
+            client = aioredis.Redis.from_url(self.redis_url, socket_timeout=XREAD_SOCKET_TIMEOUT_S)  # type: ignore[arg-type]
             try:
                 newest = await client.xrevrange(STREAM, count=1)
                 last: bytes | str = newest[0][0] if newest else b"0-0"
@@ -138,7 +142,7 @@ class EventHub:
                 self.streaming = True
                 await self._wake()
                 while True:
-                    reply = await client.xread({STREAM: last}, block=5000, count=2000)
+                    reply = await client.xread({STREAM: last}, block=XREAD_BLOCK_MS, count=2000)
                     for _name, entries in reply or ():
                         for entry_id, fields in entries:
                             last = entry_id

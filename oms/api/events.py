@@ -25,9 +25,11 @@ from typing import Any
 import anyio
 import structlog
 from sqlalchemy import Connection, Select, String, column, func, select, true, union_all, values
+from sqlalchemy.exc import DBAPIError
 
 from oms.api.render import timestamp
 from oms.events.codec import event_from_row
+from oms.db.errors import database_unavailable, first_line
 from oms.db.models import OrderEvent
 from oms.service.uow import Database
 
@@ -287,6 +289,7 @@ async def iter_events(
     last_write = next_poll = loop.time()
     position = hub.position
     from_database = True
+    unreadable = False  # the last database read found it unreachable
     while not await stopped():
         generation = hub.generation
         fresh: list[dict[str, Any]] = []
@@ -300,7 +303,9 @@ async def iter_events(
         elif from_database:
             if hub.streaming:
                 position = hub.position  # anything buffered from here on is newer than this read
-            events = await anyio.to_thread.run_sync(fetch_events, database, accounts, floor, BATCH + len(sent))
+            events = await _read_unless_unreachable(database, accounts, floor, BATCH + len(sent), unreadable)
+            unreadable = events is None
+            events = events or []
             fresh = [event for event in events if event["sequence"] not in sent]
             next_poll = loop.time() + poll_interval_s
             more = len(events) >= BATCH + len(sent) and bool(fresh)
@@ -320,7 +325,23 @@ async def iter_events(
         woke = await hub.wait(generation, timeout_s)
         # With the Redis Stream, live events (ours too: the publisher is woken by local writes) come from the
         # buffer; the database only at polling time. Without it, a wake-up means "read the database".
-        from_database = (woke and not hub.streaming) or loop.time() >= next_poll
+        # A read that found the database unreachable is retried before anything is taken from the buffer.
+        from_database = unreadable or (woke and not hub.streaming) or loop.time() >= next_poll
+
+
+async def _read_unless_unreachable(database: Database, accounts: list[str], after_id: int, limit: int,
+                                   already_down: bool) -> list[dict[str, Any]] | None:
+    """The events after ``after_id``, or None while the database cannot be reached: an open stream waits for
+    it (heartbeats go on; the key re-check ends the stream if the outage outlasts the key cache) instead of
+    breaking off mid-response. Logged once per outage and stream."""
+    try:
+        return await anyio.to_thread.run_sync(fetch_events, database, accounts, after_id, limit)
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        if not already_down:
+            log.warning("event_stream_database_unavailable", error=first_line(error))
+        return None
 
 
 async def event_stream(

@@ -8,7 +8,10 @@ a server that is down); the server itself keeps running for the other tests on t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -40,6 +43,13 @@ def outage(postgres_url: str) -> Iterator[Outage]:
         with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
             yield Outage(client, proxy, alice, bob)
         database.dispose()
+
+
+def eventually(check: Callable[[], object], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def _order(cl_ord_id: str) -> dict[str, str]:
@@ -78,3 +88,43 @@ def test_every_route_answers_503_while_the_database_is_unreachable_and_serves_ag
     assert client.get("/v1/accounts", headers=bob).status_code == 200
     again = client.post("/v1/orders", json=_order("OUT-2"), headers=alice)
     assert again.status_code == 201, again.text
+
+
+def test_an_open_event_stream_outlives_a_short_database_outage(outage: Outage) -> None:
+    """A stream reads the database on every poll: an outage shorter than the key cache's life must not tear
+    it down mid-response (the client saw a broken chunked body, the log a traceback); once the database is
+    back, the same response carries the events written after it."""
+    client, proxy = outage.client, outage.proxy
+    alice = {"Authorization": f"Bearer {outage.alice}"}
+    first = client.post("/v1/orders", json=_order("SSE-1"), headers=alice).json()["id"]
+    seen: list[str] = []
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            with httpx.stream("GET", f"{client.base_url}/v1/events", params={"since": 0}, headers=alice,
+                              timeout=httpx.Timeout(5, read=20)) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        seen.append(json.loads(line[5:])["order_id"])
+                    if done.is_set():
+                        return
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            failures.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    eventually(lambda: first in seen or failures, 10)
+    assert failures == [] and first in seen, (failures, seen)
+    proxy.refuse(True)
+    proxy.cut()
+    time.sleep(1.5)  # several polls of 0.2 s fail meanwhile
+    proxy.refuse(False)
+    proxy.heal()
+    second = client.post("/v1/orders", json=_order("SSE-2"), headers=alice)
+    assert second.status_code == 201, second.text
+    eventually(lambda: second.json()["id"] in seen or failures, 10)
+    done.set()
+    assert failures == [], failures
+    assert second.json()["id"] in seen

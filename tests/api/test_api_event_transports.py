@@ -182,3 +182,36 @@ def test_a_tailer_publishes_what_writers_without_the_hook_commit(postgres_url: s
         tailer.stop()
         publisher.close()
         database.dispose()
+
+
+def test_a_tailer_waits_out_a_redis_outage_quietly_and_publishes_once_it_is_back(database_url: str, redis_url: str) -> None:
+    """While Redis cannot be reached the tailer says so once (not on every 20 ms step: a log line per step
+    buried everything else during an outage) and tries again at a calmer pace; once Redis is back it
+    publishes what was committed."""
+    from structlog.testing import capture_logs
+
+    from fix.certification.tcp_proxy import FaultProxy
+
+    database, _, _ = seeded_database(database_url)  # its deposits are events to publish
+    port = int(redis_url.rsplit(":", 1)[1].split("/", 1)[0])
+    with FaultProxy(port) as proxy:
+        proxy.refuse(True)
+        publisher = StreamPublisher(redis_url.replace(f":{port}", f":{proxy.port}"))
+        tailer = OrderEventTailer(database, publisher, interval_s=0.02)
+        try:
+            with capture_logs() as logs:
+                tailer.start()
+                time.sleep(1.5)
+            failures = [entry for entry in logs if entry["event"].startswith("event_tailer")]
+            assert len(failures) == 1, failures
+            proxy.refuse(False)
+            client = redis.Redis.from_url(redis_url)
+            deadline = time.monotonic() + 5
+            while client.xlen(STREAM) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.xlen(STREAM) == len(database_events(database, "ALICE")) + len(database_events(database, "BOB"))
+            client.close()
+        finally:
+            tailer.stop()
+            publisher.close()
+            database.dispose()

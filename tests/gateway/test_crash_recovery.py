@@ -291,3 +291,37 @@ def test_the_answer_to_a_cancel_or_replace_committed_but_not_relayed_reaches_the
     assert len(rows) == 1
     with database.engine.connect() as connection:
         assert verify_ledger(connection) == []
+
+
+def test_a_cancel_on_disconnect_sessions_orders_are_canceled_after_a_gateway_crash(drill: Drill) -> None:
+    """A crash disconnects a CancelOnDisconnect=Y client as surely as an orderly stop, which cancels the
+    session's working orders before it exits. A killed gateway cannot, so the next start does; otherwise they
+    work on at the venue until the client happens to connect and disconnect again."""
+    database, venue, gateway = drill.database, drill.venue, drill.gateway
+    seed_oms(database, accounts=("ACC4",))
+    gateway.start()
+    gateway.wait_ready()
+    client = GatewayClient(drill.client_port, drill.directory / "client4", "CLIENT4").start(30)  # CancelOnDisconnect=Y
+    drill.clients.append(client)
+    bids, _ = venue.venue.engine.engine.book_depth("AAPL", 1)
+    resting_price = (Decimal(bids[0][0]) * Decimal("0.98")).quantize(Decimal("0.01"))
+    client.send("D", new_order("COD-crash", symbol="AAPL", side="1", qty=str(QTY), price=str(resting_price),
+                               extra=[(1, "ACC4")]))
+    client.wait_for(is_er("COD-crash", "0"), timeout_s=30)
+    gateway.kill()  # SIGKILL: no orderly stop, no cancel-on-disconnect
+    client.stop()
+
+    gateway.start()
+    gateway.wait_ready()
+
+    def status() -> str:
+        with database.engine.connect() as connection:
+            return str(connection.execute(select(OrderRow.__table__.c.status).where(
+                OrderRow.__table__.c.cl_ord_id == "COD-crash")).scalar_one())
+
+    eventually(lambda: status() == OrderStatus.CANCELED.value, 30)
+    venue_cl_ord_id = [o for o in venue.orders() if o.symbol == "AAPL"]
+    assert all(order.state.is_done for order in venue_cl_ord_id)
+    assert balances(database, "ACC4").in_currency("USD").reserved == 0
+    with database.engine.connect() as connection:
+        assert verify_ledger(connection) == []

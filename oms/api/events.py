@@ -290,6 +290,7 @@ async def iter_events(
     position = hub.position
     from_database = True
     unreadable = False  # the last database read found it unreachable
+    account_seqs: dict[str, int] = {}  # per account, the account_seq of the last event sent
     while not await stopped():
         generation = hub.generation
         fresh: list[dict[str, Any]] = []
@@ -300,6 +301,9 @@ async def iter_events(
                 from_database = True
                 continue
             fresh = sorted((e for e in events if e["sequence"] > floor and e["sequence"] not in sent), key=lambda e: e["sequence"])
+            if skips_an_event(fresh, account_seqs):
+                from_database = True  # an earlier event of that account is committed but not here yet
+                continue
         elif from_database:
             if hub.streaming:
                 position = hub.position  # anything buffered from here on is newer than this read
@@ -311,6 +315,8 @@ async def iter_events(
             more = len(events) >= BATCH + len(sent) and bool(fresh)
         for event in fresh:
             sent[event["sequence"]] = event["created_at"]
+            if event.get("account_seq") is not None:
+                account_seqs[event["account"]] = event["account_seq"]
             yield event
         if fresh:
             last_write = loop.time()
@@ -327,6 +333,27 @@ async def iter_events(
         # buffer; the database only at polling time. Without it, a wake-up means "read the database".
         # A read that found the database unreachable is retried before anything is taken from the buffer.
         from_database = unreadable or (woke and not hub.streaming) or loop.time() >= next_poll
+
+
+def skips_an_event(events: list[dict[str, Any]], account_seqs: dict[str, int]) -> bool:
+    """Whether sending ``events`` (in sequence order) would send an account's event before an earlier one.
+
+    The client resumes after the last sequence it got, so an event sent after a later one of its account is
+    lost if the client reconnects in between. Through Redis events can arrive out of order (the API publishes
+    its own commits at once; the FIX gateway's reach Redis through the tailer). An account's events are
+    numbered without gaps under its lock (``account_seq``), so a gap, or an account not yet seen on this
+    stream, means: read the database, which holds every earlier one already (they committed first).
+    """
+    expected = dict(account_seqs)
+    for event in events:
+        number = event.get("account_seq")
+        if number is None:  # a database from before account_seq: nothing to check against
+            continue
+        account = event["account"]
+        if account not in expected or number != expected[account] + 1:
+            return True
+        expected[account] = number
+    return False
 
 
 async def _read_unless_unreachable(database: Database, accounts: list[str], after_id: int, limit: int,

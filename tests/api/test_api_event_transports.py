@@ -215,3 +215,34 @@ def test_a_tailer_waits_out_a_redis_outage_quietly_and_publishes_once_it_is_back
             tailer.stop()
             publisher.close()
             database.dispose()
+
+
+def test_an_accounts_events_go_out_in_their_order_even_when_redis_brings_them_out_of_it(postgres_url: str, redis_url: str) -> None:
+    """A stream's resume point is the last sequence it sent: a client reconnecting after N never gets an
+    event at or below N. So the events of an account must go out in their order. Through Redis they may
+    arrive out of it: the API publishes its own commits at once, while what the FIX gateway commits reaches
+    Redis through the tailer tens of milliseconds later (here: not at all, and the reader polls only every
+    60 s). A chaos run saw a client take event N+2 before N; had it reconnected then, N was lost for good.
+    An account's events are numbered without gaps (``account_seq``), so a gap says an earlier one is missing:
+    the stream reads the database for it first."""
+    database, alice, bob = seeded_database(postgres_url)
+    writer_app, reader_app = _reader_and_writer(database, redis_url)
+    try:
+        with LiveServer(writer_app) as writer_server, LiveServer(reader_app) as reader_server, \
+                httpx.Client(base_url=writer_server.url, timeout=30) as writer, \
+                httpx.Client(base_url=reader_server.url, timeout=30) as reader:  # fmt: skip
+            writing = Api(writer, database, alice, bob)
+            reading = Api(reader, database, alice, bob)
+            order_id = writing.place(qty="1").json()["id"]
+            since = database_events(database)[-1][0]
+            with websocket(reading, since=since) as connection:
+                time.sleep(0.5)
+                _fill(CommandExecutor(database, NO_FEES), writing, order_id)  # committed; nobody publishes it
+                second = writing.place(qty="1").json()["id"]  # published at once by the writer's hook
+                first_out, second_out = take(connection, 2)
+            assert (first_out["kind"], first_out["order_id"]) == ("order.filled", order_id)
+            assert (second_out["kind"], second_out["order_id"]) == ("order.pending_new", second)
+            assert second_out["account_seq"] == first_out["account_seq"] + 1
+            assert first_out["sequence"] < second_out["sequence"]
+    finally:
+        database.dispose()

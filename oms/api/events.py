@@ -307,9 +307,9 @@ async def iter_events(
         elif from_database:
             if hub.streaming:
                 position = hub.position  # anything buffered from here on is newer than this read
-            events = await _read_unless_unreachable(database, accounts, floor, BATCH + len(sent), unreadable)
-            unreadable = events is None
-            events = events or []
+            read = await _read_unless_unreachable(database, accounts, floor, BATCH + len(sent), unreadable)
+            unreadable = read is None
+            events = read or []
             fresh = [event for event in events if event["sequence"] not in sent]
             next_poll = loop.time() + poll_interval_s
             more = len(events) >= BATCH + len(sent) and bool(fresh)

@@ -18,6 +18,7 @@ import anyio
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
@@ -31,10 +32,12 @@ from oms.api.place_fast_path import PlaceOrderFastPath
 from oms.api.problems import Problem, problem_response
 from oms.api.query_guard import RefuseRepeatedQuery
 from oms.api.ratelimit import RateLimit, RateLimiter
+from oms.api.responses import RETRY_AFTER_S
 from oms.api.routes_accounts import router as accounts_router
 from oms.api.routes_events import router as events_router
 from oms.api.routes_market import router as market_router
 from oms.api.routes_orders import router as orders_router
+from oms.db.errors import database_unavailable, first_line
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
 
@@ -191,6 +194,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.exception("api_unhandled_error", path=request.url.path)
         return problem_response(500, {"type": "urn:oms:problem:internal_error", "title": "Internal error", "status": 500,
                                       "detail": "an internal error occurred; nothing was changed unless the request replays", "code": "INTERNAL_ERROR"})  # fmt: skip
+
+    @app.exception_handler(DBAPIError)
+    async def on_database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        """A database that cannot be reached is "not now" (503 with Retry-After), not a fault of ours. Handled
+        here rather than by ``on_fault``, whose middleware re-raises: uvicorn would print a traceback per
+        request and drop the client's keep-alive connection."""
+        if not database_unavailable(error):
+            return await on_fault(request, error)
+        log.warning("api_database_unavailable", path=request.url.path, error=first_line(error))
+        return Problem(503, "DATABASE_UNAVAILABLE", "the database cannot be reached; retry later",
+                       headers={"Retry-After": RETRY_AFTER_S}).response()
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -25,9 +25,11 @@ from typing import Any
 import anyio
 import structlog
 from sqlalchemy import Connection, Select, String, column, func, select, true, union_all, values
+from sqlalchemy.exc import DBAPIError
 
 from oms.api.render import timestamp
 from oms.events.codec import event_from_row
+from oms.db.errors import database_unavailable, first_line
 from oms.db.models import OrderEvent
 from oms.service.uow import Database
 
@@ -37,6 +39,10 @@ BATCH = 500
 HEARTBEAT_S = 15.0
 STOP_CHECK_S = 1.0  # the longest a stream waits without asking ``stopped()`` again (a revoked key ends it)
 GRACE = timedelta(seconds=5)
+XREAD_BLOCK_MS = 5000
+# redis-py 8 (what we install) gives every connection a 5 s socket timeout by default: a 5 s XREAD BLOCK
+# on an idle stream would then time out and reconnect every 6 s. The reader's own timeout outlasts its block.
+XREAD_SOCKET_TIMEOUT_S = XREAD_BLOCK_MS / 1000 + 5.0
 MAX_UNSETTLED = 1000
 _table = OrderEvent.__table__
 
@@ -130,7 +136,7 @@ class EventHub:
         from oms.events.publisher import STREAM
 
         while True:
-            client = aioredis.Redis.from_url(self.redis_url)  # type: ignore[arg-type]
+            client = aioredis.Redis.from_url(self.redis_url, socket_timeout=XREAD_SOCKET_TIMEOUT_S)  # type: ignore[arg-type]
             try:
                 newest = await client.xrevrange(STREAM, count=1)
                 last: bytes | str = newest[0][0] if newest else b"0-0"
@@ -138,7 +144,7 @@ class EventHub:
                 self.streaming = True
                 await self._wake()
                 while True:
-                    reply = await client.xread({STREAM: last}, block=5000, count=2000)
+                    reply = await client.xread({STREAM: last}, block=XREAD_BLOCK_MS, count=2000)
                     for _name, entries in reply or ():
                         for entry_id, fields in entries:
                             last = entry_id
@@ -283,6 +289,8 @@ async def iter_events(
     last_write = next_poll = loop.time()
     position = hub.position
     from_database = True
+    unreadable = False  # the last database read found it unreachable
+    account_seqs: dict[str, int] = {}  # per account, the account_seq of the last event sent
     while not await stopped():
         generation = hub.generation
         fresh: list[dict[str, Any]] = []
@@ -293,15 +301,22 @@ async def iter_events(
                 from_database = True
                 continue
             fresh = sorted((e for e in events if e["sequence"] > floor and e["sequence"] not in sent), key=lambda e: e["sequence"])
+            if skips_an_event(fresh, account_seqs):
+                from_database = True  # an earlier event of that account is committed but not here yet
+                continue
         elif from_database:
             if hub.streaming:
                 position = hub.position  # anything buffered from here on is newer than this read
-            events = await anyio.to_thread.run_sync(fetch_events, database, accounts, floor, BATCH + len(sent))
+            read = await _read_unless_unreachable(database, accounts, floor, BATCH + len(sent), unreadable)
+            unreadable = read is None
+            events = read or []
             fresh = [event for event in events if event["sequence"] not in sent]
             next_poll = loop.time() + poll_interval_s
             more = len(events) >= BATCH + len(sent) and bool(fresh)
         for event in fresh:
             sent[event["sequence"]] = event["created_at"]
+            if event.get("account_seq") is not None:
+                account_seqs[event["account"]] = event["account_seq"]
             yield event
         if fresh:
             last_write = loop.time()
@@ -316,7 +331,44 @@ async def iter_events(
         woke = await hub.wait(generation, timeout_s)
         # With the Redis Stream, live events (ours too: the publisher is woken by local writes) come from the
         # buffer; the database only at polling time. Without it, a wake-up means "read the database".
-        from_database = (woke and not hub.streaming) or loop.time() >= next_poll
+        # A read that found the database unreachable is retried before anything is taken from the buffer.
+        from_database = unreadable or (woke and not hub.streaming) or loop.time() >= next_poll
+
+
+def skips_an_event(events: list[dict[str, Any]], account_seqs: dict[str, int]) -> bool:
+    """Whether sending ``events`` (in sequence order) would send an account's event before an earlier one.
+
+    The client resumes after the last sequence it got, so an event sent after a later one of its account is
+    lost if the client reconnects in between. Through Redis events can arrive out of order (the API publishes
+    its own commits at once; the FIX gateway's reach Redis through the tailer). An account's events are
+    numbered without gaps under its lock (``account_seq``), so a gap, or an account not yet seen on this
+    stream, means: read the database, which holds every earlier one already (they committed first).
+    """
+    expected = dict(account_seqs)
+    for event in events:
+        number = event.get("account_seq")
+        if number is None:  # a database from before account_seq: nothing to check against
+            continue
+        account = event["account"]
+        if account not in expected or number != expected[account] + 1:
+            return True
+        expected[account] = number
+    return False
+
+
+async def _read_unless_unreachable(database: Database, accounts: list[str], after_id: int, limit: int,
+                                   already_down: bool) -> list[dict[str, Any]] | None:
+    """The events after ``after_id``, or None while the database cannot be reached: an open stream waits for
+    it (heartbeats go on; the key re-check ends the stream if the outage outlasts the key cache) instead of
+    breaking off mid-response. Logged once per outage and stream."""
+    try:
+        return await anyio.to_thread.run_sync(fetch_events, database, accounts, after_id, limit)
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        if not already_down:
+            log.warning("event_stream_database_unavailable", error=first_line(error))
+        return None
 
 
 async def event_stream(

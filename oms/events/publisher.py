@@ -28,6 +28,7 @@ STREAM = "oms:order-events"
 MAXLEN = 200_000  # about the last few minutes at full speed; older events come from the database
 LEASE_KEY = "oms:order-events:tailer"
 GRACE = timedelta(seconds=5)
+REDIS_RETRY_S = 1.0  # how often a tailer that cannot reach Redis tries again
 _table = OrderEvent.__table__
 
 
@@ -85,6 +86,7 @@ class OrderEventTailer(threading.Thread):
         self.wake = threading.Event()
         self.floor: int | None = None
         self.recent: dict[int, datetime] = {}
+        self.redis_down = False  # the last lease attempt could not reach Redis
 
     def stop(self) -> None:
         self.stopping.set()
@@ -94,14 +96,19 @@ class OrderEventTailer(threading.Thread):
     def _hold_lease(self) -> bool:
         client = self.publisher.client
         try:
-            if client.set(LEASE_KEY, self.owner, nx=True, px=self.lease_ms):
-                return True
-            if client.get(LEASE_KEY) == self.owner.encode():
+            held = bool(client.set(LEASE_KEY, self.owner, nx=True, px=self.lease_ms))
+            if not held and client.get(LEASE_KEY) == self.owner.encode():
                 client.pexpire(LEASE_KEY, self.lease_ms)
-                return True
+                held = True
         except Exception as error:  # noqa: BLE001 - no Redis, nothing to publish to
-            log.warning("event_tailer_lease_failed", error=str(error))
-        return False
+            if not self.redis_down:  # once per outage: every step of it would bury the log
+                log.warning("event_tailer_lease_failed", error=str(error))
+            self.redis_down = True
+            return False
+        if self.redis_down:
+            log.info("event_tailer_redis_back")
+            self.redis_down = False
+        return held
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -112,7 +119,7 @@ class OrderEventTailer(threading.Thread):
                     self.floor = None  # another process tails; start from its present when we take over
             except Exception as error:  # noqa: BLE001 - keep tailing; the database keeps every event
                 log.warning("event_tailer_failed", error=str(error))
-            self.wake.wait(self.interval_s)
+            self.wake.wait(REDIS_RETRY_S if self.redis_down else self.interval_s)
             self.wake.clear()
 
     def step(self) -> int:

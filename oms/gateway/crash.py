@@ -11,6 +11,8 @@ None, and the commit hook of `mid_fill_apply` is not even installed.
     after_send_before_ack     a NewOrderSingle went to the venue; its acknowledgement is not applied yet
     mid_fill_apply            a fill's postings are written inside the open transaction, before its commit
     between_fill_and_relay    a fill is committed; the client has not been told
+    between_outcome_and_relay the venue's answer to a cancel or replace (Canceled, Replaced, OrderCancelReject)
+                              is committed; the client has not been told
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 ENVIRONMENT_VARIABLE = "GATEWAY_CRASH_AT"
-POINTS = frozenset({"before_order_commit", "after_reservation_commit", "after_send_before_ack", "mid_fill_apply", "between_fill_and_relay"})
+POINTS = frozenset({"before_order_commit", "after_reservation_commit", "after_send_before_ack", "mid_fill_apply",
+                    "between_fill_and_relay", "between_outcome_and_relay"})
 EXIT_CODE = 86  # distinct from every ordinary exit code, so a drill can tell the crash from a failure
 
 ARMED: str | None = os.environ.get(ENVIRONMENT_VARIABLE) or None

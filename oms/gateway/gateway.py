@@ -27,7 +27,7 @@ from oms.gateway.outbox import OutboxSender
 from oms.gateway.recovery import AppliedSeq
 from oms.gateway.reference_prices import ReferencePrices
 from oms.gateway.venue_app import VenueApplication
-from oms.gateway.worker import Worker
+from oms.gateway.worker import ClientLoggedOut, Worker
 from oms.service.executor import CommandExecutor
 from oms.service.orders import ServiceConfig
 from oms.service.uow import Database
@@ -139,6 +139,7 @@ class Gateway:
             self._factories += [settings, store]
             for key, mark in self.client_applied_seqs.items():
                 _rewind_to_mark(self._client_ids[key], mark, "client")
+            self._cancel_on_disconnect_left_by_a_crash()
             self._acceptor.start()
         settings = fix.SessionSettings()
         settings.setFromString(self.settings.initiator_text())
@@ -154,6 +155,15 @@ class Gateway:
         self._initiator.start()
         log.info("gateway_started", clients=len(self.settings.clients), venue=self.settings.venue.key)
         return self
+
+    def _cancel_on_disconnect_left_by_a_crash(self) -> None:
+        """Every CancelOnDisconnect session starts disconnected. An orderly stop cancelled its working orders
+        as it disconnected the client; a crash did not, so its orders would work on at the venue until the
+        client next came and went. Queued before the acceptor starts: the worker handles items in order, so
+        nothing the client sends in this run can be taken for a left-over order."""
+        for client in self.settings.clients:
+            if client.cancel_on_disconnect:
+                self.worker.put(ClientLoggedOut(client.key))
 
     def _replay_uncommitted_reports(self) -> None:
         """Before the venue logon: expect the venue's messages from just after the last report we committed

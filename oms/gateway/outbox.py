@@ -7,7 +7,8 @@ anything a reconnecting listener missed. Nothing is committed between the worker
 its send, so the send waits for no disk; the row is marked sent afterwards, without waiting for the disk
 either. A row found unsent when the sender starts may have gone out just before a
 crash: it is counted as attempted, and a new order goes out again with PossResend=Y, which the venue
-answers with the order's status instead of booking it twice.
+answers with the order's status instead of booking it twice. The same holds for rows whose send could not
+be recorded because the database went away meanwhile.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class OutboxSender:
         self._stop = threading.Event()
         self.sent = 0
         self._database_down = False
-        self._started = False  # rows left unsent by an earlier run are counted as attempted
+        self._started = False  # rows left unsent (by an earlier run, or a lost record) are counted as attempted
         self._thread = threading.Thread(target=self._loop, name="gateway-outbox", daemon=True)
         self._listener = OutboxListener(database.engine, self.wake) if database.is_postgres else None
 
@@ -110,6 +111,12 @@ class OutboxSender:
             if row.kind == "new":
                 crash.at("after_send_before_ack")
             log.debug("outbox_sent", order_id=row.order_id, kind=row.kind, cl_ord_id=row.payload.get("cl_ord_id"))
-        queries.mark_sent(self._database, sent, datetime.now(UTC))
+        try:
+            queries.mark_sent(self._database, sent, datetime.now(UTC))
+        except Exception:
+            # Sent, but not recorded: these rows stay unsent like the ones a crash leaves, so before anything
+            # goes out again they are counted as attempted, and a new order is resent with PossResend=Y.
+            self._started = False
+            raise
         self.sent += len(sent)
         return len(rows)

@@ -132,6 +132,18 @@ def resend_outbox(database: Database, order_id: str, kind: str) -> bool:
     return True
 
 
+def latest_request_venue_cl_ord_id(database: Database, order_id: str) -> str | None:
+    """The ClOrdID under which the order's latest cancel or replace request went to the venue (its newest
+    outbox row of either kind): a venue answer naming it answers the request the order's
+    ``request_cl_ord_id`` still names; an answer naming an older one does not."""
+    with read_only(database.engine) as connection:
+        row = connection.execute(
+            select(_outbox.c.payload).where((_outbox.c.order_id == order_id) & _outbox.c.kind.in_(("cancel", "replace")))
+            .order_by(_outbox.c.id.desc()).limit(1)
+        ).first()
+    return None if row is None else dict(row[0]).get("cl_ord_id")
+
+
 RECOVERY_STATUSES = (OrderStatus.PENDING_NEW.value, OrderStatus.PENDING_CANCEL.value,
                      OrderStatus.PENDING_REPLACE.value)
 

@@ -39,6 +39,7 @@ from oms.gateway.metrics import GatewayMetrics
 from oms.gateway.recovery import AppliedSeq, Question, RecoveryRound
 from oms.service.batching import collect_batch
 from oms.service.executor import CommandExecutor
+from oms.service.order_rows import OrderRecord
 from oms.service.orders import ApplyCancelReject, OrderResult, Outcome
 from oms.service.uow import Database, new_id
 
@@ -144,6 +145,14 @@ def client_exec_id(venue_exec_id: str) -> str:
     """The ExecID a client sees for a venue execution: the same every time it is relayed (a relay repeated
     after a crash carries the ExecID the client may already have), and it does not expose the venue's."""
     return uuid.uuid5(_EXEC_ID_NAMESPACE, venue_exec_id).hex
+
+
+def _answers_request(command: ApplyExecution, record: OrderRecord) -> bool:
+    """A venue report names our cancel request's ClOrdID, not the order's own, when it answers that request
+    (an unsolicited cancel, an expiry for one, names the order's). The client's answer must then echo the
+    client's request ClOrdID, which the order keeps after the request is done (`request_cl_ord_id`)."""
+    return (command.cl_ord_id is not None and str(command.cl_ord_id) != record.venue_cl_ord_id
+            and record.request_cl_ord_id is not None)
 
 
 class Worker:
@@ -407,6 +416,10 @@ class Worker:
             if (isinstance(item.command, ApplyExecution) and item.command.exec_type is ExecType.TRADE
                     and result.outcome is Outcome.APPLIED):
                 crash.at("between_fill_and_relay")
+            if result.outcome is Outcome.APPLIED and (
+                    isinstance(item.command, ApplyCancelReject) or (isinstance(item.command, ApplyExecution)
+                    and item.command.exec_type in (ExecType.CANCELED, ExecType.REPLACED))):
+                crash.at("between_outcome_and_relay")
 
     def _one_by_one(self, items: list[ClientOrder | VenueReport],
                     now: datetime) -> list[tuple[ClientOrder | VenueReport, OrderResult]]:
@@ -547,6 +560,9 @@ class Worker:
             return
         if result.outcome is Outcome.IGNORED and item.body.get(POSS_DUP) == "Y" and isinstance(command, ApplyExecution):
             self._relay_again(command, now)
+            return
+        if result.outcome is Outcome.IGNORED and item.body.get(POSS_DUP) == "Y" and isinstance(command, ApplyCancelReject):
+            self._relay_reject_again(item, command, now)
             return
         if result.outcome is Outcome.QUARANTINED:
             log.warning("venue_report_quarantined", detail=result.detail, body=str(dict(item.body.values)))
@@ -765,11 +781,38 @@ class Worker:
             kwargs.update(last_qty=command.last_qty, last_px=command.last_px)
         elif command.exec_type is ExecType.REJECTED:
             kwargs.update(text=command.text or None)
+        elif command.exec_type is ExecType.REPLACED and record.order.orig_cl_ord_id is not None:
+            kwargs.update(orig_cl_ord_id=str(record.order.orig_cl_ord_id))
+        elif command.exec_type is ExecType.CANCELED and _answers_request(command, record):
+            kwargs.update(cl_ord_id=record.request_cl_ord_id, orig_cl_ord_id=str(record.order.cl_ord_id))
         report = tr.execution_report(record.order, command.exec_type, client_exec_id(str(command.venue_exec_id)),
                                      session.begin_string, now, **kwargs)
         self._send_client(session.key, dataclasses.replace(report, header=report.header + ((POSS_RESEND, "Y"),)))
         self.counters.add("relayed_again")
         log.info("venue_report_relayed_again", order_id=record.id, exec_id=str(command.venue_exec_id))
+
+    def _relay_reject_again(self, item: VenueReport, command: ApplyCancelReject, now: datetime) -> None:
+        """A cancel/replace reject we had already applied, resent by the venue (our record of relaying it may
+        have been lost in a crash): answer the client's request again, with PossResend=Y. Only when it
+        refused the order's latest request, whose ClOrdID the order still keeps; an older one was answered."""
+        record = None
+        for candidate in (command.orig_venue_cl_ord_id, command.venue_cl_ord_id):
+            if candidate and record is None:
+                record = queries.order_by_venue_cl_ord_id(self._database, candidate)
+        if record is None or record.request_cl_ord_id is None:
+            return
+        if queries.latest_request_venue_cl_ord_id(self._database, record.id) != command.venue_cl_ord_id:
+            return
+        session_key = self._client_for(record.order)
+        session = self._settings.client(session_key) if session_key else None
+        if session is None:
+            return
+        reject = tr.cancel_reject(record.request_cl_ord_id, str(record.order.cl_ord_id), record.order,
+                                  command.response_to == "replace", item.body.get(CXL_REJ_REASON) or "0",
+                                  command.reason, session.begin_string, now)
+        self._send_client(session.key, dataclasses.replace(reject, header=reject.header + ((POSS_RESEND, "Y"),)))
+        self.counters.add("relayed_again")
+        log.info("venue_reject_relayed_again", order_id=record.id, venue_cl_ord_id=command.venue_cl_ord_id)
 
     # -- cancel on disconnect -------------------------------------------------------------------------
     def _cancel_on_disconnect(self, session_key: str) -> None:

@@ -178,3 +178,43 @@ def test_redis_carries_the_wake_up_between_api_processes(database_url: str, redi
 def test_stream_of_another_account_is_refused(live_api: Api, since: str) -> None:
     response = live_api.client.get("/v1/events", params={"account": "BOB", "since": since}, headers=live_api.headers())
     assert response.status_code == 404
+
+
+def test_an_idle_redis_stream_reader_keeps_its_connection(redis_url: str) -> None:
+    """No event for longer than one XREAD block is no outage: the reader stays connected (no reconnect, no
+    warning every few seconds, no fallback of every stream to the database), and the next event arrives."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from oms.api.events import EventHub
+    from oms.events.publisher import StreamPublisher
+
+    async def scenario() -> list[bool]:
+        hub = EventHub(redis_url)
+        await hub.start()
+        try:
+            for _ in range(100):
+                if hub.streaming:
+                    break
+                await asyncio.sleep(0.05)
+            seen: list[bool] = []
+            for _ in range(160):  # 8 s: longer than a 5 s block plus redis-py's 5 s default socket timeout
+                seen.append(hub.streaming)
+                await asyncio.sleep(0.05)
+            position = hub.position
+            publisher = StreamPublisher(redis_url)
+            assert publisher.publish([{"sequence": 1, "account_seq": 1, "account": "A", "kind": "order.new",
+                                       "order_id": "O1", "data": {}, "created_at": datetime.now(UTC)}]) == 1
+            publisher.close()
+            for _ in range(100):
+                if hub.position > position:
+                    break
+                await asyncio.sleep(0.05)
+            seen.append(hub.position > position)
+            return seen
+        finally:
+            await hub.stop()
+
+    seen = asyncio.run(scenario())
+    assert all(seen[:-1]), f"the reader disconnected while idle ({seen.count(False)} samples of 50 ms)"
+    assert seen[-1], "the event published after the idle period did not reach the buffer"

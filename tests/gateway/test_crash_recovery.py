@@ -11,14 +11,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from fixclient import Received, is_er, new_order
+from fixclient import Received, is_er, new_order, transact_time
 from harness import GatewayClient, VenueHarness, eventually, free_port, seed_oms, write_gateway_config
 from sqlalchemy import select
 
+from exchange.engine.types import CancelOrder as VenueCancel
 from oms.db.models import Execution, Reservation
 from oms.db.models import Order as OrderRow
 from oms.domain.enums import OrderStatus
@@ -193,7 +195,7 @@ def test_an_order_received_but_never_committed_comes_back_through_the_clients_re
         assert verify_ledger(connection) == []
 
 
-@pytest.mark.parametrize("point", sorted(crash.POINTS - {"before_order_commit"}))
+@pytest.mark.parametrize("point", sorted(crash.POINTS - {"before_order_commit", "between_outcome_and_relay"}))
 def test_gateway_killed_at_a_crash_point_recovers_every_order_and_fill_once(drill: Drill, point: str) -> None:
     database, venue, gateway = drill.database, drill.venue, drill.gateway
     gateway.start(crash_at=point)
@@ -241,5 +243,85 @@ def test_gateway_killed_at_a_crash_point_recovers_every_order_and_fill_once(dril
         assert all(c.get(97) == "Y" or c.get(43) == "Y" for c in copies[1:]), [str(c) for c in copies]
     assert any(copies[0].get(150) == "0" for copies in reports.values())  # the acknowledgement too
 
+    with database.engine.connect() as connection:
+        assert verify_ledger(connection) == []
+
+
+@pytest.mark.parametrize("request_type", ["cancel", "replace", "cancel_rejected"])
+def test_the_answer_to_a_cancel_or_replace_committed_but_not_relayed_reaches_the_client_under_its_clordid(
+        drill: Drill, request_type: str) -> None:
+    """The gateway dies after committing the venue's answer to a client's cancel or replace (Canceled,
+    Replaced, or OrderCancelReject) and before telling the client. The answer the venue resends at the
+    restart must reach the client as the live relay would have sent it: under the request's ClOrdID (11),
+    with the order's as OrigClOrdID (41). A client matching answers by ClOrdID would otherwise wait for its
+    request for ever."""
+    database, venue, gateway = drill.database, drill.venue, drill.gateway
+    gateway.start(crash_at="between_outcome_and_relay")
+    gateway.wait_ready()
+    client = drill.connect()
+    bids, _ = venue.venue.engine.engine.book_depth("AAPL", 1)
+    resting_price = (Decimal(bids[0][0]) * Decimal("0.98")).quantize(Decimal("0.01"))
+    order_id, request_id = f"CRASH-{request_type}-order", f"CRASH-{request_type}-request"
+    client.send("D", new_order(order_id, symbol="AAPL", side="1", qty=str(QTY), price=str(resting_price),
+                               extra=[(1, "ACC1")]))
+    client.wait_for(is_er(order_id, "0"), timeout_s=30)
+    if request_type == "cancel_rejected":  # the venue cancels it without telling us: our cancel comes too late
+        venue_cl_ord_id = our_order(database, order_id)[0]["venue_cl_ord_id"]
+        venue.venue.engine.process(VenueCancel(owner="OMS", cl_ord_id="BEHIND-OUR-BACK",
+                                               orig_cl_ord_id=str(venue_cl_ord_id), timestamp=datetime.now(UTC)))
+    if request_type == "replace":
+        client.send("G", [(11, request_id), (41, order_id), (55, "AAPL"), (54, "1"), (60, transact_time()),
+                          (38, str(QTY - 10)), (40, "2"), (44, str(resting_price)), (59, "0"), (1, "ACC1")])
+        answered = (lambda m: m.msg_type == "8" and m.get(150) == "5", "0")  # the replacing order is New
+    else:
+        client.send("F", [(11, request_id), (41, order_id), (55, "AAPL"), (54, "1"), (60, transact_time()),
+                          (38, str(QTY)), (1, "ACC1")])
+        answered = ((lambda m: m.msg_type == "9"), "0") if request_type == "cancel_rejected" else (
+            (lambda m: m.msg_type == "8" and m.get(150) == "4"), "4")
+
+    assert gateway.wait_crash() == crash.EXIT_CODE, gateway.output()
+    client.stop()
+    gateway.start()
+    gateway.wait_ready()
+    client = drill.connect()
+
+    answer = client.wait_for(answered[0], timeout_s=30)
+    assert (answer.get(11), answer.get(41), answer.get(39)) == (request_id, order_id, answered[1]), str(answer)
+    rows = our_order(database, order_id)
+    assert len(rows) == 1
+    with database.engine.connect() as connection:
+        assert verify_ledger(connection) == []
+
+
+def test_a_cancel_on_disconnect_sessions_orders_are_canceled_after_a_gateway_crash(drill: Drill) -> None:
+    """A crash disconnects a CancelOnDisconnect=Y client as surely as an orderly stop, which cancels the
+    session's working orders before it exits. A killed gateway cannot, so the next start does; otherwise they
+    work on at the venue until the client happens to connect and disconnect again."""
+    database, venue, gateway = drill.database, drill.venue, drill.gateway
+    seed_oms(database, accounts=("ACC4",))
+    gateway.start()
+    gateway.wait_ready()
+    client = GatewayClient(drill.client_port, drill.directory / "client4", "CLIENT4").start(30)  # CancelOnDisconnect=Y
+    drill.clients.append(client)
+    bids, _ = venue.venue.engine.engine.book_depth("AAPL", 1)
+    resting_price = (Decimal(bids[0][0]) * Decimal("0.98")).quantize(Decimal("0.01"))
+    client.send("D", new_order("COD-crash", symbol="AAPL", side="1", qty=str(QTY), price=str(resting_price),
+                               extra=[(1, "ACC4")]))
+    client.wait_for(is_er("COD-crash", "0"), timeout_s=30)
+    gateway.kill()  # SIGKILL: no orderly stop, no cancel-on-disconnect
+    client.stop()
+
+    gateway.start()
+    gateway.wait_ready()
+
+    def status() -> str:
+        with database.engine.connect() as connection:
+            return str(connection.execute(select(OrderRow.__table__.c.status).where(
+                OrderRow.__table__.c.cl_ord_id == "COD-crash")).scalar_one())
+
+    eventually(lambda: status() == OrderStatus.CANCELED.value, 30)
+    venue_cl_ord_id = [o for o in venue.orders() if o.symbol == "AAPL"]
+    assert all(order.state.is_done for order in venue_cl_ord_id)
+    assert balances(database, "ACC4").in_currency("USD").reserved == 0
     with database.engine.connect() as connection:
         assert verify_ledger(connection) == []

@@ -11,7 +11,9 @@ from decimal import Decimal
 
 from harness import eventually, seed_oms
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
+from fix.certification.tcp_proxy import FaultProxy
 from fix.wire import Outbound
 from oms.db.durability import relaxed_commit
 from oms.db.engine import is_sqlite
@@ -130,3 +132,40 @@ def test_on_postgresql_an_order_committed_by_another_process_goes_out_without_wa
     finally:
         sender.stop()
         database.dispose()
+
+
+def test_a_send_whose_record_was_lost_with_the_database_goes_out_again_as_a_possible_resend(postgres_url: str) -> None:
+    """The NewOrderSingle went out, then the database went away before the send was recorded: the row is still
+    unsent, so it goes out again once the database is back, and it must say PossResend=Y as after a crash.
+    Sent plain, the venue takes it for a second order under a used ClOrdID and rejects it (DUPLICATE_ORDER),
+    a report the gateway then has to quarantine (seen in a chaos run killing PostgreSQL backends)."""
+    url = make_url(postgres_url)
+    with FaultProxy(url.port or 5432, upstream_host=url.host or "127.0.0.1") as proxy:
+        database = Database.from_url(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        seed_oms(database, accounts=("ACC1",))
+
+        class CutAfterTheFirstSend(Recorder):
+            def __call__(self, outbound: Outbound) -> bool:
+                sent = super().__call__(outbound)
+                if len(self.sent) == 1:
+                    proxy.refuse(True)
+                    proxy.cut()
+                return sent
+
+        recorder = CutAfterTheFirstSend()
+        sender = OutboxSender(database, "FIX.4.4", recorder, lambda: True, poll_ms=20)
+        sender.start()
+        try:
+            order_id = place(database, "CUT1")  # after the start: its first send is no resend
+            sender.wake()
+            assert eventually(lambda: len(recorder.sent) >= 1)
+            time.sleep(0.3)  # the record of the send fails meanwhile
+            proxy.refuse(False)
+            proxy.heal()
+            assert eventually(lambda: sent_at(database, order_id) is not None, 15)
+        finally:
+            sender.stop()
+            database.dispose()
+    first, *again = recorder.sent
+    assert POSS_RESEND not in dict(first.header)
+    assert again and all(dict(resend.header).get(POSS_RESEND) == "Y" for resend in again), [m.header for m in again]

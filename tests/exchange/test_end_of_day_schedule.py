@@ -15,6 +15,7 @@ from fixclient import FixClient, is_er, new_order
 
 UTC = timezone.utc
 MIDNIGHT = EndOfDaySchedule(time(0, 0, 0))
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --- when a day ends ----------------------------------------------------------------------------------------------
@@ -58,15 +59,16 @@ def test_end_of_day_time_is_hh_mm_ss_in_utc_or_off(raw: str, expected: time | No
 
 @pytest.mark.parametrize("raw", ["24:00:00", "9:30:00", "09:30", "16:00:00Z", "never", ""])
 def test_a_bad_end_of_day_time_is_refused_at_start_naming_the_key(tmp_path: Path, raw: str) -> None:
-    from conftest import write_venue_config
-
-    path = write_venue_config(tmp_path, 19999, EndOfDayTime=raw)
+    shipped = (REPO / "sessions.cfg").read_text(encoding="utf-8")
+    assert "EndOfDayTime=00:00:00\n" in shipped
+    path = tmp_path / "sessions.cfg"
+    path.write_text(shipped.replace("EndOfDayTime=00:00:00\n", f"EndOfDayTime={raw}\n"), encoding="utf-8")
     with pytest.raises(ConfigError, match="EndOfDayTime"):
         load_venue_config(path)
 
 
 def test_the_shipped_sessions_cfg_closes_the_day_at_the_sessions_end() -> None:
-    config = load_venue_config(Path(__file__).resolve().parents[2] / "sessions.cfg")
+    config = load_venue_config(REPO / "sessions.cfg")
     assert config.end_of_day_time == time(0, 0, 0)
 
 

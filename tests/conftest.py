@@ -147,3 +147,20 @@ def stunnel() -> str:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"{error} (CI=true: a missing tool is a failure, not a skip)", pytrace=False)
         pytest.skip(str(error))
+
+
+@pytest.fixture
+def cli_sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated SQLite file that the ``oms`` CLI uses (``OMS_DATABASE_URL``), as an operator's machine would."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+    from oms.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'oms.sqlite3'}"
+    monkeypatch.setenv("OMS_DATABASE_URL", url)
+    monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
+    get_settings.cache_clear()
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+    yield url
+    get_settings.cache_clear()

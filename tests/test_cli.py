@@ -14,14 +14,8 @@ from oms.settings import get_settings
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("OMS_DATABASE_URL", f"sqlite:///{tmp_path / 'oms.sqlite3'}")
-    monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
-    get_settings.cache_clear()
-    runner = CliRunner()
-    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
-    yield runner
-    get_settings.cache_clear()
+def cli(cli_sqlite_url: str) -> CliRunner:
+    return CliRunner()
 
 
 def test_accounts_are_created_funded_and_shown(cli: CliRunner) -> None:
@@ -85,9 +79,9 @@ def fixture_db_cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
 def test_risk_kill_switch_halts_new_orders_globally_and_per_account_and_status_shows_it(fixture_db_cli: CliRunner) -> None:
     cli = fixture_db_cli
     from oms.domain.risk import ReasonCode
+    from oms.service.accounts import upsert_instruments
     from oms.service.orders import ServiceConfig
     from oms.service.uow import Database
-    from oms.service.accounts import upsert_instruments
     from tests.service.factories import INSTRUMENTS, buy, executor
 
     assert cli.invoke(main, ["accounts", "create", "C1", "--cash", "10000"]).exit_code == 0

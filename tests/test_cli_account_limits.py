@@ -3,9 +3,6 @@ order rate (``OMS_MAX_ORDERS_PER_SECOND``) governs them until an account gets a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, select
@@ -16,14 +13,8 @@ from oms.settings import get_settings
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'limits.sqlite3'}"
-    monkeypatch.setenv("OMS_DATABASE_URL", url)
-    monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
-    get_settings.cache_clear()
-    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
-    yield url
-    get_settings.cache_clear()
+def database_url(cli_sqlite_url: str) -> str:
+    return cli_sqlite_url
 
 
 def stored_limits(url: str, account: str) -> tuple[object, ...]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +12,6 @@ from cli.main import main
 from oms.domain.enums import ExecType, OrderStatus
 from oms.service.executor import CommandExecutor
 from oms.service.orders import Outcome
-from oms.settings import get_settings
 from tests.service.factories import (
     NO_FEES,
     cash,
@@ -27,14 +24,8 @@ from tests.service.factories import (
 
 
 @pytest.fixture
-def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'oms.sqlite3'}"
-    monkeypatch.setenv("OMS_DATABASE_URL", url)
-    monkeypatch.setenv("OMS_LOG_LEVEL", "warning")
-    get_settings.cache_clear()
-    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
-    yield url
-    get_settings.cache_clear()
+def url(cli_sqlite_url: str) -> str:
+    return cli_sqlite_url
 
 
 def sale(url: str, cl_ord_id: str, traded: datetime) -> None:

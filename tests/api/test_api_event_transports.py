@@ -27,8 +27,8 @@ from oms.api.app import create_app
 from oms.api.ratelimit import RateLimit
 from oms.domain.enums import ExecType, OrderStatus
 from oms.events.publisher import STREAM, OrderEventTailer, StreamPublisher
-from tests.api.conftest import Api, LiveServer, seeded_database
 from oms.service.executor import CommandExecutor
+from tests.api.conftest import Api, LiveServer, seeded_database
 from tests.service.factories import NO_FEES, report
 
 WAIT_S = 15.0
@@ -109,13 +109,18 @@ def test_websocket_refuses_bad_query_parameters_as_sse_does_with_4000_plus_400(l
     assert live_api.get(f"/v1/events?{query}").status_code in (400, 422)  # SSE refuses the same queries
 
 
-def _reader_and_writer(database: Any, redis_url: str) -> tuple[Any, Any]:
-    """Two API instances on one database and one Redis, neither tailing; the reader polls only every 60 s."""
+@contextmanager
+def writer_and_reader(database: Any, redis_url: str, alice: str, bob: str) -> Iterator[tuple[Api, Api]]:
+    """Two API instances serving on one database and one Redis, neither tailing; the reader polls only every
+    60 s. Yields a client of each: (writing, reading)."""
     limit = RateLimit(10_000, 10_000)
-    writer = create_app(database, config=NO_FEES, redis_url=redis_url, rate_limit=limit, tail_events=False)
-    reader = create_app(database, config=NO_FEES, redis_url=redis_url, rate_limit=limit, poll_interval_s=60, heartbeat_s=0.3,
-                        tail_events=False)  # fmt: skip
-    return writer, reader
+    writer_app = create_app(database, config=NO_FEES, redis_url=redis_url, rate_limit=limit, tail_events=False)
+    reader_app = create_app(database, config=NO_FEES, redis_url=redis_url, rate_limit=limit, poll_interval_s=60,
+                            heartbeat_s=0.3, tail_events=False)
+    with LiveServer(writer_app) as writer_server, LiveServer(reader_app) as reader_server, \
+            httpx.Client(base_url=writer_server.url, timeout=30) as writer, \
+            httpx.Client(base_url=reader_server.url, timeout=30) as reader:  # fmt: skip
+        yield Api(writer, database, alice, bob), Api(reader, database, alice, bob)
 
 
 def _fill(executor: CommandExecutor, api: Api, order_id: str) -> None:
@@ -128,13 +133,8 @@ def test_events_committed_by_another_process_arrive_through_the_redis_stream(pos
     database, alice, bob = seeded_database(postgres_url)
     publisher = StreamPublisher(redis_url)
     gateway = CommandExecutor(database, NO_FEES, on_commit=publisher.publish)  # the gateway process's one-line hook
-    writer_app, reader_app = _reader_and_writer(database, redis_url)
     try:
-        with LiveServer(writer_app) as writer_server, LiveServer(reader_app) as reader_server, \
-                httpx.Client(base_url=writer_server.url, timeout=30) as writer, \
-                httpx.Client(base_url=reader_server.url, timeout=30) as reader:  # fmt: skip
-            writing = Api(writer, database, alice, bob)
-            reading = Api(reader, database, alice, bob)
+        with writer_and_reader(database, redis_url, alice, bob) as (writing, reading):
             with websocket(reading, since=0) as connection:
                 time.sleep(0.5)  # caught up from the database, now idle on a 60 s poll: only Redis can wake it
                 orders = [writing.place(qty="1", client_order_id=f"R{i}").json()["id"] for i in range(5)]
@@ -163,21 +163,16 @@ def test_a_tailer_publishes_what_writers_without_the_hook_commit(postgres_url: s
     database, alice, bob = seeded_database(postgres_url)
     publisher = StreamPublisher(redis_url)
     tailer = OrderEventTailer(database, publisher, interval_s=0.02)
-    writer_app, reader_app = _reader_and_writer(database, redis_url)
     tailer.start()
     try:
-        with LiveServer(writer_app) as writer_server, LiveServer(reader_app) as reader_server, \
-                httpx.Client(base_url=writer_server.url, timeout=30) as writer, \
-                httpx.Client(base_url=reader_server.url, timeout=30) as reader:  # fmt: skip
-            writing = Api(writer, database, alice, bob)
-            reading = Api(reader, database, alice, bob)
-            with websocket(reading, since=0) as connection:
-                time.sleep(0.5)
-                order_id = writing.place(qty="1").json()["id"]
-                _fill(CommandExecutor(database, NO_FEES), writing, order_id)  # no hook: only the tailer sees it
-                placed, filled = take(connection, 2)
-                assert (placed["kind"], filled["kind"]) == ("order.pending_new", "order.filled")
-                assert filled["account_seq"] == placed["account_seq"] + 1
+        with writer_and_reader(database, redis_url, alice, bob) as (writing, reading), \
+                websocket(reading, since=0) as connection:  # fmt: skip
+            time.sleep(0.5)
+            order_id = writing.place(qty="1").json()["id"]
+            _fill(CommandExecutor(database, NO_FEES), writing, order_id)  # no hook: only the tailer sees it
+            placed, filled = take(connection, 2)
+            assert (placed["kind"], filled["kind"]) == ("order.pending_new", "order.filled")
+            assert filled["account_seq"] == placed["account_seq"] + 1
     finally:
         tailer.stop()
         publisher.close()
@@ -226,13 +221,8 @@ def test_an_accounts_events_go_out_in_their_order_even_when_redis_brings_them_ou
     An account's events are numbered without gaps (``account_seq``), so a gap says an earlier one is missing:
     the stream reads the database for it first."""
     database, alice, bob = seeded_database(postgres_url)
-    writer_app, reader_app = _reader_and_writer(database, redis_url)
     try:
-        with LiveServer(writer_app) as writer_server, LiveServer(reader_app) as reader_server, \
-                httpx.Client(base_url=writer_server.url, timeout=30) as writer, \
-                httpx.Client(base_url=reader_server.url, timeout=30) as reader:  # fmt: skip
-            writing = Api(writer, database, alice, bob)
-            reading = Api(reader, database, alice, bob)
+        with writer_and_reader(database, redis_url, alice, bob) as (writing, reading):
             order_id = writing.place(qty="1").json()["id"]
             since = database_events(database)[-1][0]
             with websocket(reading, since=since) as connection:

@@ -38,7 +38,7 @@ from exchange.engine.types import (
     TradeBusted,
     TradeCorrected,
 )
-from fix.wire import BadTagValue, FieldSource, MissingTag, OutGroup, Outbound, local_mkt_date
+from fix.wire import BadTagValue, FieldSource, MissingTag, OutGroup, Outbound, parse_date
 from fix.tables import TwoWayTable, UnmappedValue
 
 # --------------------------------------------------------------------------- tags (FIX field numbers)
@@ -161,13 +161,6 @@ def parse_decimal(source: FieldSource, tag: int, required: bool = True) -> Decim
     return value
 
 
-def parse_fix_date(source: FieldSource, tag: int) -> date | None:
-    raw = source.get(tag)
-    if not raw:
-        return None
-    return local_mkt_date(raw, tag)
-
-
 def required(source: FieldSource, tag: int) -> str:
     value = source.get(tag)
     if value is None or value == "":
@@ -204,7 +197,7 @@ def new_order(owner: str, body: FieldSource, now: datetime) -> SubmitOrder:
     stop_price = parse_decimal(body, STOP_PX, required=order_type in (OrderType.STOP, OrderType.STOP_LIMIT))
     if order_type in (OrderType.MARKET, OrderType.STOP):
         limit_price = None
-    expire_date = parse_fix_date(body, EXPIRE_DATE)
+    expire_date = parse_date(body, EXPIRE_DATE)
     if tif is TimeInForce.GTD and expire_date is None:
         raise MissingTag(EXPIRE_DATE)
     return SubmitOrder(owner=owner, cl_ord_id=cl_ord_id, symbol=symbol, side=side, order_type=order_type,

@@ -292,12 +292,11 @@ def replace_order(uow: UnitOfWork, command: ReplaceOrder, config: ServiceConfig,
     reference = instrument.reference_price
     limits = _limits(account)
     denial = (
-        # A replace is new risk (more shares, a price through the market): a halt refuses it as it refuses a
-        # new order. Cancels stay allowed.
+        # New terms are new risk (more shares, a price through the market): a halt refuses them, and so do the
+        # market's closed hours (a 24x7 venue would trade them after the close), as for a new order. Cancels
+        # stay allowed.
         check_kill_switches(_kill_switches(uow, account), account.id, order.symbol)  # type: ignore[arg-type]
         or check_order_shape(terms, instrument, config.calendar.local_date(now))  # the market's date, as for a new order
-        # New terms are a new order to the market: outside its sessions they could trade at a 24x7 venue after
-        # the close. Cancels stay allowed.
         or check_trading_hours(config.calendar, now)
         or check_limits(terms, limits, reference)
         or check_collar(terms, reference, limits.price_collar_pct)

@@ -30,13 +30,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from oms.db.types import ExactDecimal
+
+if TYPE_CHECKING:
+    from oms.db.pipeline import OneFlushPipeline
 
 Convert = Callable[[Any], Any]
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -332,6 +335,7 @@ class BulkWriter:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
+        self._pipeline: OneFlushPipeline | None = None  # set during write(into=...)
 
     def _cursor(self) -> Any:
         return self._connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -377,27 +381,34 @@ class BulkWriter:
         plan = _update_plan(table, key, names, self._postgres)
         self._run(plan, rows)
 
-    def write(self, writes: Sequence[PendingWrite], *, copy: bool = True) -> None:
+    def write(self, writes: Sequence[PendingWrite], *, copy: bool = True, into: OneFlushPipeline | None = None) -> None:
         """Run ``writes`` in order (COPY on PostgreSQL: see :meth:`insert`).
 
-        Without ``copy``, inside an open psycopg pipeline, every write is an ``INSERT ... unnest`` or
-        ``UPDATE ... unnest`` statement sent without waiting for its answer (COPY cannot join a pipeline): the
-        commit path uses this so a transaction's writes, and whatever the caller queues after them, cost one
-        round trip, and the writer thread waits once for the socket and then for the GIL, not once per table.
+        With ``into`` (PostgreSQL), every write is an ``INSERT ... unnest`` or ``UPDATE ... unnest`` statement
+        queued in that pipeline (COPY cannot join one): the commit path uses this so a transaction's writes,
+        and whatever the caller queues after them, cost one round trip.
         """
-        with as_sqlalchemy_errors(self._connection):
-            for write in writes:
-                if write.key is None:
-                    self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing,
-                                names=write.names, copy=copy)  # fmt: skip
-                else:
-                    self.update(write.table, write.key, write.rows)
+        self._pipeline = into
+        try:
+            with as_sqlalchemy_errors(self._connection):
+                for write in writes:
+                    if write.key is None:
+                        self.insert(write.table, write.rows, on_conflict_do_nothing=write.on_conflict_do_nothing,
+                                    names=write.names, copy=copy and into is None)  # fmt: skip
+                    else:
+                        self.update(write.table, write.key, write.rows)
+        finally:
+            self._pipeline = None
 
     def _run(self, plan: _Plan, rows: Sequence[Any], positional: bool = False) -> None:
+        if self._postgres:
+            arrays = [pg_array(column) for column in zip(*plan.tuples(rows, positional), strict=True)]
+            if self._pipeline is not None:
+                self._pipeline.execute(plan.sql, arrays)
+                return
         cursor = self._cursor()
         try:
             if self._postgres:
-                arrays = [pg_array(column) for column in zip(*plan.tuples(rows, positional), strict=True)]
                 cursor.execute(plan.sql, arrays)
             else:
                 cursor.executemany(plan.sql, plan.tuples(rows, positional))
@@ -474,19 +485,19 @@ def as_sqlalchemy_errors(connection: Connection) -> Iterator[None]:
 
 
 def pg_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    """PostgreSQL: one statement through the driver's cursor, in ``connection``'s transaction, without
-    SQLAlchemy's compilation and result machinery; the rows it returns (none for a statement without any).
+    """PostgreSQL: one statement through the driver, in ``connection``'s transaction, without SQLAlchemy's
+    compilation and result machinery; the rows it returns (none for a statement without any).
 
     Results come in binary and psycopg hands back the Python types (Decimal, aware datetime, parsed JSON).
-    List parameters travel as array literals (:func:`pg_params`), for ``%s::type[]`` placeholders.
+    List parameters travel as array literals (:func:`pg_params`), for ``%s::type[]`` placeholders. The
+    statement goes through :class:`~oms.db.pipeline.OneFlushPipeline`, which prepares it once per connection.
     """
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with as_sqlalchemy_errors(connection):
-            cursor.execute(sql, pg_params(params), binary=True)
-            return cursor.fetchall() if cursor.description is not None else []  # type: ignore[no-any-return]
-    finally:
-        cursor.close()
+    from oms.db.pipeline import OneFlushPipeline  # noqa: PLC0415 - the pipeline module imports psycopg itself
+
+    driver = connection.connection.driver_connection
+    with as_sqlalchemy_errors(connection), OneFlushPipeline(driver) as pipe:  # type: ignore[arg-type]
+        result = pipe.execute(sql, pg_params(params))
+    return result.fetchall()
 
 
 class BulkReader:

@@ -41,6 +41,7 @@ from oms.db.models import (
     Reservation,
 )
 from oms.db.models import Order as OrderRow
+from oms.db.pipeline import OneFlushPipeline, PendingResult
 from oms.domain.ids import random_id
 from oms.domain.instruments import Instrument as DomainInstrument
 from oms.ledger.book import LedgerBook
@@ -338,23 +339,23 @@ class UnitOfWork:
         counted = [a for a in placing if (a, counts_since) not in self._recent_orders] if counts_since else []
         driver = self.connection.connection.driver_connection
         assert driver is not None
-        with as_sqlalchemy_errors(self.connection), driver.pipeline():
+        with as_sqlalchemy_errors(self.connection), OneFlushPipeline(driver) as pipe:
             locks = balances = None
             if venue_ids:  # the accounts behind venue_ids are known only after the lock: their ledgers are
                 # read by the same subquery, so they cost no round trip of their own
-                locks = self._pg_cursor(_PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids))
-                balances = self._pg_cursor(_PG_BALANCES_OF, (wanted, venue_ids, venue_ids))
+                locks = self._pg_send(pipe, _PG_LOCK_ACCOUNTS, (wanted, venue_ids, venue_ids))
+                balances = self._pg_send(pipe, _PG_BALANCES_OF, (wanted, venue_ids, venue_ids))
             elif wanted:  # the accounts are named: plain index lookups, no subquery to plan
-                locks = self._pg_cursor(_PG_LOCK_NAMED_ACCOUNTS, (wanted,))
-                balances = self._pg_cursor(_PG_BALANCES_OF_OWNERS, (wanted,))
-            orders = self._pg_cursor(_PG_ORDERS_BY_CLIENT, ([a for a, _ in keys], [c for _, c in keys])) if keys else None
-            sent = self._pg_cursor(_PG_ORDERS_BY_ANY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
-            held = self._pg_cursor(_PG_PENDING_RESERVATIONS_BY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
-            applied = self._pg_cursor(_PG_APPLIED_EXEC_IDS, (unchecked,)) if unchecked else None
-            counts = (self._pg_cursor(_PG_RECENT_ORDER_COUNTS, (counted, counts_since, RATE_LIMITED_PREFIX + "%"))
+                locks = self._pg_send(pipe, _PG_LOCK_NAMED_ACCOUNTS, (wanted,))
+                balances = self._pg_send(pipe, _PG_BALANCES_OF_OWNERS, (wanted,))
+            orders = self._pg_send(pipe, _PG_ORDERS_BY_CLIENT, ([a for a, _ in keys], [c for _, c in keys])) if keys else None
+            sent = self._pg_send(pipe, _PG_ORDERS_BY_ANY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
+            held = self._pg_send(pipe, _PG_PENDING_RESERVATIONS_BY_VENUE_CL, (venue_ids, venue_ids)) if venue_ids else None
+            applied = self._pg_send(pipe, _PG_APPLIED_EXEC_IDS, (unchecked,)) if unchecked else None
+            counts = (self._pg_send(pipe, _PG_RECENT_ORDER_COUNTS, (counted, counts_since, RATE_LIMITED_PREFIX + "%"))
                       if counted else None)  # fmt: skip
-            switch = self._pg_cursor(_PG_GLOBAL_KILL_SWITCH, ()) if placing and self._global_kill is None else None
-            answers = [self._pg_cursor(statement.sql, statement.params) for statement in also]
+            switch = self._pg_send(pipe, _PG_GLOBAL_KILL_SWITCH, ()) if placing and self._global_kill is None else None
+            answers = [self._pg_send(pipe, statement.sql, statement.params) for statement in also]
         if locks is not None:
             found = {row[0]: AccountRecord(*row) for row in locks.fetchall() if row[0] not in self.accounts}
             locked = sorted(set(wanted) | set(found))
@@ -762,24 +763,23 @@ class UnitOfWork:
         commit_now = not any(statement.refuses for statement in deferred)
         driver = self.connection.connection.driver_connection
         assert driver is not None
-        with as_sqlalchemy_errors(self.connection), driver.pipeline():
-            self._writer.write(writes, copy=False)
-            event_ids = self._pg_cursor(*self._pg_event_ids_query()) if self.written_events else None
-            answers = [self._pg_cursor(statement.sql, statement.params) for statement in deferred]
+        with as_sqlalchemy_errors(self.connection), OneFlushPipeline(driver) as pipe:
+            self._writer.write(writes, into=pipe)
+            event_ids = self._pg_send(pipe, *self._pg_event_ids_query()) if self.written_events else None
+            answers = [self._pg_send(pipe, statement.sql, statement.params) for statement in deferred]
             if notify:
-                self._pg_cursor(outbox_signal.NOTIFY_SQL, ())  # delivered to the gateway's listener at COMMIT
-            if commit_now:  # psycopg queues the COMMIT and syncs; the transaction's own commit then has nothing to do
-                driver.commit()
+                self._pg_send(pipe, outbox_signal.NOTIFY_SQL, ())  # delivered to the gateway's listener at COMMIT
+            if commit_now:  # the transaction's own commit then has nothing to do (psycopg sees it idle)
+                pipe.commit()
         if event_ids is not None:
             self._fill_event_ids(event_ids.fetchall())
         for statement, cursor in zip(deferred, answers, strict=True):
             statement.check(cursor.fetchall() if cursor.description is not None else [])
 
-    def _pg_cursor(self, sql: str, params: Sequence[Any]) -> Any:
-        """Send one statement in the open pipeline; its rows are read from the returned cursor after the sync."""
-        cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, pg_params(params), binary=True)  # lists as array literals, see bulk.pg_array
-        return cursor
+    @staticmethod
+    def _pg_send(pipe: OneFlushPipeline, sql: str, params: Sequence[Any]) -> PendingResult:
+        """Queue one statement in ``pipe``; its rows are read from the returned result after the run."""
+        return pipe.execute(sql, pg_params(params))  # lists as array literals, see bulk.pg_array
 
     def _read_event_ids(self) -> None:
         """SQLite: fill in the ids the database gave the events written (bulk inserts return none)."""

@@ -33,12 +33,8 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        if "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S  # a stalled server must not hang a connect
-        # psycopg's own automatic preparing is off: it answers every ROLLBACK with DEALLOCATE ALL, which would
-        # also drop the statements oms.db.pipeline prepares for the hot path (the one place they pay).
-        connect_args["prepare_threshold"] = None
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S  # a stalled server must not hang a connect
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
     )

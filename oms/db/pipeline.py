@@ -7,23 +7,26 @@ statements themselves and more server CPU than their execution (measured in ``be
 round 9). :class:`OneFlushPipeline` queues every statement in libpq's output buffer, adds one sync, flushes
 once and reads every answer after it.
 
-Parameters are adapted and results loaded by psycopg's own machinery (the connection's adapters, binary
-results), so values are the types psycopg's cursors return. A failed statement raises psycopg's exception
+Parameters are adapted, statements prepared (from their sixth use, by the connection's own prepared-statement
+manager) and results loaded by psycopg's own machinery, so values, statement names and plans are what
+psycopg's cursors would have had. A failed statement raises psycopg's exception
 for its SQLSTATE once every answer has been read: PostgreSQL skips the statements after it and the
 transaction is aborted, exactly as with psycopg's pipeline.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import psycopg
 from psycopg import pq
+from psycopg._preparing import (
+    Prepare,  # psycopg's prepared-statement manager (see run); version pinned
+)
 from psycopg._queries import (
-    PostgresQuery,  # psycopg's own %s conversion; pinned range in pyproject.toml
+    PostgresQuery,  # psycopg's own %s conversion; version pinned in pyproject.toml
 )
 from psycopg.adapt import Transformer
 from psycopg.errors import error_from_result
@@ -57,7 +60,7 @@ class OneFlushPipeline:
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
         self._transformer = Transformer.from_context(connection)
-        self._queued: list[tuple[bytes, Sequence[Any] | None, Sequence[int] | None, Sequence[pq.Format] | None]] = []
+        self._queued: list[PostgresQuery] = []
         self._results: list[PendingResult] = []
         self._commit = False
 
@@ -65,7 +68,7 @@ class OneFlushPipeline:
         """Queue one statement (``%s`` placeholders); its rows are on the returned object after the run."""
         query = PostgresQuery(self._transformer)
         query.convert(sql, params)
-        self._queued.append((query.query, query.params, query.types, query.formats))
+        self._queued.append(query)
         result = PendingResult()
         self._results.append(result)
         return result
@@ -82,14 +85,17 @@ class OneFlushPipeline:
             self.run()
 
     def run(self) -> None:
-        """Send everything queued, read every answer, and raise the first statement's error if one failed."""
+        """Send everything queued, read every answer, and raise the first statement's error if one failed.
+
+        Statements are prepared as psycopg's cursors prepare them, through the connection's own manager (from a
+        statement's sixth use, under psycopg's names), so psycopg's bookkeeping stays true: it deallocates them
+        after a ROLLBACK, and PostgreSQL picks plans for them exactly as it does for psycopg's own statements.
+        """
         connection = self._connection
-        prepared = _prepared_statements(connection)
-        # psycopg answers a ROLLBACK with DEALLOCATE ALL when it prepares statements itself: prepare only where
-        # it does not (oms.db.engine turns it off), else send every statement unnamed.
-        limit = _MAX_PREPARED if connection.prepare_threshold is None else 0
-        parsed: dict[tuple[bytes, tuple[int, ...]], bytes] = {}  # prepared by this run's own Parse messages
-        parses: list[tuple[bytes, tuple[int, ...]] | None] = []  # per statement: the key of the Parse sent first
+        manager = connection._prepared
+        # Per statement (Prepare.NO / YES / SHOULD, name, cache key), recorded as it is queued, as psycopg's
+        # cursors do: a second use in the same trip then binds the name the first one's Parse creates.
+        plans: list[tuple[Prepare, bytes, Any]] = []
         with connection.lock:
             pgconn = connection.pgconn
             begin = not connection.autocommit and pgconn.transaction_status == _IDLE
@@ -97,19 +103,16 @@ class OneFlushPipeline:
             try:
                 if begin:
                     pgconn.send_query_params(connection._get_tx_start_command(), None)
-                for query, params, types, formats in self._queued:
-                    key = (query, tuple(types or ()))
-                    name = prepared.get(key) or parsed.get(key)
-                    if name is None and len(prepared) + len(parsed) < limit:
-                        name = parsed[key] = b"_oms_%d" % (len(prepared) + len(parsed))
-                        pgconn.send_prepare(name, query, param_types=types)
-                        parses.append(key)
-                    else:
-                        parses.append(None)
-                    if name is None:
-                        pgconn.send_query_params(query, params, param_types=types, param_formats=formats, result_format=_BINARY)
-                    else:
-                        pgconn.send_query_prepared(name, params, param_formats=formats, result_format=_BINARY)
+                for query in self._queued:
+                    prepare, name = manager.get(query)
+                    plans.append((prepare, name, manager.maybe_add_to_cache(query, prepare, name)))
+                    if prepare is Prepare.NO:
+                        pgconn.send_query_params(query.query, query.params, param_types=query.types,
+                                                 param_formats=query.formats, result_format=_BINARY)  # fmt: skip
+                        continue
+                    if prepare is Prepare.SHOULD:
+                        pgconn.send_prepare(name, query.query, param_types=query.types)
+                    pgconn.send_query_prepared(name, query.params, param_formats=query.formats, result_format=_BINARY)
                 if self._commit:
                     pgconn.send_query_params(b"COMMIT", None)
                 pgconn.pipeline_sync()
@@ -122,15 +125,14 @@ class OneFlushPipeline:
         index = 1 if begin else 0
         failure = answers[0] if begin and answers[0].status == _FAILED else None
         transformer = self._transformer
-        for parse, result in zip(parses, self._results, strict=True):
-            if parse is not None:
-                if answers[index].status == _FAILED:
-                    failure = failure or answers[index]
-                elif answers[index].status == pq.ExecStatus.COMMAND_OK:  # kept by the session, whatever
-                    prepared[parse] = parsed[parse]  # becomes of the transaction
+        for (prepare, name, key), result in zip(plans, self._results, strict=True):
+            if prepare is Prepare.SHOULD:
+                failure = failure or (answers[index] if answers[index].status == _FAILED else None)
                 index += 1
             answer = answers[index]
             index += 1
+            if key is not None:
+                manager.validate(key, prepare, name, [answer])
             if answer.status == _TUPLES_OK and failure is None:
                 transformer.set_pgresult(answer)
                 result.description = True
@@ -139,23 +141,11 @@ class OneFlushPipeline:
                 failure = failure or answer
         if failure is None and self._commit and answers[index].status == _FAILED:
             failure = answers[index]
+        if manager._to_flush:  # statements psycopg evicts from its cache (more than its maximum prepared)
+            with connection.lock:
+                connection.wait(manager.maintain_gen(connection))
         if failure is not None:  # the statements after it were skipped (PIPELINE_ABORTED)
             raise error_from_result(failure, encoding=connection.info.encoding)
-
-
-_MAX_PREPARED = 200  # per connection; statements beyond it are sent unnamed (parsed and planned each time)
-_PREPARED: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[tuple[bytes, tuple[int, ...]], bytes]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _prepared_statements(connection: psycopg.Connection[Any]) -> dict[tuple[bytes, tuple[int, ...]], bytes]:
-    """The statements this module prepared on ``connection`` (query and parameter types -> name): prepared
-    once, then only bound and executed, as psycopg's own cursors do after a statement's fifth use."""
-    found = _PREPARED.get(connection)
-    if found is None:
-        found = _PREPARED[connection] = {}
-    return found
 
 
 def _exchange(pgconn: pq.abc.PGconn) -> Any:

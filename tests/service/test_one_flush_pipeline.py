@@ -2,8 +2,8 @@
 
 What the order path relies on: rows come back as psycopg's cursors return them; the transaction is started
 as psycopg would start it and committed in the same trip when asked; a failing statement raises psycopg's
-exception for its SQLSTATE and skips the rest, leaving nothing written; statements are prepared once per
-connection and stay usable across commits and rollbacks.
+exception for its SQLSTATE and skips the rest, leaving nothing written; statements are prepared as psycopg
+prepares its own, and stay in step with psycopg's bookkeeping across rollbacks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from oms.db.pipeline import OneFlushPipeline, _prepared_statements
+from oms.db.pipeline import OneFlushPipeline
 
 
 def _libpq(url: str) -> str:
@@ -25,8 +25,8 @@ def _libpq(url: str) -> str:
 
 @pytest.fixture
 def connection(postgres_url: str) -> Iterator[psycopg.Connection]:
-    """A psycopg connection configured as oms.db.engine configures them (no automatic preparing)."""
-    with psycopg.connect(_libpq(postgres_url), prepare_threshold=None) as conn:
+    """A psycopg connection as oms.db.engine makes them (psycopg's defaults)."""
+    with psycopg.connect(_libpq(postgres_url)) as conn:
         conn.execute("CREATE TABLE notes (id int PRIMARY KEY, amount numeric NOT NULL, at timestamptz NOT NULL)")
         conn.commit()
         yield conn
@@ -78,39 +78,48 @@ def test_a_failing_statement_raises_its_sqlstate_skips_the_rest_and_writes_nothi
     assert _count(connection) == 1
 
 
-def test_statements_are_prepared_once_and_survive_rollbacks(connection: psycopg.Connection) -> None:
-    for attempt in range(3):
+def _prepared(connection: psycopg.Connection) -> list[str]:
+    """The statements prepared on ``connection`` (this look-up, which psycopg prepares too, left out)."""
+    rows = connection.execute(
+        "SELECT name FROM pg_prepared_statements WHERE statement NOT LIKE '%%pg_prepared_statements%%' ORDER BY name"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_a_statement_is_prepared_from_its_sixth_use_as_psycopg_prepares_its_own(connection: psycopg.Connection) -> None:
+    for attempt in range(7):
         with OneFlushPipeline(connection) as pipe:
             found = pipe.execute("SELECT %s::int + 1", (attempt,))
-            again = pipe.execute("SELECT %s::int + 1", (attempt + 10,))  # the same statement twice in one trip
-        assert (found.fetchall(), again.fetchall()) == ([(attempt + 1,)], [(attempt + 11,)])
-        if attempt == 1:
+        assert found.fetchall() == [(attempt + 1,)]
+        connection.commit()
+        assert len(_prepared(connection)) == (0 if attempt < 5 else 1)
+    connection.rollback()
+
+
+def test_a_rollback_deallocates_them_and_psycopg_and_the_pipeline_agree_about_it(connection: psycopg.Connection) -> None:
+    """psycopg answers a ROLLBACK with DEALLOCATE ALL; the pipeline then prepares the statement again rather
+    than name one the server has forgotten."""
+    for attempt in range(16):
+        with OneFlushPipeline(connection) as pipe:
+            one = pipe.execute("SELECT %s::int", (attempt,))
+            two = pipe.execute("SELECT %s::int", (attempt + 100,))  # the same statement twice in one trip
+        assert (one.fetchall(), two.fetchall()) == ([(attempt,)], [(attempt + 100,)])
+        if attempt in (6, 9):
             connection.rollback()
+            assert _prepared(connection) == []
         else:
             connection.commit()
-    assert len(_prepared_statements(connection)) == 1
-    names = connection.execute("SELECT name FROM pg_prepared_statements").fetchall()
-    assert names == [(name.decode(),) for name in _prepared_statements(connection).values()]
+    assert len(_prepared(connection)) == 1
 
 
-def test_a_statement_whose_prepare_failed_is_prepared_again_next_time(connection: psycopg.Connection) -> None:
-    with pytest.raises(errors.UndefinedTable), OneFlushPipeline(connection) as pipe:
-        pipe.execute("SELECT * FROM later")
-    connection.rollback()
-    assert _prepared_statements(connection) == {}
+def test_a_statement_that_failed_is_not_remembered_as_prepared(connection: psycopg.Connection) -> None:
+    for _ in range(6):
+        with pytest.raises(errors.UndefinedTable), OneFlushPipeline(connection) as pipe:
+            pipe.execute("SELECT * FROM later")
+        connection.rollback()
     connection.execute("CREATE TABLE later (x int)")
     connection.execute("INSERT INTO later VALUES (7)")
-    with OneFlushPipeline(connection) as pipe:
-        rows = pipe.execute("SELECT * FROM later")
-    assert rows.fetchall() == [(7,)]
-
-
-def test_a_connection_that_prepares_itself_gets_unnamed_statements(postgres_url: str) -> None:
-    """psycopg answers a ROLLBACK with DEALLOCATE ALL once it has prepared anything: no names of ours there."""
-    with psycopg.connect(_libpq(postgres_url)) as conn:
-        for _ in range(3):
-            with OneFlushPipeline(conn) as pipe:
-                one = pipe.execute("SELECT 1")
-            conn.rollback()
-            assert one.fetchall() == [(1,)]
-        assert _prepared_statements(conn) == {}
+    for _ in range(7):
+        with OneFlushPipeline(connection) as pipe:
+            rows = pipe.execute("SELECT * FROM later")
+        assert rows.fetchall() == [(7,)]

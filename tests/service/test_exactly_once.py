@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-
-import pytest
 
 from oms.domain.commands import CancelOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderStatus
@@ -19,23 +16,13 @@ from tests.service.factories import (
     count_rows,
     executor,
     fill,
-    funded_account,
     ledger_violations,
     new_ack,
     report,
-    setup_database,
     shares,
 )
 
 D = Decimal
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = setup_database(database_url)
-    funded_account(database, "ACC1", "100000")
-    yield database
-    database.dispose()
 
 
 def test_identical_resubmission_returns_duplicate_with_the_same_order_and_books_nothing(database: Database) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
 
 from oms.domain.commands import CancelOrder, ReplaceOrder
@@ -22,27 +20,17 @@ from tests.service.factories import (
     count_rows,
     executor,
     fill,
-    funded_account,
     ledger_violations,
     new_ack,
     position_of,
     report,
     sell,
-    setup_database,
     shares,
 )
 
 D = Decimal
 START = D("100000.00")
 FRIDAY = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = setup_database(database_url)
-    funded_account(database, "ACC1", "100000")
-    yield database
-    database.dispose()
 
 
 def place_working_buy(database: Database, cl_ord_id: str = "B1", qty: str = "10", price: str = "190.00") -> str:

@@ -7,7 +7,6 @@ for two processes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -28,19 +27,10 @@ from tests.service.factories import (
     funded_account,
     ledger_violations,
     new_ack,
-    setup_database,
 )
 
 D = Decimal
 MONDAY_NOON_NEW_YORK = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 12:00 EST
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = setup_database(database_url)
-    funded_account(database, "ACC1", "100000")
-    yield database
-    database.dispose()
 
 
 def at(database: Database, now: datetime, config: ServiceConfig = NO_FEES) -> CommandExecutor:

@@ -8,11 +8,9 @@ for a replace as for a new order, and a sale settles T+N business days after the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
 
 from oms.domain.calendar import TradingCalendar
@@ -26,27 +24,17 @@ from oms.service.uow import Database
 from tests.service.factories import (
     buy,
     cash,
-    funded_account,
     ledger_violations,
     new_ack,
     position_of,
     report,
     sell,
-    setup_database,
 )
 
 D = Decimal
 US_EQUITIES = ServiceConfig(fee_schedule=FeeSchedule(rate=D(0)), calendar=trading_calendar("us-equities"))
 THURSDAY_NOON_NEW_YORK = datetime(2026, 11, 19, 17, 0, tzinfo=UTC)
 THURSDAY_EVENING_NEW_YORK = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)  # 20:30 EST Thursday = Friday in UTC
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = setup_database(database_url)
-    funded_account(database, "ACC1", "100000")
-    yield database
-    database.dispose()
 
 
 def at(database: Database, now: datetime, config: ServiceConfig = US_EQUITIES) -> CommandExecutor:

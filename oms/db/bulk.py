@@ -490,7 +490,7 @@ def pg_rows(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any
 
     Results come in binary and psycopg hands back the Python types (Decimal, aware datetime, parsed JSON).
     List parameters travel as array literals (:func:`pg_params`), for ``%s::type[]`` placeholders. The
-    statement goes through :class:`~oms.db.pipeline.OneFlushPipeline`, which prepares it once per connection.
+    statement goes through :class:`~oms.db.pipeline.OneFlushPipeline` (prepared from its sixth use, as psycopg does).
     """
     from oms.db.pipeline import OneFlushPipeline  # noqa: PLC0415 - the pipeline module imports psycopg itself
 

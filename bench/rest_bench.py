@@ -29,6 +29,8 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import multiprocessing
 import time
 from collections import Counter
@@ -282,7 +284,9 @@ async def health_loop(url: str, seconds: float, concurrency: int) -> int:
 KEEPALIVE_EXPIRY_S = 4.0
 
 
-async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> tuple[int, Counter[str], list[float]]:
+async def open_loop(
+    url: str, keys: list[str], seconds: float, rate: float
+) -> tuple[int, Counter[str], list[float], list[tuple[float, float]]]:
     """Sends at ``rate`` on schedule whatever the server does; a request waits for a free connection (up to
     256) and its latency counts from its intended send time, so queueing anywhere shows.
 
@@ -294,6 +298,7 @@ async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> t
     accepted = 0
     refused: Counter[str] = Counter()
     latencies: list[float] = []
+    spans: list[tuple[float, float]] = []  # (intended send, answer) in time.perf_counter() seconds
     total = int(seconds * rate)
     idle: list[tuple[Connection, float]] = []  # with the time each went idle
     available = asyncio.Semaphore(256)
@@ -324,7 +329,9 @@ async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> t
             if status is None:
                 refused[refused_reason] += 1
                 return
-        latencies.append(time.perf_counter() - intended)
+        answered = time.perf_counter()
+        latencies.append(answered - intended)
+        spans.append((intended, answered))
         if status == 201:
             accepted += 1
         else:
@@ -341,7 +348,74 @@ async def open_loop(url: str, keys: list[str], seconds: float, rate: float) -> t
     await asyncio.gather(*tasks)
     for connection, _ in idle:
         connection.close()
-    return accepted, refused, latencies
+    return accepted, refused, latencies, spans
+
+
+class DiskProbe:
+    """Times a small durable write (4 KiB, ``fdatasync``) every 20 ms on the disk that holds PostgreSQL's WAL.
+
+    A commit with ``synchronous_commit=on`` waits for the same kind of flush, so when the disk stalls every
+    commit in flight stalls with it, whatever the code does. On this machine's virtual disk such flushes
+    sometimes take 100-400 ms; the probe tells a run hit by one from a run that was not. It adds 50 small
+    flushes per second next to PostgreSQL's few hundred.
+    """
+
+    PERIOD_S = 0.020
+    STALL_S = 0.050
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.flushes: list[tuple[float, float]] = []  # (start, end) in time.perf_counter() seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="disk-probe", daemon=True)
+
+    def __enter__(self) -> "DiskProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix="rest_bench_probe_") as handle:
+            block = b"\0" * 4096
+            while not self._stop.wait(self.PERIOD_S):
+                os.pwrite(handle.fileno(), block, 0)
+                start = time.perf_counter()
+                os.fdatasync(handle.fileno())
+                self.flushes.append((start, time.perf_counter()))
+
+    def stalls(self) -> list[tuple[float, float]]:
+        return [(start, end) for start, end in self.flushes if end - start > self.STALL_S]
+
+    def report(self, spans: list[tuple[float, float]]) -> str:
+        """The probe's figures, and how many requests were in flight during one of its stalls."""
+        if not self.flushes:
+            return "disk probe: no flush timed"
+        stalls = self.stalls()
+        durations = sorted(end - start for start, end in self.flushes)
+        hit = {span for span in spans if any(span[0] < end and start < span[1] for start, end in stalls)}
+        clear = sorted(answered - intended for intended, answered in spans if (intended, answered) not in hit)
+        line = (f"disk probe ({self.directory}): {len(durations)} fdatasync, p50 {1000 * statistics.median(durations):.1f} ms, "
+                f"max {1000 * durations[-1]:.1f} ms, {len(stalls)} over {1000 * self.STALL_S:.0f} ms")  # fmt: skip
+        if stalls:
+            line += (f"; {len(hit)} requests were in flight during those stalls; "
+                     f"p99 of the other {len(clear)}: {1000 * percentile(clear, 0.99):.1f} ms")  # fmt: skip
+        return line
+
+
+def wal_directory(admin: Any) -> str:
+    """A directory on the file system of PostgreSQL's WAL when the server is on this host: the temp directory
+    if it is on the same one, else the directory holding the cluster's; the temp directory when unknown."""
+    temp = tempfile.gettempdir()
+    try:
+        with admin.connect() as connection:
+            data = connection.execute(text("SHOW data_directory")).scalar_one()
+        wal = os.stat(os.path.join(data, "pg_wal"))
+    except Exception:  # not a superuser, or the server is on another host
+        return temp
+    return temp if os.stat(temp).st_dev == wal.st_dev else os.path.dirname(data.rstrip("/"))
 
 
 USE_IDEMPOTENCY_KEYS = True
@@ -387,12 +461,16 @@ def main() -> None:
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="skip ANALYZE after the warm-up (plans then stay those of empty tables)")
     parser.add_argument("--no-idempotency-keys", action="store_true", help="send writes without Idempotency-Key")
+    parser.add_argument("--disk-probe-dir", default=None,
+                        help="where the disk probe times its flushes (default: beside PostgreSQL's data directory "
+                             "when it is on this host, else the temp directory)")
     args = parser.parse_args()
     global USE_IDEMPOTENCY_KEYS
     USE_IDEMPOTENCY_KEYS = not args.no_idempotency_keys
 
     name = f"bench_rest_{secrets.token_hex(4)}"
     admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+    probe_directory = args.disk_probe_dir or wal_directory(admin)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = args.pg_url.rsplit("/", 1)[0] + "/" + name
@@ -410,7 +488,7 @@ def main() -> None:
             keys.append(create_api_key(database, [account], [Scope.TRADE]))
         environment = os.environ | {"OMS_DATABASE_URL": url + "?application_name=" + API_APPLICATION, "OMS_LOG_LEVEL": "warning", "OMS_MAX_ORDERS_PER_SECOND": "0"}
         process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/oms"), "api", "--port", str(args.port), "--rate", "0", "--workers", str(args.workers)], env=environment, cwd=ROOT
+            [str(Path(sys.executable).parent / "oms"), "api", "--port", str(args.port), "--rate", "0", "--workers", str(args.workers)], env=environment, cwd=ROOT
         )
         base = f"http://127.0.0.1:{args.port}"
         _wait_for(base, process)
@@ -440,7 +518,8 @@ def main() -> None:
         wait_until_filled(database)  # the closed loop's last orders: measure latency from a steady state
         cpu_before, bench_before, venue_before = process_cpu_s(process.pid), time.process_time(), venue.cpu_s()
         pg_before, wall_before = database_cpu_s(admin, name), time.perf_counter()
-        accepted, refused, opened = asyncio.run(open_loop(base, keys, args.seconds, args.rate))
+        with DiskProbe(probe_directory) as probe:
+            accepted, refused, opened, spans = asyncio.run(open_loop(base, keys, args.seconds, args.rate))
         wall = time.perf_counter() - wall_before
         pg_after = database_cpu_s(admin, name)
         pg_open = sum(pg_after[a] - pg_before.get(a, 0.0) for a in pg_after)
@@ -450,6 +529,7 @@ def main() -> None:
         print(f"CPU during that loop, % of one core: API {100 * (process_cpu_s(process.pid) - cpu_before) / wall:.0f}, "
               f"venue {100 * (venue.cpu_s() - venue_before) / wall:.0f}, HTTP client {100 * (time.process_time() - bench_before) / wall:.0f}, "
               f"PostgreSQL backends {100 * pg_open / wall:.0f} (of {100 * os.cpu_count():.0f})")  # fmt: skip
+        print(probe.report(spans))
         open_orders = wait_until_filled(database)
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"venue filled {venue.filled} orders; orders not filled at the end: {open_orders}")

@@ -19,7 +19,11 @@ def which(python: str | None) -> subprocess.CompletedProcess[str]:
 
 
 def usable(python: str) -> bool:
-    check = "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))"
+    """3.11 or newer, with venv, ensurepip and the C headers quickfix compiles against."""
+    check = (
+        "import os, sys, sysconfig, venv, ensurepip; sys.exit(sys.version_info < (3, 11) or not "
+        "os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"
+    )
     return subprocess.run([python, "-c", check], capture_output=True).returncode == 0
 
 
@@ -33,7 +37,7 @@ def test_an_interpreter_that_cannot_make_a_venv_is_refused_with_one_line() -> No
     result = which("/nonexistent/python3")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "scripts/venv: /nonexistent/python3 is not Python 3.11 or newer with venv and ensurepip"
+        "scripts/venv: /nonexistent/python3 is not Python 3.11 or newer with venv, ensurepip and its C headers"
     )
     assert result.stdout == ""
 

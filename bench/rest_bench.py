@@ -13,6 +13,9 @@ fills and books its ledger entries while the load runs.
   the figure is accepted placements per second.
 * latency: an open-loop schedule at ``R`` requests per second for ``S`` seconds; each latency is measured from
   the request's intended send time (so a stalled server cannot hide queueing: no coordinated omission).
+* disk: during the open loop a thread times a small ``fdatasync`` every 20 ms on the file system of PostgreSQL's
+  WAL, and reports flushes over 50 ms and the requests in flight during them (``DiskProbe``): with
+  ``synchronous_commit=on`` a stalled disk stalls every commit, whatever the code does.
 * CPU per placement, from /proc: the API processes; the venue's process; this process (the HTTP client); the
   PostgreSQL backends, split into the API's and the venue's (by ``application_name``).
 
@@ -462,8 +465,8 @@ def main() -> None:
                         help="skip ANALYZE after the warm-up (plans then stay those of empty tables)")
     parser.add_argument("--no-idempotency-keys", action="store_true", help="send writes without Idempotency-Key")
     parser.add_argument("--disk-probe-dir", default=None,
-                        help="where the disk probe times its flushes (default: beside PostgreSQL's data directory "
-                             "when it is on this host, else the temp directory)")
+                        help="where the disk probe times its flushes (default: the temp directory when it is on "
+                             "the file system of PostgreSQL's WAL or the server is not local, else beside the cluster)")
     args = parser.parse_args()
     global USE_IDEMPOTENCY_KEYS
     USE_IDEMPOTENCY_KEYS = not args.no_idempotency_keys

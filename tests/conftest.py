@@ -1,5 +1,8 @@
 """Shared fixtures: a fresh, migrated database per test on SQLite and on PostgreSQL, and Redis.
 
+``database`` is the common one of the service and ledger tests: that fresh database, with ACC1 funded with
+100,000 USD. A module or directory that needs other accounts or amounts defines its own, which takes precedence.
+
 PostgreSQL tests clone a template database migrated once per run (CREATE DATABASE ... TEMPLATE), SQLite
 tests copy a migrated file, so each test starts from the real schema without paying for migrations.
 With ``CI=true`` an unreachable PostgreSQL or Redis fails the run instead of skipping.
@@ -19,6 +22,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from oms.db.engine import make_engine
 from oms.db.migrate import upgrade
+from oms.service.uow import Database
+from tests.service.factories import funded_account, setup_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("OMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -164,3 +169,11 @@ def cli_sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
     yield url
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    database = setup_database(database_url)
+    funded_account(database, "ACC1", "100000")
+    yield database
+    database.dispose()

@@ -37,10 +37,9 @@ async def events(
     """Every order and balance event of your accounts after ``since`` (or ``Last-Event-ID``), then live ones.
 
     Each SSE ``id`` is the event's sequence number (increasing per account); reconnect with it to lose nothing.
-    On a stream of several accounts, a gap in an account's ``account_seq`` after a reconnect means an event
-    of that account committed late: resume from that account's last sequence. Without either, the stream
-    starts from now. The stream ends once the key is revoked or no longer reads
-    these accounts.
+    Without either, the stream starts from now. On a stream of several accounts, a gap in an account's
+    ``account_seq`` after a reconnect means an event of that account committed late: resume from that
+    account's last sequence. The stream ends once the key is revoked or no longer reads these accounts.
     """
     accounts = _accounts(principal, account)
     resume = since

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,21 +16,11 @@ from tests.service.factories import (
     execute_sql,
     executor,
     fill,
-    funded_account,
     ledger_violations,
     new_ack,
     report,
     sell,
-    setup_database,
 )
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = setup_database(database_url)
-    funded_account(database, "ACC1", "100000")
-    yield database
-    database.dispose()
 
 
 def normal_day(database: Database) -> str:

@@ -60,6 +60,7 @@ _outbox = OutboxMessage.__table__
 _accounts = Account.__table__
 _instruments = Instrument.__table__
 _executions = Execution.__table__
+_order_events = OrderEvent.__table__
 
 
 DEFAULT_CHECKPOINT_INTERVAL_S = 1.0
@@ -68,6 +69,16 @@ DEFAULT_CHECKPOINT_INTERVAL_S = 1.0
 # pipeline round trip; bigger ones (a 500-order batch writes ~4,500) use COPY, which the server takes in
 # fewer CPU cycles per row (measured with the service bench at 500 orders per batch).
 PIPELINED_WRITE_MAX_ROWS = 1000
+
+# PostgreSQL: every transaction that writes order events takes this lock right before it inserts them and
+# holds it through its COMMIT, so event ids (a sequence, drawn at the insert) are in commit order across all
+# writers and processes. Without it a transaction could draw id 103, another 105 and commit first: a stream
+# that sent 105 could never again tell a client resuming "after 105" about 103. With it, every id below a
+# committed one is committed (or rolled back) already, so "every event after N" is a plain read. Taken after
+# the account locks and followed only by this transaction's own rows, it cannot deadlock. SQLite has one
+# writer at a time, which gives the same order.
+EVENT_ORDER_LOCK_KEY = 0x6F6D735F65766E74  # "oms_evnt"
+EVENT_ORDER_LOCK_SQL = f"SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK_KEY})"
 
 # Orders denied for their rate are stored (their ClOrdID is used) but do not count toward the rate.
 RATE_LIMITED_PREFIX = "RATE_LIMITED"
@@ -695,11 +706,13 @@ class UnitOfWork:
 
     # -- finishing ------------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write everything buffered: one multi-row statement per table (see :mod:`oms.db.bulk`)."""
-        self._writer.write(self._take_writes())
+        """Write everything buffered but the order events: one multi-row statement per table (see
+        :mod:`oms.db.bulk`). Order events are written only at :meth:`commit` (see ``EVENT_ORDER_LOCK_SQL``)."""
+        self._writer.write(self._take_writes(events=False))
 
-    def _take_writes(self) -> list[PendingWrite]:
-        """The buffered rows as pending writes, in the order they are written; the buffers are emptied."""
+    def _take_writes(self, events: bool = True) -> list[PendingWrite]:
+        """The buffered rows as pending writes, in the order they are written; the buffers are emptied
+        (the order events' only with ``events``)."""
         writes = self.ledger.take_writes()
         if self._new_orders:
             writes.append(PendingWrite(_orders, [record_to_row(order) for order in self._new_orders.values()]))
@@ -723,6 +736,8 @@ class UnitOfWork:
             writes.append(PendingWrite(_accounts, rows, key="id"))
             self._event_accounts.clear()
         for table in _INSERT_ORDER:
+            if table is _order_events and not events:
+                continue
             rows = self._rows.pop(table, None)
             if rows:
                 writes.append(PendingWrite(table, rows))
@@ -745,7 +760,7 @@ class UnitOfWork:
         if self.database.is_postgres:
             self._pg_send_final_writes()
         else:
-            self.flush()
+            self._writer.write(self._take_writes())
             if self.written_events:
                 self._read_event_ids()
         self._transaction.commit()
@@ -757,14 +772,23 @@ class UnitOfWork:
         if not writes and not deferred and not self.written_events:
             return
         notify = self.database.notify_outbox and any(write.table is _outbox for write in writes)
+        # The event-order lock goes right before the first order event, so it is held only for the rest.
+        split = next((i for i, write in enumerate(writes) if write.table is _order_events), len(writes))
+        before, after = writes[:split], writes[split:]
         if sum(len(write.rows) for write in writes) > PIPELINED_WRITE_MAX_ROWS:
-            self._writer.write(writes)  # COPY: two round trips per table, but cheaper per row for big batches
-            writes = []
+            self._writer.write(before)  # COPY: two round trips per table, but cheaper per row for big batches
+            if after:
+                self.connection.exec_driver_sql(EVENT_ORDER_LOCK_SQL)
+            self._writer.write(after)
+            before, after = [], []
         commit_now = not any(statement.refuses for statement in deferred)
         driver = self.connection.connection.driver_connection
         assert driver is not None
         with as_sqlalchemy_errors(self.connection), OneFlushPipeline(driver) as pipe:
-            self._writer.write(writes, into=pipe)
+            self._writer.write(before, into=pipe)
+            if after:
+                self._pg_send(pipe, EVENT_ORDER_LOCK_SQL, ())
+                self._writer.write(after, into=pipe)
             event_ids = self._pg_send(pipe, *self._pg_event_ids_query()) if self.written_events else None
             answers = [self._pg_send(pipe, statement.sql, statement.params) for statement in deferred]
             if notify:

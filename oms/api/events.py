@@ -8,8 +8,13 @@ process appends its events to a Redis Stream and each API process XREADs it into
 take live events from, so an API process sees what a gateway process did within milliseconds. Every
 stream also re-reads the database every ``poll_interval_s``: nothing published is lost if Redis is not.
 
-PostgreSQL may commit a lower id after a higher one; each poll re-reads a short ``grace`` window behind
-the newest event and sends only ids not yet sent, so a late commit is not skipped.
+Event ids are in commit order (``oms.service.uow.EVENT_ORDER_LOCK_SQL``): once an id is visible, every lower
+id is committed or never will be, so a database read after N is exact. Redis can still deliver them out of
+order (the API publishes its own commits at once, the tailer the gateway's a little later), so the hub keeps
+the highest id through which it has received every event (:meth:`EventHub.ready_through`), reads a gap from
+the database when it does not fill by itself, and streams send buffered events only up to that id. Each poll
+also re-reads a short ``grace`` window behind the newest event and sends only ids not yet sent (a safety net
+from before ids were ordered).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ XREAD_BLOCK_MS = 5000
 # redis-py 8 (what we install) gives every connection a 5 s socket timeout by default: a 5 s XREAD BLOCK
 # on an idle stream would then time out and reconnect every 6 s. The reader's own timeout outlasts its block.
 XREAD_SOCKET_TIMEOUT_S = XREAD_BLOCK_MS / 1000 + 5.0
+GAP_FILL_AFTER_S = 0.05  # an id missing this long behind received ones is read from the database (tailer's pace)
+MAX_AHEAD = 10_000  # received ids waiting above a gap that the hub keeps before it gives up on the gap
+HOLD_LIMIT_S = 1.0  # a stream whose next buffered event waits longer than this for a gap reads the database
 MAX_UNSETTLED = 1000
 _table = OrderEvent.__table__
 
@@ -71,6 +79,11 @@ class EventHub:
         self._buffer: deque[dict[str, Any]] = deque(maxlen=buffer_size)
         self._received = 0  # events ever appended to the buffer: positions are counted in these
         self._valid_from = 0  # positions before this may have missed events (a Redis reconnect)
+        # Every event id up to _contiguous is in the buffer (since the reader connected) or was never committed;
+        # _ahead holds received ids above it, _gap_since when the first of them had to wait.
+        self._contiguous = 0
+        self._ahead: set[int] = set()
+        self._gap_since: float | None = None
         self.streaming = False  # True while the Redis Stream reader is connected
 
     async def start(self) -> None:
@@ -141,16 +154,24 @@ class EventHub:
                 newest = await client.xrevrange(STREAM, count=1)
                 last: bytes | str = newest[0][0] if newest else b"0-0"
                 self._valid_from = self._received  # whatever happened before this connection, ask the database
+                if self.database is not None:  # committed before now: read from the database, not awaited here
+                    self._contiguous = await anyio.to_thread.run_sync(_newest_event_id, self.database)
+                    self._ahead.clear()
+                    self._gap_since = None
                 self.streaming = True
                 await self._wake()
                 while True:
-                    reply = await client.xread({STREAM: last}, block=XREAD_BLOCK_MS, count=2000)
+                    block_ms = int(GAP_FILL_AFTER_S * 1000) if self._ahead else XREAD_BLOCK_MS
+                    reply = await client.xread({STREAM: last}, block=block_ms, count=2000)
                     for _name, entries in reply or ():
                         for entry_id, fields in entries:
                             last = entry_id
-                            self._buffer.append(decode(fields))
-                            self._received += 1
-                    if reply:
+                            self._receive(decode(fields))
+                    filled = False
+                    if self._gap_since is not None and asyncio.get_running_loop().time() - self._gap_since >= GAP_FILL_AFTER_S:
+                        await self._fill_gap()
+                        filled = True
+                    if reply or filled:
                         await self._wake()
             except asyncio.CancelledError:
                 raise
@@ -162,6 +183,57 @@ class EventHub:
             finally:
                 self.streaming = False
                 await client.aclose()
+
+    def _receive(self, event: dict[str, Any]) -> None:
+        """Append ``event`` to the buffer and move the contiguous id forward over it when it can."""
+        self._buffer.append(event)
+        self._received += 1
+        if self.database is None:
+            return
+        sequence = int(event["sequence"])
+        if sequence <= self._contiguous:
+            return  # an event committed before the reader connected, or a duplicate
+        self._ahead.add(sequence)
+        if len(self._ahead) > MAX_AHEAD:  # gaps that cannot be read (the database is down): start afresh
+            self._valid_from = self._received  # streams read the database, which is exact, before going on
+            self._contiguous = max(self._ahead)
+            self._ahead.clear()
+        self._absorb()
+
+    def _absorb(self) -> None:
+        contiguous, ahead = self._contiguous, self._ahead
+        while contiguous + 1 in ahead:
+            contiguous += 1
+            ahead.remove(contiguous)
+        self._contiguous = contiguous
+        if not ahead:
+            self._gap_since = None
+        elif self._gap_since is None:
+            self._gap_since = asyncio.get_running_loop().time()
+
+    async def _fill_gap(self) -> None:
+        """Read the ids missing below the lowest received one from the database into the buffer. That one is
+        committed, so every lower id is committed already or never will be: what the read does not find is
+        no event, and the contiguous id moves past it."""
+        assert self.database is not None
+        low, high = self._contiguous, min(self._ahead)
+        try:
+            rows = await anyio.to_thread.run_sync(_events_between, self.database, low, high, BATCH)
+        except DBAPIError as error:  # streams fall back to the database themselves (HOLD_LIMIT_S)
+            log.warning("event_stream_gap_read_failed", error=first_line(error))
+            return
+        for event in rows:
+            self._buffer.append(event)
+            self._received += 1
+        self._contiguous = high - 1 if len(rows) < BATCH else int(rows[-1]["sequence"])
+        self._ahead = {sequence for sequence in self._ahead if sequence > self._contiguous}
+        self._gap_since = None
+        self._absorb()
+
+    def ready_through(self) -> int | None:
+        """The highest event id a stream may send from the buffer: every event up to it has been received
+        (or read), so none of a lower id can follow it there. None: no limit (a hub without a database)."""
+        return None if self.database is None else self._contiguous
 
     @property
     def position(self) -> int:
@@ -234,6 +306,20 @@ def events_select(dialect: str, accounts: list[str], after_id: int, limit: int) 
     return select(following).select_from(wanted.join(following, true())).order_by(following.c.id).limit(limit)
 
 
+def _newest_event_id(database: Database) -> int:
+    with database.engine.connect() as connection:
+        return int(connection.execute(select(func.max(_table.c.id))).scalar() or 0)
+
+
+def _events_between(database: Database, low: int, high: int, limit: int) -> list[dict[str, Any]]:
+    """Every account's events with ``low < id < high``, in id order (a primary-key range)."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            select(*_COLUMNS).where((_table.c.id > low) & (_table.c.id < high)).order_by(_table.c.id).limit(limit)
+        ).mappings().all()
+    return [event_from_row(row) for row in rows]
+
+
 def latest_sequence(connection: Connection, accounts: list[str]) -> int:
     """The newest event id of ``accounts`` (0 if none): each account's newest from its own index entries.
 
@@ -291,16 +377,27 @@ async def iter_events(
     from_database = True
     unreadable = False  # the last database read found it unreachable
     account_seqs: dict[str, int] = {}  # per account, the account_seq of the last event sent
+    held_since: float | None = None  # when a buffered event of ours started waiting for a lower id
     while not await stopped():
         generation = hub.generation
         fresh: list[dict[str, Any]] = []
         more = False
         if not from_database and hub.streaming:
-            events, position, complete = hub.take(position, wanted)
+            events, taken_to, complete = hub.take(position, wanted)
             if not complete:
                 from_database = True
                 continue
             fresh = sorted((e for e in events if e["sequence"] > floor and e["sequence"] not in sent), key=lambda e: e["sequence"])
+            through = hub.ready_through()
+            if through is not None and fresh and fresh[-1]["sequence"] > through:
+                # a lower id may still reach the buffer: send up to it, take the rest again from here later
+                fresh = [event for event in fresh if event["sequence"] <= through]
+                held_since = loop.time() if held_since is None else held_since
+                if loop.time() - held_since > HOLD_LIMIT_S:
+                    held_since, from_database = None, True
+                    continue
+            else:
+                held_since, position = None, taken_to
             if skips_an_event(fresh, account_seqs):
                 from_database = True  # an earlier event of that account is committed but not here yet
                 continue

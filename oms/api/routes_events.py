@@ -36,10 +36,10 @@ async def events(
 ) -> StreamingResponse:
     """Every order and balance event of your accounts after ``since`` (or ``Last-Event-ID``), then live ones.
 
-    Each SSE ``id`` is the event's sequence number (increasing per account); reconnect with it to lose nothing.
-    Without either, the stream starts from now. On a stream of several accounts, a gap in an account's
-    ``account_seq`` after a reconnect means an event of that account committed late: resume from that
-    account's last sequence. The stream ends once the key is revoked or no longer reads these accounts.
+    Each SSE ``id`` is the event's sequence number (increasing, in commit order across all your accounts);
+    reconnect with it to lose nothing. Without either, the stream starts from now. ``account_seq`` numbers
+    each account's events 1, 2, 3, ... without gaps. The stream ends once the key is revoked or no longer
+    reads these accounts.
     """
     accounts = _accounts(principal, account)
     resume = since

@@ -154,7 +154,7 @@ class EventHub:
                 newest = await client.xrevrange(STREAM, count=1)
                 last: bytes | str = newest[0][0] if newest else b"0-0"
                 self._valid_from = self._received  # whatever happened before this connection, ask the database
-                if self.database is not None:  # committed before now: read from the database, not awaited here
+                if self.database is not None:  # every id up to the newest committed is final: start past it
                     self._contiguous = await anyio.to_thread.run_sync(_newest_event_id, self.database)
                     self._ahead.clear()
                     self._gap_since = None

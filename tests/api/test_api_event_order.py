@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -34,19 +35,32 @@ def database(postgres_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-async def _streaming(hub: EventHub) -> None:
-    for _ in range(200):
-        if hub.streaming:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the hub never connected to the Redis Stream")
+@asynccontextmanager
+async def _live_hub(database: Database, redis_url: str) -> AsyncIterator[tuple[EventHub, StreamPublisher, int]]:
+    """A hub connected to the Redis Stream, a publisher, and the id the hub has every event through."""
+    hub = EventHub(redis_url, database, tail=False)
+    await hub.start()
+    publisher = StreamPublisher(redis_url)
+    try:
+        for _ in range(200):
+            if hub.streaming:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the hub never connected to the Redis Stream")
+        since = hub.ready_through()
+        assert since is not None
+        yield hub, publisher, since
+    finally:
+        publisher.close()
+        await hub.stop()
 
 
 async def _collect(database: Database, hub: EventHub, since: int, count: int, sink: list[dict[str, Any]]) -> float:
     """Run one live stream of both accounts (polling the database only every 60 s) until ``count`` events;
     the time.monotonic() at which the last one came."""
 
-    async for event in iter_events(database, hub, ACCOUNTS, since, lambda: _false(), poll_interval_s=60.0, heartbeat_s=60.0):
+    async for event in iter_events(database, hub, ACCOUNTS, since, _false, poll_interval_s=60.0, heartbeat_s=60.0):
         if event is not None:
             sink.append(event)
             if len(sink) >= count:
@@ -67,13 +81,7 @@ def test_an_event_published_before_a_lower_id_waits_for_it_and_both_go_out_in_id
     database: Database, redis_url: str
 ) -> None:
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        hub = EventHub(redis_url, database, tail=False)
-        await hub.start()
-        publisher = StreamPublisher(redis_url)
-        try:
-            await _streaming(hub)
-            since = hub.ready_through()
-            assert since is not None
+        async with _live_hub(database, redis_url) as (hub, publisher, since):
             sink: list[dict[str, Any]] = []
             collecting = asyncio.create_task(_collect(database, hub, since, 4, sink))
             await asyncio.sleep(0.3)  # the stream has read the database and waits on the hub
@@ -92,9 +100,6 @@ def test_an_event_published_before_a_lower_id_waits_for_it_and_both_go_out_in_id
             publisher.publish([committed[3]])
             await asyncio.wait_for(collecting, 10)  # the stream polls the database only every 60 s
             return committed, sink
-        finally:
-            publisher.close()
-            await hub.stop()
 
     committed, sent = asyncio.run(scenario())
     assert [event["sequence"] for event in sent] == [event["sequence"] for event in committed]
@@ -104,13 +109,7 @@ def test_an_id_that_was_never_committed_does_not_hold_the_stream_up(database: Da
     """A rolled-back transaction leaves a hole in the ids: the hub finds nothing there and moves past it."""
 
     async def scenario() -> tuple[list[dict[str, Any]], float]:
-        hub = EventHub(redis_url, database, tail=False)
-        await hub.start()
-        publisher = StreamPublisher(redis_url)
-        try:
-            await _streaming(hub)
-            since = hub.ready_through()
-            assert since is not None
+        async with _live_hub(database, redis_url) as (hub, publisher, since):
             sink: list[dict[str, Any]] = []
             collecting = asyncio.create_task(_collect(database, hub, since, 1, sink))
             await asyncio.sleep(0.3)
@@ -123,9 +122,6 @@ def test_an_id_that_was_never_committed_does_not_hold_the_stream_up(database: Da
             started = time.monotonic()
             publisher.publish([committed])
             return sink, await asyncio.wait_for(collecting, 10) - started
-        finally:
-            publisher.close()
-            await hub.stop()
 
     sent, waited = asyncio.run(scenario())
     assert [event["data"]["cl_ord_id"] for event in sent] == ["AFTER-HOLE"]

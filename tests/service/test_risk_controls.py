@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from oms.domain.risk import ReasonCode
 from oms.service.executor import CommandExecutor
@@ -27,6 +28,7 @@ from tests.service.factories import (
     funded_account,
     ledger_violations,
     new_ack,
+    setup_database,
 )
 
 D = Decimal
@@ -105,6 +107,34 @@ def test_the_handler_counts_its_own_transaction_without_the_executor_prefetch(da
         uow.commit()
     assert first.outcome is Outcome.ACCEPTED
     assert second.denial is not None and second.denial.reason is ReasonCode.RATE_LIMITED
+
+
+def test_on_postgresql_the_rate_count_keeps_one_generic_plan_instead_of_planning_every_call(postgres_url: str) -> None:
+    """The count runs in every placing transaction; planning it each time cost more than running it."""
+    database = setup_database(postgres_url)
+    try:
+        funded_account(database, "ACC1", "1000")
+        # a day of older orders, analysed: a window one second long now looks very selective to the planner
+        execute_sql(database, (
+            "INSERT INTO orders (id, account_id, cl_ord_id, source, symbol, side, order_type, time_in_force, qty, "
+            "status, cum_qty, leaves_qty, cum_notional, cum_fees, venue_cl_ord_id, fingerprint, created_at, updated_at) "
+            "SELECT 'O' || i, 'ACC1', 'C' || i, 'rest', 'AAPL', 'buy', 'limit', 'day', 1, 'filled', 1, 0, 190, 0, "
+            "'V' || i, 'f', TIMESTAMPTZ '2026-03-01 17:00Z' + i * INTERVAL '8 s', TIMESTAMPTZ '2026-03-02 17:00Z' "
+            "FROM generate_series(1, 10000) AS i"
+        ))
+        execute_sql(database, "ANALYZE orders")
+        with UnitOfWork(database) as uow:
+            for step in range(16):  # psycopg prepares on the 6th use; PostgreSQL weighs a generic plan from the 6th run
+                since = MONDAY_NOON_NEW_YORK - timedelta(seconds=1, microseconds=step)
+                uow.prefetch_recent_order_counts(["ACC1"], since)
+                assert uow.recent_order_count("ACC1", since) == 0
+            generic, custom = uow.connection.execute(text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%COUNT(*) FROM orders%'"
+            )).one()
+        assert generic >= 1 and custom <= 5, (generic, custom)
+    finally:
+        database.dispose()
 
 
 # --- market hours -------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class Target:
     pattern: str  # a regex whose first group is the figure (commas allowed)
     at_least: float | None = None
     at_most: float | None = None
+    count: bool = False  # shown as a whole number
 
     def met(self, value: float | None) -> bool:
         if value is None:
@@ -81,7 +82,7 @@ BENCHMARKS = [
     Benchmark("rest", ["rest_bench.py", "--seconds", "10", "--rate", "300", "--workers", "1"], [
         Target("REST placements/s", 5, r"^throughput: ([\d,]+) placements/s", at_least=1_000),
         Target("REST p99 ms at 300/s", 5, r"^latency at 300 req/s.* p99 ([\d.]+) ms", at_most=20),
-        Target("REST disk stalls (fdatasync > 50 ms)", 5, r"^disk probe .*, (\d+) over 50 ms"),
+        Target("REST disk stalls (fdatasync > 50 ms)", 5, r"^disk probe .*, (\d+) over 50 ms", count=True),
     ]),
 ]  # fmt: skip
 
@@ -134,10 +135,10 @@ def run_round(benchmarks: list[Benchmark], pg_url: str | None) -> Round:
     return this
 
 
-def number(value: float | None) -> str:
+def number(value: float | None, count: bool = False) -> str:
     if value is None:
         return "none"
-    if value.is_integer() and value < 100:  # a count
+    if count:
         return str(int(value))
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
@@ -152,9 +153,9 @@ def summary(rounds: list[Round], benchmarks: list[Benchmark]) -> str:
         for target in benchmark.targets:
             values = [r.figures.get(target.name) for r in rounds]
             present = [v for v in values if v is not None]
-            median = number(statistics.median(present)) if present else "none"
+            median = number(statistics.median(present), target.count) if present else "none"
             met = f"{sum(target.met(v) for v in values)} of {len(values)}" if target.bound() != "(shown)" else ""
-            runs = ", ".join(number(v) for v in values)
+            runs = ", ".join(number(v, target.count) for v in values)
             lines.append(f"| {target.issue} | {target.name} | {target.bound()} | {runs} | {median} | {met} |")
     speeds = ", ".join(f"{r.started:%H:%M} {r.loop_s:.2f} s (load {r.load:.1f})" for r in rounds)
     lines.append("")
@@ -177,12 +178,14 @@ def main() -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     benchmarks = [b for b in BENCHMARKS if b.name not in skipped]
+    counts = {target.name: target.count for benchmark in benchmarks for target in benchmark.targets}
     rounds: list[Round] = []
     for index in range(args.rounds):
         rounds.append(run_round(benchmarks, args.pg_url))
         done = rounds[-1]
         print(f"round {index + 1} of {args.rounds} ({done.started:%H:%M:%S} UTC, loop {done.loop_s:.2f} s): "
-              + ", ".join(f"{name} {number(value)}" for name, value in done.figures.items()), flush=True)
+              + ", ".join(f"{name} {number(value, counts[name])}" for name, value in done.figures.items()),
+              flush=True)
         for failure in done.failures:
             print(f"  failed: {failure}", flush=True)
     print()

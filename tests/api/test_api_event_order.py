@@ -21,18 +21,15 @@ from oms.api.events import GAP_FILL_AFTER_S, EventHub, fetch_events, iter_events
 from oms.events.publisher import StreamPublisher
 from oms.service.executor import CommandExecutor
 from oms.service.uow import Database
-from tests.service.factories import NO_FEES, buy, funded_account, setup_database
+from tests.service.factories import NO_FEES, buy, funded_database
 
 ACCOUNTS = ["A", "B"]
 
 
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[Database]:
-    database = setup_database(postgres_url)
-    for account in ACCOUNTS:
-        funded_account(database, account, "100000")
-    yield database
-    database.dispose()
+    with funded_database(postgres_url, ACCOUNTS) as database:
+        yield database
 
 
 @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -40,6 +42,18 @@ def funded_account(database: Database, account: str = "ACC1", cash: str = "10000
     if Decimal(cash):
         deposit(database, account, Decimal(cash))
     return account
+
+
+@contextmanager
+def funded_database(url: str, accounts: Iterable[str], cash: str = "100000") -> Iterator[Database]:
+    """The database at ``url`` with the usual instruments and each of ``accounts`` holding ``cash``; disposed after."""
+    database = setup_database(url)
+    try:
+        for account in accounts:
+            funded_account(database, account, cash)
+        yield database
+    finally:
+        database.dispose()
 
 
 def buy(account: str, cl_ord_id: str, qty: str, price: str | None = "100.00", symbol: str = "AAPL", **kw: object) -> PlaceOrder:

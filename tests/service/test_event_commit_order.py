@@ -18,18 +18,15 @@ from sqlalchemy import text
 from oms.service.executor import CommandExecutor
 from oms.service.orders import Outcome
 from oms.service.uow import EVENT_ORDER_LOCK_SQL, Database
-from tests.service.factories import NO_FEES, buy, funded_account, setup_database
+from tests.service.factories import NO_FEES, buy, funded_database
 
 WRITERS = 4
 
 
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[Database]:
-    database = setup_database(postgres_url)
-    for index in range(WRITERS):
-        funded_account(database, f"W{index}", "10000000")
-    yield database
-    database.dispose()
+    with funded_database(postgres_url, [f"W{index}" for index in range(WRITERS)], "10000000") as database:
+        yield database
 
 
 def test_a_commit_that_writes_events_waits_for_the_event_order_lock(database: Database) -> None:

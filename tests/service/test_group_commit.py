@@ -11,7 +11,7 @@ from oms.domain.enums import ExecType, OrderStatus
 from oms.service.executor import CommandExecutor, GroupCommitter
 from oms.service.orders import Outcome
 from oms.service.uow import Database
-from tests.service.factories import NO_FEES, buy, cash, count_rows, funded_account, ledger_violations, report, setup_database
+from tests.service.factories import NO_FEES, buy, cash, count_rows, funded_database, ledger_violations, report
 
 THREADS = 8
 ORDERS_PER_THREAD = 10
@@ -19,11 +19,8 @@ ORDERS_PER_THREAD = 10
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    database = setup_database(database_url)
-    for i in range(THREADS):
-        funded_account(database, f"G{i}", "100000")
-    yield database
-    database.dispose()
+    with funded_database(database_url, [f"G{i}" for i in range(THREADS)]) as database:
+        yield database
 
 
 @pytest.mark.parametrize("committers", [1, 2])

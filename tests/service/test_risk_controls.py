@@ -26,9 +26,9 @@ from tests.service.factories import (
     count_rows,
     execute_sql,
     funded_account,
+    funded_database,
     ledger_violations,
     new_ack,
-    setup_database,
 )
 
 D = Decimal
@@ -111,9 +111,7 @@ def test_the_handler_counts_its_own_transaction_without_the_executor_prefetch(da
 
 def test_on_postgresql_the_rate_count_keeps_one_generic_plan_instead_of_planning_every_call(postgres_url: str) -> None:
     """The count runs in every placing transaction; planning it each time cost more than running it."""
-    database = setup_database(postgres_url)
-    try:
-        funded_account(database, "ACC1", "1000")
+    with funded_database(postgres_url, ["ACC1"], "1000") as database:
         # a day of older orders, analysed: a window one second long now looks very selective to the planner
         execute_sql(database, (
             "INSERT INTO orders (id, account_id, cl_ord_id, source, symbol, side, order_type, time_in_force, qty, "
@@ -133,8 +131,6 @@ def test_on_postgresql_the_rate_count_keeps_one_generic_plan_instead_of_planning
                 "WHERE statement LIKE '%COUNT(*) FROM orders%'"
             )).one()
         assert generic >= 1 and custom <= 5, (generic, custom)
-    finally:
-        database.dispose()
 
 
 # --- market hours -------------------------------------------------------------------------------------------------

@@ -35,7 +35,18 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
+# The long profile's stateful tests run far past the suite's 300 s per-test timeout (pyproject.toml); with it, a
+# test gets an hour unless --timeout or PYTEST_TIMEOUT says otherwise (a test's own timeout marker still wins).
+LONG_PROFILE_TEST_TIMEOUT_S = 3600.0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the long Hypothesis profile a per-test timeout it can finish in, before pytest-timeout reads it."""
+    if HYPOTHESIS_PROFILE == "long" and config.getoption("timeout", None) is None and not os.environ.get("PYTEST_TIMEOUT"):
+        config.option.timeout = LONG_PROFILE_TEST_TIMEOUT_S
 
 
 def _unavailable(what: str, error: Exception) -> None:

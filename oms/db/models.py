@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -53,6 +54,9 @@ HAD_REQUEST = "request_cl_ord_id IS NOT NULL"
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {Decimal: ExactDecimal(), dict[str, Any]: JSON()}
+    # Every model here is mapped to a Table, so say so: DeclarativeBase types ``__table__`` as the general
+    # FromClause, which has no insert()/update() for the checker (SQLAlchemy's advice, issue #9130).
+    __table__: ClassVar[Table]
 
 
 class Account(Base):

@@ -190,7 +190,11 @@ class MatchingEngine:
             sym: SymbolBook(inst, fee_rate, i) for i, (sym, inst) in enumerate(instruments.items())
         }
         self._book_list: list[SymbolBook] = list(self._books.values())  # by static[9]
-        # per order handle: current state (order.py); plain tuples, so the GC untracks them
+        # per order handle: current state (order.py); plain tuples, so the GC untracks them.
+        # None only for orders _end_of_day forgot, whose handles nothing reaches any more;
+        # mypy cannot know that, so reads of a reachable handle's state carry
+        # ``# type: ignore[index / misc / arg-type / operator]`` (no runtime check here:
+        # these are the hot paths).
         self._snaps: list[tuple | None] = []
         self._token: dict[int, int] = {}  # handle -> token of its live stop-heap entry
         # known orders (OrderID lookups, orders()): every handle from _day_first on, plus
@@ -228,12 +232,13 @@ class MatchingEngine:
 
     def order(self, order_id: str) -> OrderSnapshot | None:
         """Current state of an order by engine OrderID (None if unknown or purged)."""
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         digits = order_id[1:]
         if order_id[:1] != "O" or not digits.isdigit() or f"O{int(digits)}" != order_id:
             return None
         h = int(digits) - 1
         known = self._day_first <= h < len(self._snaps) or h in self._carried_set
-        return new_snapshot(_Snap, self._snaps[h]) if known else None
+        return new_snapshot(_Snap, self._snaps[h]) if known else None  # type: ignore[arg-type]
 
     def _known(self) -> list[int]:
         """Handles of the orders the engine still knows, in OrderID order."""
@@ -241,8 +246,9 @@ class MatchingEngine:
 
     def order_by_cl_ord_id(self, owner: str, cl_ord_id: str) -> OrderSnapshot | None:
         """Current state of the order that ``cl_ord_id`` (any in its chain) names."""
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         h = self._by_cl.get(owner, {}).get(cl_ord_id)
-        return new_snapshot(_Snap, self._snaps[h]) if h is not None else None
+        return new_snapshot(_Snap, self._snaps[h]) if h is not None else None  # type: ignore[arg-type]
 
     def orders(self, owner: str | None = None, working_only: bool = False) -> list[OrderSnapshot]:
         """All known orders in OrderID order, optionally one owner's / working only."""
@@ -278,10 +284,11 @@ class MatchingEngine:
 
     def resting_orders(self, symbol: str, side: Side) -> list[OrderSnapshot]:
         """Resting orders of one side in priority order (best price, then time)."""
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         book = self._books[symbol]
         side_book = book.bids if side is _BUY else book.asks
         snaps = self._snaps
-        return [new_snapshot(_Snap, snaps[h]) for h in side_book.live_handles(snaps)]
+        return [new_snapshot(_Snap, snaps[h]) for h in side_book.live_handles(snaps)]  # type: ignore[arg-type]
 
     def _report(self, i: int) -> TradeReport:
         """The report of trade ``T<i + 1>`` (its symbol and fee rate are its book's)."""
@@ -330,6 +337,7 @@ class MatchingEngine:
 
     def state_digest(self) -> tuple[object, ...]:
         """Everything observable, for comparing engines (e.g. after journal replay)."""
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         snaps, token = self._snaps, self._token
 
         def ids(side: BookSide) -> tuple[str, ...]:
@@ -356,7 +364,7 @@ class MatchingEngine:
             len(snaps),  # orders numbered so far
             len(self._trades),  # trades numbered so far
             self._stop_token,
-            tuple(new_snapshot(_Snap, snaps[h]) for h in self._known()),
+            tuple(new_snapshot(_Snap, snaps[h]) for h in self._known()),  # type: ignore[arg-type]
             tuple(by_cl),
             tuple(self.trades()),
             books,
@@ -389,6 +397,12 @@ class MatchingEngine:
         lines); other commands are dispatched by type.  It also uses as few local names
         as it can: a call pays for each one (~8 CPU instructions), used or not.
         """
+        # Typing: ``command`` is the ``Command`` union, and the branches below dispatch on
+        # ``kind = type(command)``, which mypy does not use to narrow ``command`` (it only
+        # narrows ``type(command) is X`` written in the condition itself).  Narrowing it
+        # for the checker would cost a call or an assert per command, so the lines that
+        # use a member's attributes carry ``# type: ignore[union-attr / arg-type]``; the
+        # ``[index] / [misc]`` ones are about _snaps' None (see __init__).
         kind = type(command)
         if kind is not SubmitOrder:
             if kind is not CancelOrder:
@@ -397,18 +411,18 @@ class MatchingEngine:
                 return self._dispatch.get(kind, self._not_a_command)(command)
             # ---- cancel
             try:
-                by_owner = self._by_cl[command.owner]
-                h = by_owner[command.orig_cl_ord_id]
+                by_owner = self._by_cl[command.owner]  # type: ignore[union-attr]
+                h = by_owner[command.orig_cl_ord_id]  # type: ignore[union-attr]
             except KeyError:
-                return self._change_reject(CancelRejected, command)
-            cl = command.cl_ord_id
+                return self._change_reject(CancelRejected, command)  # type: ignore[arg-type]
+            cl = command.cl_ord_id  # type: ignore[union-attr]
             snaps = self._snaps
             s = snaps[h]
-            code = s[11]
+            code = s[11]  # type: ignore[index]
             if cl in by_owner:
-                return self._change_reject(CancelRejected, command)
+                return self._change_reject(CancelRejected, command)  # type: ignore[arg-type]
             if code is NEW_CODE or code is PARTIAL_CODE:  # resting: unlink from its level
-                _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, _ = s
+                _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, _ = s  # type: ignore[misc]
                 s = snaps[h] = (h, static, cl, cl0, qty, lots, ltk, terms, cum, 0, notional,
                                 CANCELED_CODE, NOT_QUEUED)  # the queue entry is stale now
                 book = self._book_list[static[9]]
@@ -423,14 +437,14 @@ class MatchingEngine:
                     if level.stale * 2 > len(level.queue) + 16:
                         level.compact(snaps)
             elif code is PENDING_CODE:
-                _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, _ = s
+                _, static, cl0, _, qty, lots, ltk, terms, cum, q, notional, _, _ = s  # type: ignore[misc]
                 s = snaps[h] = (h, static, cl, cl0, qty, lots, ltk, terms, cum, 0, notional,
                                 CANCELED_CODE, NOT_QUEUED)
                 del self._token[h]  # the heap entry becomes stale
             else:  # done already
                 self._seq += 1
-                return ((CancelRejected, self._seq, command.timestamp, s, command.owner, cl,
-                         command.orig_cl_ord_id, _TOO_LATE,
+                return ((CancelRejected, self._seq, command.timestamp, s, command.owner, cl,  # type: ignore[union-attr]
+                         command.orig_cl_ord_id, _TOO_LATE,  # type: ignore[union-attr]
                          _TOO_LATE_TEXT[code]),)
             by_owner[cl] = h
             self._seq = seq = self._seq + 1
@@ -438,8 +452,8 @@ class MatchingEngine:
             return ((OrderCanceled, seq, command.timestamp, s, q, _CANCELED_ON_REQUEST),)
 
         # ---- new order
-        owner = command.owner
-        cl = command.cl_ord_id
+        owner = command.owner  # type: ignore[union-attr]
+        cl = command.cl_ord_id  # type: ignore[union-attr]
         snaps = self._snaps
         h = len(snaps)  # the handle this order gets if accepted
         # (subscripts in try blocks, not .get(): cheaper when, as here, misses are rare)
@@ -450,24 +464,24 @@ class MatchingEngine:
         # The ClOrdID is reserved for handle h by one probe of the (large) map, which is
         # also the duplicate check; _reject releases it if the order is rejected below.
         if by_owner.setdefault(cl, h) is not h:
-            return self._reject(command, RejectReason.DUPLICATE_ORDER, "duplicate ClOrdID")
+            return self._reject(command, RejectReason.DUPLICATE_ORDER, "duplicate ClOrdID")  # type: ignore[arg-type]
         try:
-            book = self._books[command.symbol]
+            book = self._books[command.symbol]  # type: ignore[index, union-attr]
         except (KeyError, TypeError):
-            return self._reject(command, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {command.symbol}")
+            return self._reject(command, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {command.symbol}")  # type: ignore[arg-type, union-attr]
         is_buy = command.side is _BUY  # type: ignore[union-attr]
         if not is_buy and command.side is not _SELL:  # type: ignore[union-attr]
             return self._reject(command, RejectReason.UNSUPPORTED,  # type: ignore[arg-type]
                                 f"unsupported side {command.side!r}")  # type: ignore[union-attr]
-        if command.order_type is not _LIMIT or command.tif is not _DAY:
+        if command.order_type is not _LIMIT or command.tif is not _DAY:  # type: ignore[union-attr]
             try:
-                return self._submit_other(command, book, is_buy)
+                return self._submit_other(command, book, is_buy)  # type: ignore[arg-type]
             except BaseException:  # a malformed command: it must not keep its ClOrdID
                 if len(snaps) == h and by_owner.get(cl) is h:
                     del by_owner[cl]
                 raise
         # a DAY LIMIT order: type and TIF are valid, the checks go on from quantity
-        qty = command.qty
+        qty = command.qty  # type: ignore[union-attr]
         try:  # cached conversion inline: this is the hottest path
             lots = book.lots_cache[qty]
             if type(qty) is not Decimal:  # an equal int/bool is not a valid quantity
@@ -475,14 +489,14 @@ class MatchingEngine:
         except (KeyError, TypeError):  # not seen yet / not hashable / signaling NaN
             lots, err = book.qty_lots(qty)
             if err:
-                return self._reject(command, RejectReason.INVALID_QTY, err)
-        ltk = command.limit_price
+                return self._reject(command, RejectReason.INVALID_QTY, err)  # type: ignore[arg-type]
+        ltk = command.limit_price  # type: ignore[union-attr]
         if type(ltk) is int and ltk > 0:  # already in ticks
             terms = PLAIN_TERMS
         else:
             ltk, terms, err = book.limit_terms(ltk)
             if err:
-                return self._reject(command, RejectReason.INVALID_PRICE, err)
+                return self._reject(command, RejectReason.INVALID_PRICE, err)  # type: ignore[arg-type]
         self._seq = seq = self._seq + 1
         # A limit order that does not cross rests at once (most orders do).  Its static
         # part: see _new_owner.
@@ -659,8 +673,9 @@ class MatchingEngine:
 
         Returns True when at least one trade happened (so stops may need checking).
         """
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         snaps = self._snaps
-        _, static, cl, orig, qty, lots, ltk, terms, cum, leaves, notional, code, _ = snaps[h]
+        _, static, cl, orig, qty, lots, ltk, terms, cum, leaves, notional, code, _ = snaps[h]  # type: ignore[misc]
         is_buy = static[8]
         opp = book.asks if is_buy else book.bids
         keys = opp.keys
@@ -699,11 +714,11 @@ class MatchingEngine:
                     e = queue[0]
                     r = e & HANDLE_MASK
                     rs = snaps[r]
-                    if rs[12] != e:  # canceled or re-queued: stale
+                    if rs[12] != e:  # type: ignore[index]  # canceled or re-queued: stale
                         queue.popleft()
                         continue
                     _, r_static, r_cl, r_orig, r_qty, r_lots, r_ltk, r_terms, r_cum, r_leaves, \
-                        r_notional, _, _ = rs
+                        r_notional, _, _ = rs  # type: ignore[misc]
                     fq = leaves if leaves < r_leaves else r_leaves
                     leaves -= fq
                     r_leaves -= fq
@@ -784,9 +799,10 @@ class MatchingEngine:
 
     def _cancel_rest(self, h: int, events: list[RawEvent], ts: datetime, text: str) -> None:
         """Unsolicited cancel of a non-resting remainder (here: a FOK that cannot fill)."""
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         s = self._snaps[h]
         q = s[9]  # type: ignore[index]
-        s = self._snaps[h] = s[:9] + (0, s[10], CANCELED_CODE, NOT_QUEUED)  # type: ignore[index]
+        s = self._snaps[h] = s[:9] + (0, s[10], CANCELED_CODE, NOT_QUEUED)  # type: ignore[index, operator]
         self._seq += 1
         events.append((OrderCanceled, self._seq, ts, s, q, text))
 
@@ -794,6 +810,7 @@ class MatchingEngine:
 
     def _run_stops(self, book: SymbolBook, events: list[RawEvent], ts: datetime) -> None:
         """Trigger eligible stops one at a time (oldest first) until none is left."""
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         buys = book.buy_stops
         sells = book.sell_stops
         token = self._token
@@ -821,7 +838,7 @@ class MatchingEngine:
             s = snaps[h]
             t = s[7]  # type: ignore[index]
             cum = s[8]  # type: ignore[index]
-            s = snaps[h] = s[:7] + ((t[0], t[1], t[2], True), cum, s[9], s[10],  # type: ignore[index]
+            s = snaps[h] = s[:7] + ((t[0], t[1], t[2], True), cum, s[9], s[10],  # type: ignore[index, operator]
                                     PARTIAL_CODE if cum else NEW_CODE, NOT_QUEUED)
             self._seq += 1
             events.append((OrderTriggered, self._seq, ts, s, book.last_price))
@@ -887,6 +904,7 @@ class MatchingEngine:
     # ------------------------------------------------------------------ replace
 
     def _replace(self, c: ReplaceOrder) -> Sequence[RawEvent]:
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         try:
             by_owner = self._by_cl[c.owner]
             h = by_owner[c.orig_cl_ord_id]
@@ -895,7 +913,7 @@ class MatchingEngine:
         cl = c.cl_ord_id
         snaps = self._snaps
         s = snaps[h]
-        _, static, cl0, _, _, old_lots, old_limit, terms, cum, old_leaves, notional, code, entry = s
+        _, static, cl0, _, _, old_lots, old_limit, terms, cum, old_leaves, notional, code, entry = s  # type: ignore[misc]
         if cl in by_owner:
             return self._change_reject(ReplaceRejected, c)
         if not (code is NEW_CODE or code is PARTIAL_CODE or code is PENDING_CODE):  # done already
@@ -955,7 +973,7 @@ class MatchingEngine:
             # Replaced down to (or below) what is already done: the order is finished.
             done = snaps[h] = (h, static, cl, cl0, lots_to_qty(used, static[6]), used, ltk, new_terms,
                                cum, 0, notional, FILLED_CODE if cum else CANCELED_CODE, NOT_QUEUED)
-            self._take_off_book(h, s)
+            self._take_off_book(h, s)  # type: ignore[arg-type]
             self._seq += 1
             return ((OrderReplaced, self._seq, ts, done, True),)
 
@@ -1019,6 +1037,7 @@ class MatchingEngine:
     # ------------------------------------------------------------------ end of day
 
     def _end_of_day(self, c: EndOfDay) -> list[RawEvent]:
+        # (type: ignore below: a known handle's state is never None, see _snaps in __init__)
         events: list[RawEvent] = []
         trade_date = c.trade_date
         snaps = self._snaps
@@ -1031,7 +1050,7 @@ class MatchingEngine:
             tif = static[4]
             if tif is DAY_CODE or (tif is GTD_CODE and static[5] <= trade_date):
                 q = s[9]  # type: ignore[index]
-                snaps[h] = expired = s[:9] + (0, s[10], EXPIRED_CODE, NOT_QUEUED)  # type: ignore[index]
+                snaps[h] = expired = s[:9] + (0, s[10], EXPIRED_CODE, NOT_QUEUED)  # type: ignore[index, operator]
                 self._take_off_book(h, s)  # type: ignore[arg-type]
                 self._seq += 1
                 events.append((OrderExpired, self._seq, c.timestamp, expired, lots_to_qty(q, static[6])))
@@ -1070,6 +1089,7 @@ class MatchingEngine:
 
         The quantity goes to closed (qty stays, cum drops); returns the new state.
         """
+        # (type: ignore below: a reachable handle's state is never None, see _snaps in __init__)
         s = self._snaps[h]
         cum = s[8] - lots  # type: ignore[index]
         code = s[11]  # type: ignore[index]
@@ -1079,7 +1099,7 @@ class MatchingEngine:
             code = CANCELED_CODE
         elif code is PARTIAL_CODE and not cum:
             code = NEW_CODE
-        s = self._snaps[h] = s[:8] + (cum, s[9], s[10] - value, code, s[12])  # type: ignore[index]
+        s = self._snaps[h] = s[:8] + (cum, s[9], s[10] - value, code, s[12])  # type: ignore[index, operator]
         return s  # type: ignore[no-any-return]
 
     def _bust(self, c: BustTrade) -> Sequence[RawEvent]:

@@ -545,7 +545,7 @@ def _event(cls: type) -> type:
     """Give an event class its field list (from the annotations) and field properties."""
     fields = tuple(cls.__annotations__)
     cls._fields = fields  # type: ignore[attr-defined]
-    cls.__match_args__ = fields  # type: ignore[attr-defined]
+    cls.__match_args__ = fields  # type: ignore[attr-defined, misc]
     for i, name in enumerate(fields):
         if name == "order":
             assert i == 2, "the engine stores order at index 2"
@@ -749,7 +749,7 @@ def typed_event(event: RawEvent | Event) -> Event:
 
 def typed_events(events: Iterable[RawEvent | Event]) -> list[Event]:
     """The typed view of what ``process`` returned (already typed events pass through)."""
-    return [_tuple_new(e[0], e[1:]) if type(e) is tuple else e for e in events]
+    return [_tuple_new(e[0], e[1:]) if type(e) is tuple else e for e in events]  # type: ignore[misc]
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from cli.main import EXIT_USAGE, CliError, friendly_errors, open_database
 from exchange.instruments import DEFAULT_INSTRUMENTS_CSV, load_instruments
 from exchange.instruments import Instrument as VenueInstrument
 from oms.domain.instruments import Instrument
+from oms.domain.values import Symbol
 from oms.service.accounts import upsert_instruments
 from oms.service.uow import INSTRUMENTS_TTL_S
 
@@ -28,7 +29,7 @@ class BadInstrumentsFile(CliError):
 
 def master_instruments(listed: Mapping[str, VenueInstrument]) -> list[Instrument]:
     """The OMS's instrument master entries for a venue's instrument list (reference prices included)."""
-    return [Instrument(symbol=item.symbol, currency=item.currency, tick_size=item.tick_size,
+    return [Instrument(symbol=Symbol(item.symbol), currency=item.currency, tick_size=item.tick_size,
                        lot_size=item.lot_size, reference_price=item.reference_price)
             for item in listed.values()]  # fmt: skip
 

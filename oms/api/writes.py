@@ -25,7 +25,7 @@ from oms.db.models import OrderEvent
 from oms.domain.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import OrderSource, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
-from oms.domain.values import cash_amount_problem
+from oms.domain.values import AccountId, ClOrdId, Symbol, cash_amount_problem
 from oms.ledger import movements
 from oms.ledger.balances import account_balances
 from oms.ledger.chart import CASH_AVAILABLE
@@ -110,9 +110,9 @@ def place(principal: Principal, request: OrderRequest, config: ServiceConfig) ->
     def action(uow: UnitOfWork, now: datetime) -> StoredResponse:
         try:
             command = PlaceOrder(
-                account=account,
-                cl_ord_id=cl_ord_id,
-                symbol=request.symbol,
+                account=AccountId(account),
+                cl_ord_id=ClOrdId(cl_ord_id),
+                symbol=Symbol(request.symbol),
                 side=Side(request.side),
                 order_type=OrderType(request.type),
                 qty=request.qty,
@@ -128,7 +128,9 @@ def place(principal: Principal, request: OrderRequest, config: ServiceConfig) ->
         result = place_order(uow, command, config, now)
         if result.outcome is Outcome.DENIED:
             return _denied(uow, result)
+        assert result.order is not None  # not DENIED: there is an order
         record = uow.order(str(result.order.order_id))
+        assert record is not None  # the order just placed (or the one it repeats)
         status = 201 if result.outcome is Outcome.ACCEPTED else 200
         return StoredResponse(status, order_json(record))
 
@@ -149,11 +151,13 @@ def cancel(principal: Principal, order_id: str, config: ServiceConfig) -> Action
         record = _order_record(uow, principal, order_id)
         uow.lock_accounts([record.account_id])
         _refuse_if_replaced(record)
-        command = CancelOrder(account=record.account_id, cl_ord_id=new_id(), orig_cl_ord_id=str(record.order.cl_ord_id))
+        command = CancelOrder(account=record.account_id, cl_ord_id=ClOrdId(new_id()), orig_cl_ord_id=record.order.cl_ord_id)
         result = cancel_order(uow, command, config, now)
         if result.outcome is Outcome.DENIED:
             return _denied(uow, result)
-        return StoredResponse(202, order_json(uow.order(order_id)))
+        changed = uow.order(order_id)
+        assert changed is not None  # _order_record found it in this same transaction
+        return StoredResponse(202, order_json(changed))
 
     return action
 
@@ -174,8 +178,8 @@ def replace(principal: Principal, order_id: str, request: ReplaceRequest, config
         try:
             command = ReplaceOrder(
                 account=record.account_id,
-                cl_ord_id=new_cl,
-                orig_cl_ord_id=str(order.cl_ord_id),
+                cl_ord_id=ClOrdId(new_cl),
+                orig_cl_ord_id=order.cl_ord_id,
                 qty=request.qty if request.qty is not None else order.qty,
                 limit_price=request.limit_price if "limit_price" in fields else order.limit_price,
                 stop_price=request.stop_price if "stop_price" in fields else order.stop_price,
@@ -187,7 +191,9 @@ def replace(principal: Principal, order_id: str, request: ReplaceRequest, config
         result = replace_order(uow, command, config, now)
         if result.outcome is Outcome.DENIED:
             return _denied(uow, result)
-        return StoredResponse(202, order_json(uow.order(order_id)))
+        changed = uow.order(order_id)
+        assert changed is not None  # _order_record found it in this same transaction
+        return StoredResponse(202, order_json(changed))
 
     return action
 

@@ -32,11 +32,12 @@ from oms.domain.enums import ExecType, OrderSource, OrderStatus, OrderType, Side
 from oms.domain.errors import DomainError
 from oms.domain.order import Order
 from oms.domain.risk import Denial, ReasonCode
-from oms.domain.values import AccountId, ClOrdId, Symbol
+from oms.domain.values import AccountId, ClOrdId, ExecId, Symbol, VenueOrderId
 from oms.domain.values import parse_decimal as domain_decimal
 from oms.service.orders import ApplyCancelReject
 
 E = TypeVar("E")
+_Id = TypeVar("_Id")
 
 # OrdRejReason 5 (unknown order) and CxlRejReason 1 (unknown order): what a status request for an unknown
 # ClOrdID answers.
@@ -263,8 +264,9 @@ def unknown_order_status(body: FieldSource, exec_id: str, begin_string: str, now
     cl_ord_id = body.get(CL_ORD_ID) or "NONE"
     fields: list[tuple[int, str]] = [(ORDER_ID, "NONE"), (CL_ORD_ID, cl_ord_id), (EXEC_ID, exec_id)]
     fields.extend(tables.exec_type_to_fix(ExecType.ORDER_STATUS, OrderStatus.REJECTED, begin_string))
+    side = body.get(SIDE)
     fields.extend([(ORD_STATUS, "8"), (ORD_REJ_REASON, ORD_REJ_UNKNOWN_ORDER), (SYMBOL, body.get(SYMBOL) or "[N/A]"),
-                   (SIDE, body.get(SIDE) if body.get(SIDE) in tables.SIDES.fix_values() else "1")])
+                   (SIDE, side if side is not None and side in tables.SIDES.fix_values() else "1")])
     if begin_string == tables.FIX42:
         fields.extend([(LAST_QTY, "0"), (LAST_PX, "0")])
     fields.extend([(LEAVES_QTY, "0"), (CUM_QTY, "0"), (AVG_PX, "0"), (TRANSACT_TIME, fix_timestamp(now)),
@@ -355,16 +357,21 @@ def _venue_id(raw: str | None) -> str | None:
     return None if raw in (None, "", "NONE") else raw
 
 
+def _typed_venue_id(raw: str | None, kind: Callable[[str], _Id]) -> _Id | None:
+    """``_venue_id`` as the identifier type ``kind`` (validated here: the command would validate it anyway)."""
+    return None if raw is None or raw in ("", "NONE") else kind(raw)
+
+
 def venue_execution(body: FieldSource, begin_string: str) -> ApplyExecution:
     """A venue ExecutionReport -> ApplyExecution (ids are ours: the venue never saw a client's ClOrdID)."""
     exec_type = tables.exec_type_from_fix(required(body, EXEC_TYPE), body.get(EXEC_TRANS_TYPE), begin_string)
     status = tables.ORDER_STATUSES.from_fix(required(body, ORD_STATUS))
     zero = Decimal(0)
     return ApplyExecution(
-        venue_exec_id=required(body, EXEC_ID),
-        cl_ord_id=_venue_id(body.get(CL_ORD_ID)),
-        orig_cl_ord_id=_venue_id(body.get(ORIG_CL_ORD_ID)),
-        venue_order_id=_venue_id(body.get(ORDER_ID)),
+        venue_exec_id=ExecId(required(body, EXEC_ID)),
+        cl_ord_id=_typed_venue_id(body.get(CL_ORD_ID), ClOrdId),
+        orig_cl_ord_id=_typed_venue_id(body.get(ORIG_CL_ORD_ID), ClOrdId),
+        venue_order_id=_typed_venue_id(body.get(ORDER_ID), VenueOrderId),
         exec_type=exec_type,
         ord_status=status,
         last_qty=parse_decimal(body, LAST_QTY, required_=False) or zero,

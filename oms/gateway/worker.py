@@ -31,6 +31,7 @@ from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, Replace
 from oms.domain.enums import ExecType, OrderSource, OrderStatus
 from oms.domain.order import Order
 from oms.domain.risk import Denial, ReasonCode
+from oms.domain.values import ClOrdId
 from oms.gateway import crash, queries
 from oms.gateway import translate as tr
 from oms.gateway.after_commit import AfterCommit
@@ -296,11 +297,11 @@ class Worker:
                 seq = item.body.get(MSG_SEQ_NUM)
                 if seq is not None and seq.isdigit():
                     handled[item.session] = max(handled.get(item.session, 0), int(seq))
-        for session, seq in handled.items():
+        for session, last_seq in handled.items():
             mark = self._client_applied.get(session)
-            if mark is not None and self._client_marked.get(session, mark.last or 0) < seq:
-                self._client_marked[session] = seq
-                self._in_order(functools.partial(mark.write, seq))
+            if mark is not None and self._client_marked.get(session, mark.last or 0) < last_seq:
+                self._client_marked[session] = last_seq
+                self._in_order(functools.partial(mark.write, last_seq))
 
     def _record_applied_seq(self, items: list[Item]) -> None:
         """Every venue report up to the last one in `items` is committed and relayed (see recovery); after a
@@ -822,8 +823,8 @@ class Worker:
         shared = {account for other in self._settings.clients if other.key != session_key for account in other.accounts}
         orders = [record for record in queries.working_fix_orders(self._database, session.key, session.accounts - shared)
                   if record.order.status.is_working]
-        commands = [CancelOrder(account=record.account_id, cl_ord_id=f"COD-{new_id()[:24]}",
-                                orig_cl_ord_id=str(record.order.cl_ord_id)) for record in orders]
+        commands = [CancelOrder(account=record.order.account, cl_ord_id=ClOrdId(f"COD-{new_id()[:24]}"),
+                                orig_cl_ord_id=record.order.cl_ord_id) for record in orders]
         if not commands:
             return
         results = self._executor.execute(commands)

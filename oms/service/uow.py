@@ -44,6 +44,7 @@ from oms.db.models import Order as OrderRow
 from oms.db.pipeline import OneFlushPipeline, PendingResult
 from oms.domain.ids import random_id
 from oms.domain.instruments import Instrument as DomainInstrument
+from oms.domain.values import Symbol
 from oms.ledger.book import LedgerBook
 from oms.service.order_rows import (
     ORDER_COLUMNS,
@@ -140,7 +141,7 @@ INSTRUMENTS_TTL_S = 5.0  # how long a process trusts its copy of the instrument 
 
 def _domain_instrument(record: InstrumentRecord) -> DomainInstrument:
     return DomainInstrument(
-        symbol=record.symbol,
+        symbol=Symbol(record.symbol),
         currency=record.currency,
         tick_size=record.tick_size,
         lot_size=record.lot_size,
@@ -260,7 +261,7 @@ class UnitOfWork:
         self.close()
 
     # -- accounts and locks ---------------------------------------------------------------------------
-    def lock_accounts(self, account_ids: Iterable[str], venue_cl_ord_ids: Iterable[str] = ()) -> None:
+    def lock_accounts(self, account_ids: Iterable[str | None], venue_cl_ord_ids: Iterable[str] = ()) -> None:
         """Lock the accounts (sorted, so concurrent transactions never deadlock) and load their ledgers.
 
         ``venue_cl_ord_ids`` adds the accounts of the orders we sent (or asked to cancel/replace) under those
@@ -474,7 +475,7 @@ class UnitOfWork:
                 )
                 .group_by(_orders.c.account_id)
             )
-            found = dict(rows.all())
+            found = dict(rows.tuples().all())
         for account_id in wanted:
             self._recent_orders[(account_id, since)] = int(found.get(account_id, 0))
 
@@ -501,14 +502,15 @@ class UnitOfWork:
         return order
 
     def _unindex_order(self, order: OrderRecord) -> None:
+        key: Any  # each index's own key type (a declaration only, no code)
         for index, key in (
             (self._orders_by_client, (order.account_id, str(order.order.cl_ord_id))),
             (self._orders_by_venue_cl, order.venue_cl_ord_id),
             (self._orders_by_pending_venue_cl, order.pending_venue_cl_ord_id),
             (self._orders_by_request, (order.account_id, order.request_cl_ord_id)),
         ):
-            if index.get(key) is order:  # type: ignore[attr-defined]
-                del index[key]  # type: ignore[attr-defined]
+            if index.get(key) is order:
+                del index[key]
 
     def index_order(self, order: OrderRecord) -> None:
         """(Re)index an order after its ClOrdIDs changed (a cancel or replace request)."""
@@ -713,6 +715,7 @@ class UnitOfWork:
     def _take_writes(self, events: bool = True) -> list[PendingWrite]:
         """The buffered rows as pending writes, in the order they are written; the buffers are emptied
         (the order events' only with ``events``)."""
+        rows: list[dict[str, Any]] | None  # (None from ``self._rows.pop`` below; a declaration only, no code)
         writes = self.ledger.take_writes()
         if self._new_orders:
             writes.append(PendingWrite(_orders, [record_to_row(order) for order in self._new_orders.values()]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -183,7 +183,7 @@ def reconcile(ctx: click.Context, trade_date: date | None, report: Path | None, 
     ctx.exit(EXIT_CLEAN if result.clean and written else EXIT_BREAKS)
 
 
-def _write(result: RunResult, outputs: list[tuple[Path | None, str, Callable[[RunResult, Path], None]]]) -> bool:
+def _write(result: RunResult, outputs: Sequence[tuple[Path | None, str, Callable[[RunResult, Path], None]]]) -> bool:
     """The output files, checked before the run; one that fails now (a full disk) is one line, never a traceback."""
     written = True
     for path, option, write in outputs:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from typing import cast
 
 from exchange import translate as tr
 from exchange.engine.types import (
@@ -82,10 +83,10 @@ class MarketMakerFeed:
         out: list[Command] = []
         for command in self.maker.step(now):
             if isinstance(command, SubmitOrder):
-                out.append(_with_ids(command, self._prefix + command.cl_ord_id))
+                out.append(dataclasses.replace(command, cl_ord_id=self._prefix + command.cl_ord_id))
             elif isinstance(command, ReplaceOrder):
-                out.append(_with_ids(command, self._prefix + command.cl_ord_id,
-                                     self._prefix + command.orig_cl_ord_id))
+                out.append(dataclasses.replace(command, cl_ord_id=self._prefix + command.cl_ord_id,
+                                               orig_cl_ord_id=self._prefix + command.orig_cl_ord_id))
             else:
                 out.append(command)
         return out
@@ -102,13 +103,6 @@ class MarketMakerFeed:
             self.maker.on_events(mine)
 
 
-def _with_ids(command: SubmitOrder | ReplaceOrder, cl_ord_id: str, orig: str | None = None) -> Command:
-    changes: dict[str, str] = {"cl_ord_id": cl_ord_id}
-    if orig is not None:
-        changes["orig_cl_ord_id"] = orig
-    return dataclasses.replace(command, **changes)  # type: ignore[type-var]
-
-
 def _strip(value: str | None, prefix: str) -> str | None:
     return value[len(prefix):] if value is not None and value.startswith(prefix) else value
 
@@ -122,7 +116,8 @@ def _strip_event(event: Event, prefix: str) -> Event:
     for name in ("cl_ord_id", "orig_cl_ord_id"):
         if hasattr(event, name):
             changes[name] = _strip(getattr(event, name), prefix)
-    return event._replace(**changes)  # engine events are tuples with _replace (engine/types.py)
+    # engine events are tuples with _replace (engine/types.py), which makes the same event class
+    return cast(Event, event._replace(**changes))
 
 
 class VenueService:
@@ -182,8 +177,8 @@ class VenueService:
                 self._send(session, tr.denied_order_report(body, denial, self._ids.next("R"), now, session.version))
                 return
             if self.faults.take_reject():
-                denial = tr.OrderDenied(0, "FAULT_INJECTED: reject=next_order")
-                self._send(session, tr.denied_order_report(body, denial, self._ids.next("R"), now, session.version))
+                fault = tr.OrderDenied(0, "FAULT_INJECTED: reject=next_order")
+                self._send(session, tr.denied_order_report(body, fault, self._ids.next("R"), now, session.version))
                 return
             events = typed_events(self._engine.process(command))
             for event in events[:1]:
@@ -340,8 +335,8 @@ class VenueService:
             with self._session_lock:
                 changes = (list(self._market_data.changes({s: self._top(s) for s in sorted(symbols)}))
                            if self._market_data.has_subscribers() else [])
-            for session, outbound in changes:
-                self._send(session, outbound)  # type: ignore[arg-type]
+            for subscriber, outbound in changes:  # (market data keeps its subscribers as Hashable)
+                self._send(subscriber, outbound)  # type: ignore[arg-type]
 
     def _route(self, owner: str, order_id: str | None, origin: SessionKey | None) -> SessionKey | None:
         """The session an order's reports go to: where it came from, else the owner's latest session,

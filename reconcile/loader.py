@@ -99,7 +99,7 @@ def order_index(connection: Connection, rows: Sequence[VenueTrade]) -> OrderInde
 
 def currencies(connection: Connection) -> Callable[[str], str]:
     table = Instrument.__table__
-    known = dict(connection.execute(select(table.c.symbol, table.c.currency)).all())
+    known = dict(connection.execute(select(table.c.symbol, table.c.currency)).tuples().all())
     return lambda symbol: known.get(symbol, DEFAULT_CURRENCY)
 
 

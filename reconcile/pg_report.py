@@ -82,7 +82,7 @@ class Repeats:
         self.repeated: set[str | bytes] = set()
 
     def add(self, exec_ids: list[bytes] | list[str]) -> None:
-        fresh = set(exec_ids)
+        fresh: set[str | bytes] = set(exec_ids)
         if len(fresh) == len(exec_ids) and self.seen.isdisjoint(fresh):
             self.seen |= fresh  # the usual case, done in C: no repeats in this block
             return

@@ -203,7 +203,7 @@ def _book(database: Database, repairs: Sequence[Repair], config: ServiceConfig |
     with database.engine.connect() as connection:
         entries = dict(connection.execute(
             select(executions.c.venue_exec_id, executions.c.journal_entry_id).where(
-                executions.c.venue_exec_id.in_(exec_ids))).all())
+                executions.c.venue_exec_id.in_(exec_ids))).tuples().all())
     return tuple(
         RepairOutcome(repair.break_key, str(repair.command.venue_exec_id), repair.account_id, repair.order_id,
                       str(result.outcome), entries.get(str(repair.command.venue_exec_id)), result.detail)

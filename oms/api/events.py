@@ -25,7 +25,7 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import structlog
@@ -151,7 +151,8 @@ class EventHub:
         while True:
             client = aioredis.Redis.from_url(self.redis_url, socket_timeout=XREAD_SOCKET_TIMEOUT_S)  # type: ignore[arg-type]
             try:
-                newest = await client.xrevrange(STREAM, count=1)
+                # (redis types entry ids as possibly None and replies as RESP2 or RESP3: ours are RESP2 entries)
+                newest = cast("list[tuple[bytes, dict[bytes, bytes]]]", await client.xrevrange(STREAM, count=1))
                 last: bytes | str = newest[0][0] if newest else b"0-0"
                 self._valid_from = self._received  # whatever happened before this connection, ask the database
                 if self.database is not None:  # every id up to the newest committed is final: start past it
@@ -162,7 +163,7 @@ class EventHub:
                 await self._wake()
                 while True:
                     block_ms = int(GAP_FILL_AFTER_S * 1000) if self._ahead else XREAD_BLOCK_MS
-                    reply = await client.xread({STREAM: last}, block=block_ms, count=2000)
+                    reply = cast("list[list[Any]] | None", await client.xread({STREAM: last}, block=block_ms, count=2000))
                     for _name, entries in reply or ():
                         for entry_id, fields in entries:
                             last = entry_id

@@ -178,10 +178,12 @@ _PG_CLAIM_MANY = (
 
 def _dialect_insert(connection: Connection) -> Any:
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _insert_running(connection: Connection, principal: str, key: str, fingerprint: str, now: datetime) -> bool:

@@ -47,7 +47,7 @@ _TABLES: dict[type, tuple[Mapping[object, str], Mapping[str, object]]] = {}
 
 def _register(enum_type: type[_FixEnum], codes: Mapping[str, str]) -> None:
     """Build and check both directions of an enum's FIX table once, at import."""
-    to_fix = {enum_type(value): code for value, code in codes.items()}
+    to_fix: dict[object, str] = {enum_type(value): code for value, code in codes.items()}
     assert set(to_fix) == set(enum_type), f"{enum_type.__name__}: FIX table must cover every member"
     from_fix = {code: member for member, code in to_fix.items()}
     assert len(from_fix) == len(to_fix), f"{enum_type.__name__}: FIX codes must be unique"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def event_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def event_from_row(row: Mapping[Any, Any]) -> dict[str, Any]:  # (Any keys: SQLAlchemy's RowMapping too)
     """An ``order_events`` row (column names as keys) as an event dict."""
     created = row["created_at"]
     if isinstance(created, str):
@@ -47,6 +47,8 @@ def encode(event: Mapping[str, Any]) -> dict[str, str]:
 
 def decode(fields: Mapping[bytes | str, bytes | str]) -> dict[str, Any]:
     raw = fields.get(b"event", fields.get("event"))  # type: ignore[call-overload]
+    if raw is None:  # (json.loads(None) raised TypeError too, less clearly)
+        raise TypeError("stream entry without an 'event' field")
     body = json.loads(raw)
     body["created_at"] = datetime.fromisoformat(body["created_at"])
     return body

@@ -42,7 +42,7 @@ class StreamPublisher:
         self.stream = stream
         self.maxlen = maxlen
 
-    def publish(self, rows: Iterable[Mapping[str, Any]]) -> int:
+    def publish(self, rows: Iterable[Mapping[Any, Any]]) -> int:  # (Any keys: SQLAlchemy's RowMapping too)
         """Append ``rows`` (``order_events`` rows or event dicts); returns how many were sent (0 if Redis failed)."""
         events = [row if "sequence" in row else event_from_row(row) for row in rows]
         if not events:

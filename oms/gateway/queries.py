@@ -179,7 +179,7 @@ def unresolved_orders(database: Database, older_than: datetime) -> list[Unresolv
         return []
     with read_only(database.engine) as connection:
         times = dict(connection.execute(select(_orders.c.id, _orders.c.updated_at)
-                                        .where(_orders.c.id.in_(sorted(stale)))).all())
+                                        .where(_orders.c.id.in_(sorted(stale)))).tuples().all())
         held: dict[str, dict[str, Any]] = {}
         for order_id, asset, remaining in connection.execute(
                 select(reservations.c.order_id, reservations.c.asset, reservations.c.remaining)

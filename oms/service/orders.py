@@ -781,7 +781,7 @@ def _rate_denial(uow: UnitOfWork, account: AccountRecord, config: ServiceConfig,
         return None
     since = now - RATE_WINDOW
     if uow.recent_order_count(account.id, since) >= limit:
-        return Denial(ReasonCode.RATE_LIMITED, {"max_per_second": limit})
+        return Denial(ReasonCode.RATE_LIMITED, {"max_per_second": str(limit)})
     uow.count_recent_order(account.id, since)
     return None
 

@@ -23,7 +23,14 @@ from cli.instruments_cmd import master_instruments
 from exchange.instruments import load_instruments
 from oms.db.migrate import upgrade
 from oms.ledger.verify import verify_ledger
-from oms.service.accounts import AccountError, AccountLimitsConfig, balances, create_account, deposit, upsert_instruments
+from oms.service.accounts import (
+    AccountError,
+    AccountLimitsConfig,
+    balances,
+    create_account,
+    deposit,
+    upsert_instruments,
+)
 from oms.service.uow import Database
 
 DEMO_CASH = Decimal("1000000")

@@ -29,6 +29,7 @@ config_option = click.option("--config", "config_path", type=click.Path(dir_okay
 @config_option
 def demo_fix(config_path: Path) -> None:
     """Run the simulated exchange and the FIX gateway with a funded demo account until Ctrl-C."""
+    from cli.demo import seed_demo_book
     from exchange.config import ConfigError as VenueConfigError
     from exchange.config import load_venue_config
     from exchange.venue import Venue
@@ -38,8 +39,6 @@ def demo_fix(config_path: Path) -> None:
     from oms.logging import configure_logging
     from oms.service.uow import Database
     from oms.settings import get_settings
-
-    from cli.demo import seed_demo_book
 
     settings = get_settings()
     configure_logging("warning", settings.log_format)

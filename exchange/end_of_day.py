@@ -13,7 +13,7 @@ then would also expire orders of the new day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 _TICK = timedelta(microseconds=1)
 
@@ -26,7 +26,7 @@ class EndOfDaySchedule:
 
     def next_after(self, now: datetime) -> datetime:
         """The first end of day strictly after ``now`` (aware, UTC)."""
-        candidate = datetime.combine(now.astimezone(timezone.utc).date(), self.at, tzinfo=timezone.utc)
+        candidate = datetime.combine(now.astimezone(UTC).date(), self.at, tzinfo=UTC)
         while candidate <= now:
             candidate += timedelta(days=1)
         return candidate
@@ -38,7 +38,7 @@ class EndOfDaySchedule:
     @staticmethod
     def trade_date_ended_at(instant: datetime) -> date:
         """The trading day an end of day at ``instant`` closes: the UTC date just before it."""
-        return (instant.astimezone(timezone.utc) - _TICK).date()
+        return (instant.astimezone(UTC) - _TICK).date()
 
     def missed(self, now: datetime, last_command_at: datetime | None, last_closed: date | None) -> date | None:
         """The trade date whose end of day a venue starting at ``now`` missed, or None.

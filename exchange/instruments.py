@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Mapping
 
 DEFAULT_INSTRUMENTS_CSV = Path(__file__).parent / "data" / "instruments.csv"
 

@@ -25,12 +25,13 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from exchange.engine import (
     BustTrade,
@@ -234,7 +235,7 @@ class JournaledEngine:
         self.lock = threading.RLock()
 
     @classmethod
-    def open(cls, engine: MatchingEngine, path: str | Path, sync: str = "always") -> "JournaledEngine":
+    def open(cls, engine: MatchingEngine, path: str | Path, sync: str = "always") -> JournaledEngine:
         """Replay ``path`` (if present) into ``engine`` and continue journaling there."""
         journal = Journal(path, sync=sync)
         journal.replay(engine)

@@ -8,10 +8,9 @@ Not thread-safe by itself: the service calls it under its lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Hashable
 
 from exchange.translate import FixVersion, Outbound, OutGroup, fix_decimal
 

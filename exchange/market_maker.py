@@ -12,10 +12,10 @@ that is believed done (fully filled, canceled or expired -- learned through
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
 
 from exchange.engine.types import (
     CancelRejected,

@@ -14,14 +14,23 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import cast
 
 from exchange import translate as tr
 from exchange.engine.types import (
-    BustTrade, Command, CorrectTrade, EndOfDay, Event, ReplaceOrder, SubmitOrder,
-    TradeActionRejected, TradeBusted, TradeCorrected, typed_events,
+    BustTrade,
+    Command,
+    CorrectTrade,
+    EndOfDay,
+    Event,
+    ReplaceOrder,
+    SubmitOrder,
+    TradeActionRejected,
+    TradeBusted,
+    TradeCorrected,
+    typed_events,
 )
 from exchange.faults import FaultInjector, ReportFault
 from exchange.journal import JournaledEngine
@@ -51,7 +60,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class LocalIds:

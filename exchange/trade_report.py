@@ -17,14 +17,29 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TextIO
 
 from exchange.engine.types import Event, OrderFilled, RawEvent, Side, TradeReport, typed_events
 from exchange.translate import (
-    CL_ORD_ID, EXEC_ID, FixVersion, LAST_PX, LAST_QTY, ORDER_ID, Outbound, OutGroup, SIDE, SIDES, SYMBOL,
-    TEXT, TRANSACT_TIME, TRD_MATCH_ID, fix_date, fix_decimal, fix_timestamp,
+    CL_ORD_ID,
+    EXEC_ID,
+    LAST_PX,
+    LAST_QTY,
+    ORDER_ID,
+    SIDE,
+    SIDES,
+    SYMBOL,
+    TEXT,
+    TRANSACT_TIME,
+    TRD_MATCH_ID,
+    FixVersion,
+    Outbound,
+    OutGroup,
+    fix_date,
+    fix_decimal,
+    fix_timestamp,
 )
 
 TRADE_REQUEST_ID, TRADE_REQUEST_TYPE, SUBSCRIPTION_REQUEST_TYPE = 568, 569, 263
@@ -107,8 +122,8 @@ def broker_rows(trades: Iterable[TradeReport], index: ExecIdIndex, is_broker: Ca
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 in UTC with a Z suffix and microseconds (naive times are taken as UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def write_csv(rows: Iterable[TradeRow], out: TextIO) -> None:

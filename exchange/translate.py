@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from exchange.engine.types import (
@@ -29,7 +29,6 @@ from exchange.engine.types import (
     OrderState,
     OrderTriggered,
     OrderType,
-    RejectReason,
     ReplaceOrder,
     ReplaceRejected,
     Side,
@@ -38,8 +37,8 @@ from exchange.engine.types import (
     TradeBusted,
     TradeCorrected,
 )
-from fix.wire import BadTagValue, FieldSource, MissingTag, OutGroup, Outbound, parse_date
 from fix.tables import TwoWayTable, UnmappedValue
+from fix.wire import BadTagValue, FieldSource, MissingTag, Outbound, OutGroup, parse_date  # noqa: F401  # OutGroup re-exported
 
 # --------------------------------------------------------------------------- tags (FIX field numbers)
 AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, EXEC_REF_ID, EXEC_TRANS_TYPE = 6, 11, 14, 17, 19, 20
@@ -138,7 +137,7 @@ def fix_decimal(value: Decimal) -> str:
 
 def fix_timestamp(moment: datetime) -> str:
     """UTCTimestamp with milliseconds."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y%m%d-%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 

@@ -7,9 +7,8 @@ and has no Trade/TradeCorrect/TradeCancel/OrderStatus codes; those travel in Exe
 
 from __future__ import annotations
 
-from oms.domain.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
-
 from fix.tables import TwoWayTable
+from oms.domain.enums import ExecType, OrderStatus, OrderType, Side, TimeInForce
 
 FIX42 = "FIX.4.2"
 FIX44 = "FIX.4.4"

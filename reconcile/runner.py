@@ -31,8 +31,8 @@ from reconcile.checks import day_checks, ledger_checks, ours_by_account, venue_b
 from reconcile.matcher import match
 from reconcile.model import Break, BreakKind, Matching, VenueTrade
 from reconcile.pg_report import Progress
-from reconcile.report_file import read_report
 from reconcile.repair import Refusal, Repair, plan_repairs
+from reconcile.report_file import read_report
 
 DERIVED = frozenset({BreakKind.POSITION_MISMATCH, BreakKind.CASH_MISMATCH})
 TRADE_KINDS = frozenset({BreakKind.MISSING_OURS, BreakKind.MISSING_VENUE, BreakKind.QTY_MISMATCH,

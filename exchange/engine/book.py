@@ -35,7 +35,6 @@ from exchange.engine.types import OrderType, TimeInForce, lots_to_qty
 from exchange.engine.validation import check_qty, price_ticks
 from exchange.instruments import Instrument
 
-
 GENERATION = 1 << 32  # added to a queue entry each time its order is re-queued
 HANDLE_MASK = GENERATION - 1
 NOT_QUEUED = -1  # entry of an order that rests nowhere

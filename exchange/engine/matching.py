@@ -51,10 +51,10 @@ call costs about as much as a dozen lines of plain code.
 from __future__ import annotations
 
 from bisect import insort as _insort
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from heapq import heappop
-from typing import Callable, Mapping, Sequence
 
 from exchange.engine.book import EMPTY, GENERATION, HANDLE_MASK, NOT_QUEUED, BookSide, Level, SymbolBook
 from exchange.engine.order import (
@@ -77,7 +77,6 @@ from exchange.engine.order import (
     new_snapshot,
 )
 from exchange.engine.trades import trade_report
-from exchange.engine.validation import price_ticks
 from exchange.engine.types import (
     BustTrade,
     CancelOrder,
@@ -109,6 +108,7 @@ from exchange.engine.types import (
     TradeReport,
     lots_to_qty,
 )
+from exchange.engine.validation import price_ticks
 from exchange.instruments import Instrument
 
 DEFAULT_FEE_RATE = Decimal("0.0005")

@@ -18,12 +18,13 @@ knowing about QuickFIX.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from operator import itemgetter
-from typing import Iterable, Union
+from typing import Union
 
 
 class Side(str, Enum):
@@ -217,7 +218,7 @@ class CorrectTrade:
     timestamp: datetime
 
 
-Command = Union[SubmitOrder, CancelOrder, ReplaceOrder, EndOfDay, BustTrade, CorrectTrade]
+Command = Union[SubmitOrder, CancelOrder, ReplaceOrder, EndOfDay, BustTrade, CorrectTrade]  # noqa: UP007  # a runtime alias: kept a typing.Union
 
 
 # ------------------------------------------------------------------------- snapshots
@@ -275,7 +276,7 @@ class OrderSnapshot(tuple):  # type: ignore[type-arg]
         closed_qty: Decimal,
         expire_date: date | None,
         triggered: bool,
-    ) -> "OrderSnapshot":
+    ) -> OrderSnapshot:
         # "given values" form: lot size None marks it; values are kept as passed
         static = (owner, symbol, side, order_type, tif, expire_date, None, None, None, None)
         terms = (limit_price, stop_price, None, triggered)
@@ -382,9 +383,9 @@ class OrderSnapshot(tuple):  # type: ignore[type-arg]
         return tuple(getattr(self, name) for name in self._fields)
 
     def _asdict(self) -> dict[str, object]:
-        return dict(zip(self._fields, self.as_tuple()))
+        return dict(zip(self._fields, self.as_tuple()))  # noqa: B905  # one value per field; no strict= check added in the engine's types
 
-    def _replace(self, **changes: object) -> "OrderSnapshot":
+    def _replace(self, **changes: object) -> OrderSnapshot:
         fields = self._asdict()
         unknown = set(changes) - set(fields)
         if unknown:
@@ -409,7 +410,7 @@ class OrderSnapshot(tuple):  # type: ignore[type-arg]
         return hash(self.as_tuple())
 
     def __repr__(self) -> str:
-        body = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self.as_tuple()))
+        body = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self.as_tuple()))  # noqa: B905  # one value per field; no strict= check added in the engine's types
         return f"OrderSnapshot({body})"
 
 
@@ -469,7 +470,7 @@ class _Event(tuple):  # type: ignore[type-arg]
     __slots__ = ()
     _fields: tuple[str, ...] = ()
 
-    def __new__(cls, *args: object, **kwargs: object) -> "_Event":
+    def __new__(cls, *args: object, **kwargs: object) -> _Event:
         fields = cls._fields
         if len(args) > len(fields):
             raise TypeError(f"{cls.__name__}() takes {len(fields)} arguments, {len(args)} given")
@@ -487,9 +488,9 @@ class _Event(tuple):  # type: ignore[type-arg]
         return tuple(getattr(self, name) for name in self._fields)
 
     def _asdict(self) -> dict[str, object]:
-        return dict(zip(self._fields, self._values()))
+        return dict(zip(self._fields, self._values()))  # noqa: B905  # one value per field; no strict= check added in the engine's types
 
-    def _replace(self, **changes: object) -> "_Event":
+    def _replace(self, **changes: object) -> _Event:
         """A copy with some fields changed (like ``dataclasses.replace``)."""
         values = self._asdict()
         unknown = set(changes) - set(values)
@@ -512,7 +513,7 @@ class _Event(tuple):  # type: ignore[type-arg]
         return hash((type(self).__name__, self._values()))
 
     def __repr__(self) -> str:
-        body = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self._values()))
+        body = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self._values()))  # noqa: B905  # one value per field; no strict= check added in the engine's types
         return f"{type(self).__name__}({body})"
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -722,7 +723,7 @@ class TradeActionRejected(_Event):
     text: str
 
 
-Event = Union[
+Event = Union[  # noqa: UP007  # a runtime alias: kept a typing.Union
     OrderAccepted,
     OrderRejected,
     OrderFilled,

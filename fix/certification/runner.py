@@ -500,6 +500,6 @@ def summary_table(results: Sequence[ScriptResult]) -> str:
     lines = []
     for row in rows:
         cells = [(cell if len(cell) <= width else cell[:width - 1] + "…").ljust(width)
-                 for cell, width in zip(row, widths)]
+                 for cell, width in zip(row, widths, strict=True)]  # a cell per column
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

@@ -33,9 +33,9 @@ from sqlalchemy import Connection, Select, String, column, func, select, true, u
 from sqlalchemy.exc import DBAPIError
 
 from oms.api.render import timestamp
-from oms.events.codec import event_from_row
 from oms.db.errors import database_unavailable, first_line
 from oms.db.models import OrderEvent
+from oms.events.codec import event_from_row
 from oms.service.uow import Database
 
 log = structlog.get_logger(__name__)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated
 
 import anyio
-import asyncio
-import json
-
 from fastapi import APIRouter, Header, Query, Request, WebSocket
-from starlette.websockets import WebSocketDisconnect
 from starlette.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
 
 from oms.api.deps import ApiState, Reader, State, StreamKeyCheck, get_principal, require_read
 from oms.api.events import HEARTBEAT, event_json, event_stream, iter_events, latest_sequence

@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-
 from oms.api.batcher import Action, WriteBatcher
 from oms.api.idempotency import StoredResponse
 from oms.api.keys import Principal

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 READ_ONLY_OPTION = "oms_read_only"
 # Seconds a PostgreSQL connect may take (libpq ``connect_timeout``) unless the URL sets its own.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
-from typing import Final, Mapping
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from oms.domain.errors import InvalidValue

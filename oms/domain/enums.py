@@ -6,9 +6,10 @@ layer translates through one explicit two-way table instead of scattering litera
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping, TypeVar
+from typing import TypeVar
 
 from oms.domain.errors import InvalidValue
 

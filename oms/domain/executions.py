@@ -7,9 +7,10 @@ directly. Trade corrections and busts change booked fills and are refused here f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Final
+from typing import Final
 
 from oms.domain.commands import ApplyExecution
 from oms.domain.enums import ExecType
@@ -24,8 +25,8 @@ from oms.domain.events import (
     OrderFilled,
     OrderPendingNew,
     OrderRejected,
-    OrderReplacePending,
     OrderReplaced,
+    OrderReplacePending,
     OrderRestated,
 )
 from oms.domain.values import OrderId

@@ -14,10 +14,11 @@ carries cum_qty, notional and fees forward.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Callable, Final
+from typing import Final
 
 from oms.domain.commands import PlaceOrder, require_aware
 from oms.domain.enums import OrderSource, OrderStatus, OrderType, Side, TimeInForce

@@ -15,12 +15,13 @@ always covers the fills. Charge fills with `fee_for_fill` so the fees of all fil
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final, Iterable, Mapping, Protocol
+from typing import Final, Protocol
 
 from oms.domain.calendar import TradingCalendar
 from oms.domain.commands import PlaceOrder

@@ -15,10 +15,11 @@ fill that completes the order is FILLED.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum, StrEnum
 from types import MappingProxyType
-from typing import Final, Mapping
+from typing import Final
 
 from oms.domain.enums import OrderStatus
 from oms.domain.errors import IllegalTransition

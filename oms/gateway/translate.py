@@ -18,15 +18,54 @@ from typing import Any, TypeVar
 from fix import oms_tables as tables
 from fix.tables import TwoWayTable, UnmappedValue
 from fix.wire import (
-    ACCOUNT, AVG_PX, CL_ORD_ID, MSG_SEQ_NUM, CUM_QTY, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, EXEC_ID, EXEC_TRANS_TYPE, EXEC_TYPE,
-    EXPIRE_DATE, HANDL_INST, LAST_PX, LAST_QTY, LEAVES_QTY, MARKET_DEPTH, MD_ENTRY_TYPE, MD_REQ_ID, MD_UPDATE_TYPE,
-    NO_MD_ENTRY_TYPES, NO_RELATED_SYM, ORD_REJ_REASON, ORD_STATUS, ORD_TYPE, ORDER_ID, ORDER_QTY, ORIG_CL_ORD_ID,
-    POSS_RESEND, PRICE, SIDE, STOP_PX, SUBSCRIPTION_REQUEST_TYPE, SYMBOL, TEXT, TIME_IN_FORCE, TRANSACT_TIME,
-    BadTagValue, FieldSource, OutGroup, Outbound, fix_date, fix_decimal, fix_timestamp, parse_date, parse_decimal,
-    parse_timestamp, required,
+    ACCOUNT,
+    AVG_PX,
+    CL_ORD_ID,
+    CUM_QTY,
+    CXL_REJ_REASON,
+    CXL_REJ_RESPONSE_TO,
+    EXEC_ID,
+    EXEC_TRANS_TYPE,
+    EXEC_TYPE,
+    EXPIRE_DATE,
+    HANDL_INST,
+    LAST_PX,
+    LAST_QTY,
+    LEAVES_QTY,
+    MARKET_DEPTH,
+    MD_ENTRY_TYPE,
+    MD_REQ_ID,
+    MD_UPDATE_TYPE,
+    MSG_SEQ_NUM,
+    NO_MD_ENTRY_TYPES,
+    NO_RELATED_SYM,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORD_TYPE,
+    ORDER_ID,
+    ORDER_QTY,
+    ORIG_CL_ORD_ID,
+    POSS_RESEND,
+    PRICE,
+    SIDE,
+    STOP_PX,
+    SUBSCRIPTION_REQUEST_TYPE,
+    SYMBOL,
+    TEXT,
+    TIME_IN_FORCE,
+    TRANSACT_TIME,
+    BadTagValue,
+    FieldSource,
+    Outbound,
+    OutGroup,
+    fix_date,
+    fix_decimal,
+    fix_timestamp,
+    parse_date,
+    parse_decimal,
+    parse_timestamp,
+    required,
 )
-
-REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON = 45, 372, 379, 380
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderSource, OrderStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import DomainError
@@ -36,6 +75,7 @@ from oms.domain.values import AccountId, ClOrdId, ExecId, Symbol, VenueOrderId
 from oms.domain.values import parse_decimal as domain_decimal
 from oms.service.orders import ApplyCancelReject
 
+REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON = 45, 372, 379, 380
 E = TypeVar("E")
 _Id = TypeVar("_Id")
 

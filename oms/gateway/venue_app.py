@@ -14,8 +14,8 @@ import quickfix as fix
 import structlog
 
 from fix.quickfix_io import QUICKFIX_ERRORS, msg_type, session_name
-from fix.wire import CL_ORD_ID, POSS_DUP, SIDE, SYMBOL, BadTagValue, DictFields, MissingTag, parse_pairs
 from fix.tables import UnmappedValue
+from fix.wire import CL_ORD_ID, POSS_DUP, SIDE, SYMBOL, BadTagValue, DictFields, MissingTag, parse_pairs
 from oms.domain.errors import DomainError
 from oms.gateway import translate as tr
 from oms.gateway.metrics import GatewayMetrics

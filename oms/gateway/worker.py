@@ -24,8 +24,18 @@ from typing import Any
 import structlog
 
 from fix import oms_tables as tables
-from fix.wire import (CL_ORD_ID, CXL_REJ_REASON, MSG_SEQ_NUM, ORD_REJ_REASON, ORD_STATUS, ORDER_ID, POSS_DUP,
-                      POSS_RESEND, DictFields, Outbound)
+from fix.wire import (
+    CL_ORD_ID,
+    CXL_REJ_REASON,
+    MSG_SEQ_NUM,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORDER_ID,
+    POSS_DUP,
+    POSS_RESEND,
+    DictFields,
+    Outbound,
+)
 from oms.db.errors import database_unavailable, first_line
 from oms.domain.commands import ApplyExecution, CancelOrder, PlaceOrder, ReplaceOrder
 from oms.domain.enums import ExecType, OrderSource, OrderStatus

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from oms.api.batcher import WriteBatcher
 from oms.api.idempotency import StoredResponse
@@ -15,8 +16,6 @@ from oms.api.schemas import MoneyRequest
 from oms.api.writes import move_money
 from oms.service.accounts import balances
 from oms.service.uow import UnitOfWork
-from sqlalchemy import text
-
 from tests.api.conftest import Api, seeded_database
 
 

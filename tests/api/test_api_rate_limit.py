@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from oms.api.app import create_app
-from oms.api.ratelimit import RateLimit, RateLimiter
 from oms.api.problems import Problem
+from oms.api.ratelimit import RateLimit, RateLimiter
 from tests.api.conftest import Api, seeded_database
 from tests.service.factories import NO_FEES
 

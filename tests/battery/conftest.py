@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from battery_support import load_exchange_test_module  # noqa: E402
 
+
 @dataclass(frozen=True)
 class BatteryRow:
     scenario: str
@@ -115,9 +116,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     widths = (44, 40, 36, 44, 6)
     terminalreporter.section("battery summary")
     header = ("scenario", "fault or input", "expected", "seen", "result")
-    terminalreporter.write_line("  ".join(_cell(h, w) for h, w in zip(header, widths)).rstrip())
+    terminalreporter.write_line("  ".join(_cell(h, w) for h, w in zip(header, widths, strict=True)).rstrip())
     for nodeid, rows in _ROWS.items():
         verdict = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(_OUTCOMES.get(nodeid, ""), "?")
         for row in rows:
             cells = (row.scenario, row.fault, row.expected, row.seen, verdict)
-            terminalreporter.write_line("  ".join(_cell(c, w) for c, w in zip(cells, widths)).rstrip())
+            terminalreporter.write_line("  ".join(_cell(c, w) for c, w in zip(cells, widths, strict=True)).rstrip())

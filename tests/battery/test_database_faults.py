@@ -133,13 +133,14 @@ def test_gateway_rejects_clearly_while_the_database_is_away_and_resumes_by_itsel
     """Through the whole FIX path: while PostgreSQL refuses connections a client's order is refused at once
     with INTERNAL_ERROR (nothing half-booked); once it is back the gateway trades again without a restart."""
     from battery_support import load_exchange_test_module
+    from test_network_faults_gateway import _config
+
     from cli.demo_client import DemoFixClient, fix_time
     from exchange.instruments import load_instruments
     from oms.db.migrate import upgrade
     from oms.domain.instruments import Instrument
     from oms.gateway.config import load_gateway_settings
     from oms.gateway.gateway import Gateway
-    from test_network_faults_gateway import _config
 
     url = make_url(postgres_url)
     venue = load_exchange_test_module("conftest.py").VenueHarness(tmp_path / "venue")

@@ -144,6 +144,8 @@ def test_gateway_holds_a_fill_that_arrives_while_the_server_is_down_and_books_it
     ExecutionReport, refuses new orders with INTERNAL_ERROR meanwhile, and once the server is back it books
     the fill once and relays it to the client, with no restart of the gateway."""
     from battery_support import load_exchange_test_module
+    from test_network_faults_gateway import _config
+
     from cli.demo_client import DemoFixClient, fix_time
     from exchange.engine import OrderType as VenueOrderType
     from exchange.engine import Side as VenueSide
@@ -152,7 +154,6 @@ def test_gateway_holds_a_fill_that_arrives_while_the_server_is_down_and_books_it
     from exchange.instruments import load_instruments
     from oms.gateway.config import load_gateway_settings
     from oms.gateway.gateway import Gateway
-    from test_network_faults_gateway import _config
 
     cluster = throwaway_postgres
     venue = load_exchange_test_module("conftest.py").VenueHarness(tmp_path / "venue")

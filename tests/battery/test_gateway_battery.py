@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from battery_support import load_exchange_test_module
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy import func, select
 
-from battery_support import load_exchange_test_module
 from fix.certification.fuzz import Mutation, Outcome, mutations, order_fields, probe
 from fix.certification.runner import Target, run_script, summary_table
 from fix.certification.script import Script, load_scripts

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from battery_support import load_exchange_test_module
 from sqlalchemy import select
 
-from battery_support import load_exchange_test_module
 from cli.demo_client import DemoFixClient, fix_time
 from fix.certification.tcp_proxy import FaultProxy
 from oms.db.migrate import upgrade

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import quickfix as fix
-
 from battery_support import load_exchange_test_module
+
 from fix.certification.tcp_proxy import FaultProxy
 
 pytestmark = pytest.mark.fix

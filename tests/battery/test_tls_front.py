@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from battery_support import load_exchange_test_module
+
 from fix.certification.runner import Target, run_script
 from fix.certification.script import load_scripts
 from fix.certification.wire import encode, utc_timestamp

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from oms.domain.commands import PlaceOrder
@@ -21,7 +21,7 @@ from oms.domain.events import (
 from oms.domain.instruments import Instrument
 from oms.domain.order import Order
 
-T0 = datetime(2024, 3, 4, 15, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 ORDER_ID = "O-1"
 _ids = itertools.count(1)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from domain_stubs import T0, new_order
+
 from oms.domain.commands import ApplyExecution, PlaceOrder
 from oms.domain.enums import ExecType, OrderStatus
 from oms.domain.errors import InvalidValue
@@ -19,8 +19,8 @@ from oms.domain.events import (
     OrderFilled,
     OrderPendingNew,
     OrderRejected,
-    OrderReplacePending,
     OrderReplaced,
+    OrderReplacePending,
     OrderRestated,
 )
 from oms.domain.executions import UnsupportedExecution, event_for_execution

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from domain_stubs import instrument
+
 from oms.domain.errors import InvalidValue
 
 D = Decimal

@@ -6,7 +6,6 @@ import dataclasses
 from decimal import Decimal
 
 import pytest
-
 from domain_stubs import (
     accepted,
     cancel_rejected,
@@ -19,6 +18,7 @@ from domain_stubs import (
     replace_requested,
     replaced,
 )
+
 from oms.domain.enums import OrderStatus
 from oms.domain.errors import IllegalTransition, InvalidValue, OrderMismatch, Overfill
 from oms.domain.events import OrderRejected, OrderSubmitted

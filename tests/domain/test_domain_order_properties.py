@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from domain_stubs import (
     accepted,
     cancel_rejected,
@@ -17,6 +14,9 @@ from domain_stubs import (
     replace_rejected,
     replace_requested,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from oms.domain.errors import DomainError
 from oms.domain.order import Order
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-
 from domain_stubs import instrument, place
+
 from oms.domain.calendar import TradingCalendar
 from oms.domain.enums import AccountStatus, OrderType, Side, TimeInForce
 from oms.domain.errors import InvalidValue
@@ -307,7 +307,6 @@ def test_check_instrument(known: object, expected: str | None) -> None:
 
 NYSE = TradingCalendar.weekdays("America/New_York", time(9, 30), time(16, 0),
                                 holidays=frozenset({date(2024, 7, 4)}), early_closes={date(2024, 7, 3): time(13, 0)})
-UTC = timezone.utc
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,15 @@ runs the end of day it missed when it starts."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from fixclient import FixClient, is_er, new_order
 
 from exchange.config import ConfigError, load_venue_config
 from exchange.end_of_day import EndOfDaySchedule, parse_end_of_day_time
-from fixclient import FixClient, is_er, new_order
 
-UTC = timezone.utc
 MIDNIGHT = EndOfDaySchedule(time(0, 0, 0))
 REPO = Path(__file__).resolve().parents[2]
 

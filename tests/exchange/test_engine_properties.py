@@ -161,7 +161,7 @@ def test_price_time_priority(ops_list: list[tuple]) -> None:
         # passive fills must consume the queue strictly from its head
         expected_ids = [o.order_id for o in before[: len(passive)]]
         assert [e.order.order_id for e in passive] == expected_ids
-        for e, o in zip(passive, before):
+        for e, o in zip(passive, before, strict=False):  # the fills took the head of the queue only
             assert e.last_px == o.limit_price
 
 

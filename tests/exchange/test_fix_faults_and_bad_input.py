@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fixclient import FixClient, is_er, new_order, transact_time
@@ -81,7 +81,7 @@ def test_omit_trade_bust_and_correct(venue, client: FixClient) -> None:
     assert venue.control(command="correct", exec_id=exec_ids[2], qty="5", price="189.00")["ok"]
     corrected = client.wait_for(is_er("OM3", "G"))
     assert (corrected[19], corrected[32], corrected[31], corrected[14]) == (exec_ids[2], "5", "189.00", "5")
-    rows = offline_rows(venue.config, datetime.now(timezone.utc).date())
+    rows = offline_rows(venue.config, datetime.now(UTC).date())
     assert [(r.exec_id, str(r.quantity), str(r.price)) for r in rows] == [(exec_ids[2], "5", "189.00")]
     assert venue.control(command="bust", trade_id="T999")["ok"] is False
 
@@ -130,7 +130,7 @@ def test_garbage_bytes_do_not_kill_the_venue(venue, client_factory) -> None:
             raw.settimeout(1)
             try:
                 raw.recv(1024)
-            except (socket.timeout, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
     client = client_factory(venue)
     client.send("D", new_order("ALIVE", symbol="GOOG", side="2", price="141.80"))
@@ -140,9 +140,9 @@ def test_garbage_bytes_do_not_kill_the_venue(venue, client_factory) -> None:
 
 def test_fault_commands_refuse_unknown_ids_with_one_line_on_stderr(venue_factory, client_factory) -> None:
     from click.testing import CliRunner
+    from fixclient import free_port
 
     from cli.exchange_cmd import exchange as exchange_cli
-    from fixclient import free_port
 
     venue = venue_factory(ControlPort=free_port())
     client = client_factory(venue)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -60,7 +60,7 @@ def _fill(venue, client: FixClient, cl_ord_id: str, qty: str = "10") -> str:
 def test_trade_capture_report_request(venue, client: FixClient) -> None:
     venue.service.step_market_maker()
     exec_ids = [_fill(venue, client, "T1"), _fill(venue, client, "T2", qty="20")]
-    today = datetime.now(timezone.utc).strftime("%Y%m%d")
+    today = datetime.now(UTC).strftime("%Y%m%d")
     client.send("AD", [(568, "TR1"), (569, "1")], groups=[(580, [[(75, today)]])])
     ack = client.wait_for(lambda m: m.msg_type == "AQ")
     assert (ack[568], ack[749], ack[750], ack[748]) == ("TR1", "0", "0", "2")
@@ -74,7 +74,7 @@ def test_trade_capture_report_request(venue, client: FixClient) -> None:
 def test_trade_report_csv_offline_and_cli(venue, client: FixClient, tmp_path) -> None:
     venue.service.step_market_maker()
     exec_id = _fill(venue, client, "CSV1", qty="15")
-    trade_date = datetime.now(timezone.utc).date()
+    trade_date = datetime.now(UTC).date()
     rows = offline_rows(venue.config, trade_date)
     assert [r.exec_id for r in rows] == [exec_id]
     output = tmp_path / "trades.csv"
@@ -83,7 +83,7 @@ def test_trade_report_csv_offline_and_cli(venue, client: FixClient, tmp_path) ->
     assert result.exit_code == 0, result.output
     parsed = list(csv.reader(io.StringIO(output.read_text())))
     assert tuple(parsed[0]) == COLUMNS
-    row = dict(zip(parsed[0], parsed[1]))
+    row = dict(zip(parsed[0], parsed[1], strict=True))  # the row has every column
     assert (row["exec_id"], row["cl_ord_id"], row["broker_comp_id"], row["side"], row["quantity"]) == \
         (exec_id, "CSV1", "OMS", "BUY", "15")
     assert row["transact_time"].endswith("Z") and "E" not in row["price"] and row["fee"]
@@ -107,7 +107,7 @@ def test_restart_keeps_book_orders_and_exec_ids(venue, client: FixClient) -> Non
     assert int(fill[17]) > max(fill_exec, int(accepted[17]))
     resting_fill = client.wait_for(is_er("RS1", "F"))
     assert resting_fill[37] == accepted[37] and resting_fill[14] == "40"
-    rows = offline_rows(venue.config, datetime.now(timezone.utc).date())
+    rows = offline_rows(venue.config, datetime.now(UTC).date())
     assert {r.cl_ord_id for r in rows} == {"RS0", "RS1", "RS2"}
 
 

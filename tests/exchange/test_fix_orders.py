@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,7 +25,7 @@ def status(client: FixClient, cl_ord_id: str, symbol: str = "AAPL", side: str = 
     client.send("H", [(11, cl_ord_id), (55, symbol), (54, side)])
 
 
-TOMORROW = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y%m%d")
+TOMORROW = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y%m%d")
 ORDER_CASES = [
     # (ord_type, tif, price, stop_px, extra)
     ("2", "0", "200.00", None, ()),           # limit DAY

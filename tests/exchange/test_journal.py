@@ -23,8 +23,8 @@ from exchange.engine import (
     TimeInForce,
     typed_events,
 )
-from exchange.journal import Journal, JournalCorruptError, JournaledEngine, decode_command, encode_command
 from exchange.instruments import load_instruments
+from exchange.journal import Journal, JournalCorruptError, JournaledEngine, decode_command, encode_command
 from exchange.market_maker import MarketMaker
 
 T0 = datetime(2024, 1, 2, 14, 30)

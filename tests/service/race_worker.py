@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from oms.service.orders import ServiceConfig
-from tests.service.factories import WITH_FEES, buy, executor, sell
 from oms.service.uow import Database
-
+from tests.service.factories import WITH_FEES, buy, executor, sell
 
 _start_line: Any = None
 

@@ -14,7 +14,15 @@ import pytest
 from oms.service.executor import CommandExecutor, GroupCommitter
 from oms.service.orders import Outcome
 from oms.service.uow import Database
-from tests.service.factories import NO_FEES, buy, count_rows, execute_sql, funded_account, ledger_violations, setup_database
+from tests.service.factories import (
+    NO_FEES,
+    buy,
+    count_rows,
+    execute_sql,
+    funded_account,
+    ledger_violations,
+    setup_database,
+)
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ from decimal import Decimal
 import pytest
 
 from oms.service.orders import Outcome
-from tests.service.factories import cash, count_rows, funded_account, ledger_violations, position_of, setup_database, shares
+from tests.service.factories import (
+    cash,
+    count_rows,
+    funded_account,
+    ledger_violations,
+    position_of,
+    setup_database,
+    shares,
+)
 from tests.service.race_worker import init_worker, place_orders
 
 N = 5

@@ -21,7 +21,17 @@ from oms.domain.enums import ExecType, OrderStatus
 from oms.domain.risk import ReasonCode
 from oms.service.accounts import AccountError, create_account, deposit, settle, withdraw
 from oms.service.orders import Outcome
-from tests.service.factories import WITH_FEES, buy, cash, executor, ledger_violations, report, sell, setup_database, shares
+from tests.service.factories import (
+    WITH_FEES,
+    buy,
+    cash,
+    executor,
+    ledger_violations,
+    report,
+    sell,
+    setup_database,
+    shares,
+)
 
 D = Decimal
 CENT = D("0.01")

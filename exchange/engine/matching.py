@@ -381,9 +381,21 @@ class MatchingEngine:
         by_owner = self._by_cl.get(c.owner)
         if by_owner is not None and by_owner.get(c.cl_ord_id) == len(self._snaps):
             del by_owner[c.cl_ord_id]
+        limit_price = c.limit_price
+        stop_price = c.stop_price
+        if type(limit_price) is int or type(stop_price) is int:  # given in ticks: reported as Decimals
+            try:
+                book = self._books[c.symbol]
+            except (KeyError, TypeError):  # an unknown symbol has no tick size: as given
+                pass
+            else:
+                if type(limit_price) is int:
+                    limit_price = book.price(limit_price)
+                if type(stop_price) is int:
+                    stop_price = book.price(stop_price)
         snap = OrderSnapshot(
             "NONE", c.owner, c.cl_ord_id, None, c.symbol, c.side, c.order_type, c.tif,
-            c.qty, c.limit_price, c.stop_price, ZERO, ZERO, ZERO, _REJECTED, ZERO,
+            c.qty, limit_price, stop_price, ZERO, ZERO, ZERO, _REJECTED, ZERO,
             c.expire_date, False,
         )
         self._seq += 1

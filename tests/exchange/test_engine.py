@@ -204,6 +204,22 @@ def test_duplicate_cl_ord_id_rejected_per_owner(v: Venue) -> None:
     assert kinds(v.sub("a", BUY, 10, "100.00", owner="OTHER")) == ["OrderAccepted"]
 
 
+def test_rejected_order_given_in_ticks_reports_decimal_prices(v: Venue) -> None:
+    """Prices may be int ticks (SubmitOrder); every snapshot reports them as Decimals, a reject's too."""
+    v.run(SubmitOrder("B", "t1", "AAPL", BUY, LIMIT, D(5), 18950, None, DAY, None, TS))
+    (duplicate,) = v.run(SubmitOrder("B", "t1", "AAPL", BUY, LIMIT, D(5), 18950, None, DAY, None, TS))
+    (bad_qty,) = v.run(SubmitOrder("B", "t2", "AAPL", BUY, STOP_LIMIT, D("0.5"), 18950, 18940, GTC, None, TS))
+    assert isinstance(duplicate, OrderRejected) and duplicate.reason is RejectReason.DUPLICATE_ORDER
+    assert isinstance(bad_qty, OrderRejected) and bad_qty.reason is RejectReason.INVALID_QTY
+    for event in (duplicate, bad_qty):
+        assert type(event.order.limit_price) is D and event.order.limit_price == D("189.50")
+    assert type(bad_qty.order.stop_price) is D and bad_qty.order.stop_price == D("189.40")
+    assert v.snap("t1").limit_price == D("189.50")  # as the accepted order reports it
+    # an unknown symbol has no tick size: its prices are reported as given
+    (unknown,) = v.run(SubmitOrder("B", "t3", "ZZZZ", BUY, LIMIT, D(5), 18950, None, DAY, None, TS))
+    assert unknown.reason is RejectReason.UNKNOWN_SYMBOL and unknown.order.limit_price == 18950
+
+
 def test_cancel_and_cancel_rejects(v: Venue) -> None:
     v.sub("a", BUY, 10, "100.00")
     evs = v.cancel("c1", "a")

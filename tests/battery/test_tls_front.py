@@ -25,6 +25,11 @@ free_port = load_exchange_test_module("fixclient.py").free_port
 SCRIPTS = {s.case: s for s in load_scripts(Path(__file__).resolve().parents[2] / "fix" / "certification" / "scripts")}
 
 
+# How long a client waits for stunnel to answer or drop it. Stunnel answers in milliseconds; the bound only stops a hang,
+# and 5 s was once too short for the handshake under a loaded CI machine (a timeout instead of the expected refusal).
+HANDSHAKE_TIMEOUT_S = 30
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return self_signed_certificate(tmp_path_factory.mktemp("tls"))
@@ -89,7 +94,7 @@ def test_plaintext_logon_on_the_tls_port_is_refused(tls_front: StunnelFront,
                                                     battery_row: Callable[..., None]) -> None:
     logon = encode([(8, "FIX.4.4"), (35, "A"), (49, "OMS"), (56, "EXCH"), (34, "1"), (52, utc_timestamp()),
                     (98, "0"), (108, "30"), (141, "Y")])
-    with socket.create_connection(("127.0.0.1", tls_front.config.accept_port), timeout=5) as plain:
+    with socket.create_connection(("127.0.0.1", tls_front.config.accept_port), timeout=HANDSHAKE_TIMEOUT_S) as plain:
         plain.sendall(logon)
         received = b""
         try:
@@ -106,7 +111,7 @@ def test_untrusted_client_handshake_fails(tls_front: StunnelFront, tmp_path: Pat
                                           battery_row: Callable[..., None]) -> None:
     other_ca, _ = self_signed_certificate(tmp_path / "other", common_name="localhost")
     context = ssl.create_default_context(cafile=str(other_ca))
-    with socket.create_connection(("127.0.0.1", tls_front.config.accept_port), timeout=5) as plain:
+    with socket.create_connection(("127.0.0.1", tls_front.config.accept_port), timeout=HANDSHAKE_TIMEOUT_S) as plain:
         with pytest.raises(ssl.SSLCertVerificationError):
             context.wrap_socket(plain, server_hostname="127.0.0.1")
     battery_row("TLS with a wrong CA", "server cert not trusted", "handshake fails", "SSLCertVerificationError")

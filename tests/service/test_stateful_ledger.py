@@ -1,26 +1,34 @@
 """A Hypothesis state machine drives money and orders through the service and checks the books after every step.
 
-Each example opens a fresh account in a database created once per backend; a plain model keeps what the account
-should hold. After every step ``verify_ledger`` must be clean and the stored balances must equal the model.
+Each example runs in a database of its own, cloned from the test's freshly migrated one, so the whole-ledger check
+after every step reads only that example's books (with one database shared by all examples, the long profile's
+2,000 examples made every check slower than the last). A plain model keeps what the account should hold. After
+every step ``verify_ledger`` must be clean and the stored balances must equal the model.
 """
 
 from __future__ import annotations
 
 import itertools
+import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from oms.domain.commands import CancelOrder
 from oms.domain.enums import ExecType, OrderStatus
 from oms.domain.risk import ReasonCode
 from oms.service.accounts import AccountError, create_account, deposit, settle, withdraw
 from oms.service.orders import Outcome
+from oms.service.uow import Database
 from tests.service.factories import (
     WITH_FEES,
     buy,
@@ -73,15 +81,44 @@ def money_amounts() -> st.SearchStrategy[Decimal]:
     return st.decimals(min_value=D("0.01"), max_value=D("20000"), places=2)
 
 
-def make_machine(database_url: str) -> type[RuleBasedStateMachine]:
-    database = setup_database(database_url)
+class ExampleDatabases:
+    """A new migrated database per example: a copy of an untouched migrated one (file copy, or PostgreSQL TEMPLATE)."""
+
+    def __init__(self, template_url: str, pg_admin: Engine | None, directory: Path) -> None:
+        self.template_url = template_url
+        self.pg_admin = pg_admin
+        self.directory = directory
+
+    def new(self) -> tuple[Database, str]:
+        name = f"example_{uuid.uuid4().hex[:12]}"
+        if self.pg_admin is None:
+            path = self.directory / f"{name}.sqlite3"
+            shutil.copyfile(make_url(self.template_url).database or "", path)
+            return setup_database(f"sqlite:///{path}"), name
+        template = make_url(self.template_url).database
+        with self.pg_admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        return setup_database(self.template_url.rsplit("/", 1)[0] + "/" + name), name
+
+    def drop(self, database: Database, name: str) -> None:
+        database.dispose()
+        if self.pg_admin is None:
+            for suffix in ("", "-wal", "-shm"):
+                (self.directory / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
+            return
+        with self.pg_admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_machine(databases: ExampleDatabases) -> type[RuleBasedStateMachine]:
 
     class LedgerMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
+            self.database, self.database_name = databases.new()
             self.account = f"SM{next(_accounts)}"
-            create_account(database, self.account)
-            self.runner = executor(database, WITH_FEES)
+            create_account(self.database, self.account)
+            self.runner = executor(self.database, WITH_FEES)
             self.available = ZERO
             self.reserved = ZERO
             self.unsettled = ZERO
@@ -93,21 +130,21 @@ def make_machine(database_url: str) -> type[RuleBasedStateMachine]:
         # -- money -------------------------------------------------------------------------------------
         @rule(amount=money_amounts())
         def deposit(self, amount: Decimal) -> None:
-            deposit(database, self.account, amount)
+            deposit(self.database, self.account, amount)
             self.available += amount
 
         @rule(amount=money_amounts())
         def withdraw(self, amount: Decimal) -> None:
             if amount > self.available:
                 with pytest.raises(AccountError, match="INSUFFICIENT_FUNDS"):
-                    withdraw(database, self.account, amount)
+                    withdraw(self.database, self.account, amount)
             else:
-                withdraw(database, self.account, amount)
+                withdraw(self.database, self.account, amount)
                 self.available -= amount
 
         @rule()
         def settle(self) -> None:
-            settle(database, FAR_FUTURE)
+            settle(self.database, FAR_FUTURE)
             self.available += self.unsettled
             self.unsettled = ZERO
 
@@ -224,21 +261,26 @@ def make_machine(database_url: str) -> type[RuleBasedStateMachine]:
         # -- the books ---------------------------------------------------------------------------------
         @invariant()
         def books_are_sound_and_match_the_model(self) -> None:
-            assert ledger_violations(database) == []
-            available, reserved, unsettled = cash(database, self.account)
+            assert ledger_violations(self.database) == []
+            available, reserved, unsettled = cash(self.database, self.account)
             assert (available, reserved, unsettled) == (self.available, self.reserved, self.unsettled)
             assert available + reserved + unsettled == self.available + self.reserved + self.unsettled
-            shares_available, shares_reserved = shares(database, self.account)
+            shares_available, shares_reserved = shares(self.database, self.account)
             assert shares_available >= 0 and shares_reserved >= 0
             assert (shares_available, shares_reserved) == (self.shares_available, self.shares_reserved)
             assert sum(o.held for o in self.orders if o.side == "buy") == self.reserved
 
-    LedgerMachine.database = database  # type: ignore[attr-defined]
+        def teardown(self) -> None:
+            databases.drop(self.database, self.database_name)
+
     return LedgerMachine
 
 
-def test_random_deposits_withdrawals_orders_and_reports_keep_the_books_sound(database_url: str) -> None:
-    machine = make_machine(database_url)
+def test_random_deposits_withdrawals_orders_and_reports_keep_the_books_sound(
+    database_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    pg_admin = request.getfixturevalue("pg_admin") if database_url.startswith("postgresql") else None
+    machine = make_machine(ExampleDatabases(database_url, pg_admin, tmp_path))
     profile_examples = settings().max_examples
     run_state_machine_as_test(
         machine,
@@ -249,4 +291,3 @@ def test_random_deposits_withdrawals_orders_and_reports_keep_the_books_sound(dat
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
-    machine.database.dispose()  # type: ignore[attr-defined]

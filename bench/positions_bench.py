@@ -37,8 +37,8 @@ from oms.api import positions as positions_module  # noqa: E402
 from oms.db.migrate import upgrade  # noqa: E402
 from oms.db.models import Execution, PositionCheckpoint  # noqa: E402
 from oms.domain.commands import PlaceOrder  # noqa: E402
-from oms.domain.values import AccountId, ClOrdId, Symbol  # noqa: E402
 from oms.domain.enums import OrderSource, OrderType, Side, TimeInForce  # noqa: E402
+from oms.domain.values import AccountId, ClOrdId, Symbol  # noqa: E402
 from oms.ledger.balances import account_balances  # noqa: E402
 from oms.service.accounts import AccountLimitsConfig, create_account, deposit, upsert_instruments  # noqa: E402
 from oms.service.executor import CommandExecutor  # noqa: E402

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import secrets
 import statistics
@@ -34,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import multiprocessing
 import time
 from collections import Counter
 from decimal import Decimal
@@ -372,7 +372,7 @@ class DiskProbe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="disk-probe", daemon=True)
 
-    def __enter__(self) -> "DiskProbe":
+    def __enter__(self) -> DiskProbe:
         self._thread.start()
         return self
 

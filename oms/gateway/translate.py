@@ -399,7 +399,8 @@ def _venue_id(raw: str | None) -> str | None:
 
 def _typed_venue_id(raw: str | None, kind: Callable[[str], _Id]) -> _Id | None:
     """``_venue_id`` as the identifier type ``kind`` (validated here: the command would validate it anyway)."""
-    return None if raw is None or raw in ("", "NONE") else kind(raw)
+    venue_id = _venue_id(raw)
+    return None if venue_id is None else kind(venue_id)
 
 
 def venue_execution(body: FieldSource, begin_string: str) -> ApplyExecution:

@@ -29,6 +29,7 @@ from oms.domain.risk import ReasonCode
 from oms.service.accounts import AccountError, create_account, deposit, settle, withdraw
 from oms.service.orders import Outcome
 from oms.service.uow import Database
+from tests.conftest import pg_url
 from tests.service.factories import (
     WITH_FEES,
     buy,
@@ -98,7 +99,7 @@ class ExampleDatabases:
         template = make_url(self.template_url).database
         with self.pg_admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        return setup_database(self.template_url.rsplit("/", 1)[0] + "/" + name), name
+        return setup_database(pg_url(name)), name
 
     def drop(self, database: Database, name: str) -> None:
         database.dispose()

@@ -11,7 +11,8 @@ Behaviour choices (FIX-flavoured), documented once here:
   a FOK that cannot fill completely is canceled without trading.
 * Rejected new orders get ``order_id == "NONE"`` and do not reserve their ClOrdID.
 * A cancel's or replace's ClOrdID becomes the order's current ``cl_ord_id`` (the old
-  one moves to ``orig_cl_ord_id``); every ClOrdID of the chain finds the order.
+  one moves to ``orig_cl_ord_id``); every ClOrdID of the chain finds the order
+  (until the end of day: see ``EndOfDay`` below).
 * Replace: a price change or a leaves-quantity increase loses time priority; a pure
   decrease keeps it.  Replacing to ``qty <= cum_qty`` is accepted and makes the order
   done (FIX: "order is filled"): state FILLED, leaves 0, and ``qty`` is reported as
@@ -33,7 +34,9 @@ Behaviour choices (FIX-flavoured), documented once here:
   changed by busts/corrections.
 * ``EndOfDay`` expires DAY orders and GTD orders with ``expire_date <= trade_date``
   (untriggered stops included), then forgets orders that are done so memory stays
-  bounded; their ClOrdIDs may be reused afterwards.  Trades are kept.
+  bounded; their ClOrdIDs may be reused afterwards.  An order that carries over keeps
+  only its current ClOrdID (the older links of its chain may be reused too).  Trades
+  are kept.
 * Trade date is the calendar date of the command timestamp (pass UTC).
 
 Representation (for speed, see ``order.py``): orders are integer handles, quantities
@@ -1082,9 +1085,11 @@ class MatchingEngine:
         self._carried = carried
         self._carried_set = keep
         self._day_first = len(snaps)
+        # A carried order keeps only its current ClOrdID: the day's older links of its cancel/replace chain
+        # go, or a quote replaced every second (the market maker's) would keep a day's worth of them forever.
         by_cl: dict[str, dict[str, int]] = {}
         for owner, m in self._by_cl.items():
-            live = {cl: h for cl, h in m.items() if h in keep}
+            live = {cl: h for cl, h in m.items() if h in keep and snaps[h][2] == cl}  # type: ignore[index]
             if live:
                 by_cl[owner] = live
         self._by_cl = by_cl

@@ -318,6 +318,21 @@ def test_day_and_gtd_expire_gtc_stays(v: Venue) -> None:
     assert [e.order.cl_ord_id for e in evs] == ["gtd2"]
 
 
+def test_a_carried_order_keeps_only_its_current_cl_ord_id_after_end_of_day(v: Venue) -> None:
+    """A GTC quote replaced all day (the market maker's, once a second) must not keep every ClOrdID of
+    its chain into the next day: within the day each one finds the order, afterwards only the current one."""
+    v.sub("q0", BUY, 10, "100.00", tif=GTC)
+    for n in range(1, 50):
+        v.replace(f"q{n}", f"q{n - 1}", 10, "100.00")
+    assert v.snap("q0").cl_ord_id == "q49"  # the whole chain finds the order during the day
+    v.run(EndOfDay(date(2024, 1, 2), TS))
+
+    assert v.snap("q49").state is OrderState.NEW
+    assert [v.engine.order_by_cl_ord_id("B", f"q{n}") for n in range(49)] == [None] * 49
+    assert kinds(v.cancel("c", "q48")) == ["CancelRejected"]  # an old link no longer names it
+    assert kinds(v.sub("q48", SELL, 1, "101.00")) == ["OrderAccepted"]  # and may be used again
+    assert kinds(v.cancel("c2", "q49")) == ["OrderCanceled"]
+
 def test_stop_triggers_on_last_trade(v: Venue) -> None:
     evs = v.sub("st", BUY, 5, otype=STOP, stop="100.05")
     assert evs[0].order.state is OrderState.PENDING_TRIGGER

@@ -162,6 +162,15 @@ class Journal:
             self._fh.flush()
             return self._fh.fileno()
 
+    def durable_size(self) -> int:
+        """Make everything appended so far durable; return the journal's length in bytes (what a snapshot
+        taken now covers)."""
+        with self._file_lock:
+            self._flush_locked()
+            if self._fh is not None:
+                return os.fstat(self._fh.fileno()).st_size
+        return self.path.stat().st_size if self.path.exists() else 0
+
     def close(self) -> None:
         """Flush and close; the journal can be appended to again afterwards."""
         with self._file_lock:
@@ -170,14 +179,16 @@ class Journal:
                 self._fh.close()
                 self._fh = None
 
-    def commands(self) -> Iterator[Command]:
-        """Decode every complete command; cut off a torn last line (with a warning)."""
+    def commands(self, start: int = 0) -> Iterator[Command]:
+        """Decode every complete command from byte ``start`` on (the start of a line: the end of what a
+        snapshot covers, see ``exchange.snapshot``); cut off a torn last line (with a warning)."""
         if not self.path.exists():
             return
         with open(self.path, "rb") as fh:
+            fh.seek(start)
             data = fh.read()
-        good_end = 0
-        pos = 0
+        good_end = start
+        pos = start
         lines = data.split(b"\n")
         for i, raw in enumerate(lines):
             is_last = i == len(lines) - 1

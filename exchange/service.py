@@ -134,8 +134,10 @@ class VenueService:
 
     def __init__(self, engine: JournaledEngine, index: ExecIdIndex, faults: FaultInjector, sender: Sender,
                  disconnect: Disconnector, sessions: Iterable[SessionKey], market_maker: MarketMakerFeed | None,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now,
+                 on_day_closed: Callable[[EndOfDay, ExecIdIndex], None] | None = None) -> None:
         self._engine = engine
+        self._on_day_closed = on_day_closed  # called under the engine lock after each end of day (snapshots)
         self._lock = engine.lock
         self._index = index
         self.faults = faults
@@ -286,7 +288,12 @@ class VenueService:
 
     def end_of_day(self, trade_date: date | None = None) -> list[Event]:
         now = self._clock()
-        return self.submit(EndOfDay(trade_date=trade_date or now.date(), timestamp=now))
+        command = EndOfDay(trade_date=trade_date or now.date(), timestamp=now)
+        with self._lock:
+            events = self.submit(command)
+            if self._on_day_closed is not None:
+                self._on_day_closed(command, self._index)
+        return events
 
     def submit(self, command: Command) -> list[Event]:
         """Process a venue-side command (operator action) and report its events to their owners."""

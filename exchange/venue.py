@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import quickfix as fix
 
+from exchange import snapshot
 from exchange.config import VenueConfig
 from exchange.control import ControlServer
 from exchange.end_of_day import EndOfDaySchedule
@@ -26,6 +27,7 @@ from exchange.instruments import DEFAULT_INSTRUMENTS_CSV, Instrument, load_instr
 from exchange.journal import Journal, JournaledEngine, decode_command
 from exchange.market_maker import MarketMaker
 from exchange.service import Clock, MarketMakerFeed, SessionKey, VenueService, utc_now
+from exchange.snapshot import Snapshot
 from exchange.trade_report import ExecIdIndex
 
 log = logging.getLogger(__name__)
@@ -63,12 +65,17 @@ class Replayed(NamedTuple):
     last_closed: date | None  # trade date of the last end of day
 
 
-def replay(config: VenueConfig, engine: MatchingEngine, index: ExecIdIndex, journal: Journal | None) -> Replayed:
-    """Rebuild engine state and the ExecID index from the journal (the engine is deterministic)."""
-    commands = journal.commands() if journal is not None else read_journal(config.journal_path)
+def replay(config: VenueConfig, engine: MatchingEngine, index: ExecIdIndex, journal: Journal | None,
+           after: Snapshot | None = None) -> Replayed:
+    """Rebuild engine state and the ExecID index from the journal (the engine is deterministic); with
+    ``after``, ``engine`` and ``index`` are that snapshot's and only the journal after it is replayed."""
+    if journal is None:
+        commands = read_journal(config.journal_path)
+    else:
+        commands = journal.commands(after.journal_bytes if after is not None else 0)
     count = 0
-    last_at: datetime | None = None
-    last_closed: date | None = None
+    last_at: datetime | None = after.last_command_at if after is not None else None
+    last_closed: date | None = after.last_closed if after is not None else None
     for command in commands:
         index.observe(engine.process(command))
         count += 1
@@ -104,8 +111,12 @@ class Venue:
         index = ExecIdIndex()
         # Group commit: the journal is fsynced once per group of commands, before any of their reports leave.
         journal = Journal(config.journal_path, sync="batch")
-        replayed = replay(config, engine, index, journal)
-        log.info("journal %s: replayed %d commands, last seq %d", config.journal_path, replayed.commands,
+        last_snapshot = snapshot.load(snapshot.snapshot_path(config.journal_path), config.journal_path, engine)
+        if last_snapshot is not None:  # the state at the last end of day: replay only the journal after it
+            engine, index = last_snapshot.engine, last_snapshot.index
+        replayed = replay(config, engine, index, journal, after=last_snapshot)
+        log.info("journal %s: replayed %d commands%s, last seq %d", config.journal_path, replayed.commands,
+                 "" if last_snapshot is None else f" after the snapshot of byte {last_snapshot.journal_bytes}",
                  engine.last_seq)
         self.engine = JournaledEngine(engine, journal)
         maker = MarketMakerFeed(MarketMaker(engine.instruments, config.market_maker_seed), f"R{engine.last_seq}")
@@ -115,7 +126,7 @@ class Venue:
         sessions = [SessionKey(s.begin_string, s.sender_comp_id, s.target_comp_id) for s in config.sessions]
         faults = FaultInjector(config.faults, config.fault_state_file)
         self.service = VenueService(self.engine, index, faults, self._sender.send, self._sender.disconnect, sessions,
-                                    maker, self._clock)
+                                    maker, self._clock, on_day_closed=self._save_snapshot)
         self._retire_stale_quotes(maker)
         settings = fix.SessionSettings()
         settings.setFromString(config.quickfix_settings_text())
@@ -148,6 +159,22 @@ class Venue:
         for number, order in enumerate(self.engine.engine.orders(owner=maker.owner, working_only=True), 1):
             self.service.submit(CancelOrder(owner=maker.owner, cl_ord_id=f"X{self.engine.engine.last_seq}.{number}",
                                             orig_cl_ord_id=order.cl_ord_id, timestamp=self._clock()))
+
+    def _save_snapshot(self, day_end: EndOfDay, index: ExecIdIndex) -> None:
+        """Called with the engine lock held, right after an end of day: snapshot the state the journal has
+        reached. A failure costs only restart time (the journal is complete), so it is logged, not raised."""
+        assert self.engine is not None
+        path = snapshot.snapshot_path(self.config.journal_path)
+        try:
+            covered = self.engine.journal.durable_size()
+            snapshot.save(path, snapshot.Snapshot(covered, day_end.timestamp, day_end.trade_date,
+                                                  self.engine.engine, index))
+        except Exception:
+            log.exception("snapshot %s after the end of day %s failed (the journal is complete)", path,
+                          day_end.trade_date)
+            return
+        log.info("snapshot %s: the state after the end of day %s, %d journal bytes", path, day_end.trade_date,
+                 covered)
 
     def _market_maker_loop(self) -> None:
         """Quote at once (so the first orders after a start find liquidity), then every interval."""

@@ -189,6 +189,7 @@ class MatchingEngine:
     def __init__(
         self, instruments: Mapping[str, Instrument], fee_rate: Decimal = DEFAULT_FEE_RATE
     ) -> None:
+        self._fee_rate = fee_rate
         self._books: dict[str, SymbolBook] = {
             sym: SymbolBook(inst, fee_rate, i) for i, (sym, inst) in enumerate(instruments.items())
         }
@@ -227,6 +228,11 @@ class MatchingEngine:
     def instruments(self) -> dict[str, Instrument]:
         """Instruments this engine trades."""
         return {s: b.instrument for s, b in self._books.items()}
+
+    @property
+    def fee_rate(self) -> Decimal:
+        """The fee rate charged on every fill, as a fraction of its notional."""
+        return self._fee_rate
 
     @property
     def last_seq(self) -> int:

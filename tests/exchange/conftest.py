@@ -89,6 +89,13 @@ def venue_factory(tmp_path: Path) -> Iterator[Callable[..., VenueHarness]]:
 
 
 @pytest.fixture
+def venue_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A venue configuration on temp dirs and a free port, for tests that drive its journal without a venue."""
+    from exchange.config import load_venue_config
+    return load_venue_config(write_venue_config(tmp_path / "config", free_port()))
+
+
+@pytest.fixture
 def venue(venue_factory: Callable[..., VenueHarness]) -> VenueHarness:
     return venue_factory()
 

@@ -8,7 +8,7 @@ those bytes), and a restart loads it and replays only the journal after it.
 
 A snapshot is an optimisation, never the record: the journal stays complete. One that cannot be used (an
 unreadable file, one written by different engine code or for other instruments or fees, a journal shorter
-than the snapshot says or not ending a line there) is ignored with a warning, and the whole journal is
+than the snapshot says, not ending a line there or holding other commands before that point) is ignored with a warning, and the whole journal is
 replayed as before. The file is written to a temporary name, fsynced and renamed, so a crash leaves the old
 snapshot or the new one, never half of one. Pickle is used because both objects are plain Python and it
 restores them exactly; the file is the venue's own, next to its journal, and is trusted as the journal is.
@@ -31,6 +31,7 @@ from exchange.trade_report import ExecIdIndex
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = 1
+_FINGERPRINT_BYTES = 4096
 _EXCHANGE_DIR = Path(__file__).resolve().parent
 # The modules whose classes a snapshot holds: a change to any of them may change what pickle restores.
 _PICKLED_MODULES = (*sorted((_EXCHANGE_DIR / "engine").glob("*.py")), _EXCHANGE_DIR / "trade_report.py",
@@ -58,10 +59,23 @@ class Snapshot:
     """The venue's replayable state after the first ``journal_bytes`` bytes of its journal."""
 
     journal_bytes: int
+    journal_check: str  # journal_fingerprint() of those bytes when the snapshot was taken
     last_command_at: datetime | None
     last_closed: date | None  # trade date of the last end of day
     engine: MatchingEngine
     index: ExecIdIndex
+
+
+def journal_fingerprint(journal_path: Path, length: int) -> str:
+    """A digest of the first and the last 4 KiB of the journal's first ``length`` bytes: cheap to read, and
+    different for a journal that was replaced since (its first commands carry other timestamps)."""
+    digest = hashlib.sha256(str(length).encode())
+    if length:
+        with open(journal_path, "rb") as handle:
+            digest.update(handle.read(min(length, _FINGERPRINT_BYTES)))
+            handle.seek(max(0, length - _FINGERPRINT_BYTES))
+            digest.update(handle.read(min(length, _FINGERPRINT_BYTES)))
+    return digest.hexdigest()
 
 
 def snapshot_path(journal_path: Path) -> Path:
@@ -122,4 +136,6 @@ def _unusable(record: dict[str, object], snapshot: Snapshot, journal_path: Path,
             handle.seek(snapshot.journal_bytes - 1)
             if handle.read(1) != b"\n":
                 return f"the journal does not end a line at byte {snapshot.journal_bytes}"
+    if journal_fingerprint(journal_path, snapshot.journal_bytes) != snapshot.journal_check:
+        return "the journal's first or last commands before the mark are not the ones the snapshot saw"
     return None

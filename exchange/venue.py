@@ -167,7 +167,8 @@ class Venue:
         path = snapshot.snapshot_path(self.config.journal_path)
         try:
             covered = self.engine.journal.durable_size()
-            snapshot.save(path, snapshot.Snapshot(covered, day_end.timestamp, day_end.trade_date,
+            check = snapshot.journal_fingerprint(self.config.journal_path, covered)
+            snapshot.save(path, snapshot.Snapshot(covered, check, day_end.timestamp, day_end.trade_date,
                                                   self.engine.engine, index))
         except Exception:
             log.exception("snapshot %s after the end of day %s failed (the journal is complete)", path,

@@ -48,9 +48,10 @@ def run_a_day_and_a_half(config: VenueConfig) -> tuple[MatchingEngine, int]:
         if n == 3_999:
             day_end = EndOfDay(TRADE_DATE, command.timestamp + timedelta(microseconds=1))
             index.observe(live.process(day_end))
+            covered = live.journal.durable_size()
             snapshot.save(snapshot.snapshot_path(config.journal_path),
-                          snapshot.Snapshot(live.journal.durable_size(), day_end.timestamp, day_end.trade_date,
-                                            live.engine, index))
+                          snapshot.Snapshot(covered, snapshot.journal_fingerprint(config.journal_path, covered),
+                                            day_end.timestamp, day_end.trade_date, live.engine, index))
     live.close()
     return live.engine, after_snapshot
 
@@ -95,14 +96,24 @@ def _journal_replaced(config: VenueConfig, path: Path) -> None:
 def _mid_line(config: VenueConfig, path: Path) -> None:
     loaded = snapshot.load(path, config.journal_path, new_engine(config))
     assert loaded is not None
-    snapshot.save(path, snapshot.Snapshot(loaded.journal_bytes - 5, loaded.last_command_at, loaded.last_closed,
-                                          loaded.engine, loaded.index))
+    snapshot.save(path, snapshot.Snapshot(loaded.journal_bytes - 5, loaded.journal_check, loaded.last_command_at,
+                                          loaded.last_closed, loaded.engine, loaded.index))
+
+
+def _another_journal(config: VenueConfig, path: Path) -> None:
+    """The journal deleted and started again, and grown past the old mark with a line ending right there."""
+    loaded = snapshot.load(path, config.journal_path, new_engine(config))
+    assert loaded is not None
+    line = b'{"type":"EndOfDay","trade_date":"2030-01-01","timestamp":"2030-01-01T00:00:00"}\n'
+    filler = b"\n" * (loaded.journal_bytes - len(line))
+    config.journal_path.write_bytes(line + filler + line)
 
 
 @pytest.mark.parametrize(("spoil", "reason"), [
     (_corrupt, "unreadable"),
     (_journal_replaced, "the journal has 0 bytes"),
     (_mid_line, "does not end a line"),
+    (_another_journal, "not the ones the snapshot saw"),
 ])  # fmt: skip
 def test_a_snapshot_that_cannot_be_trusted_is_ignored_with_a_warning(
     venue_config: VenueConfig, caplog: pytest.LogCaptureFixture, spoil, reason: str,  # type: ignore[no-untyped-def]

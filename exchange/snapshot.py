@@ -8,10 +8,11 @@ those bytes), and a restart loads it and replays only the journal after it.
 
 A snapshot is an optimisation, never the record: the journal stays complete. One that cannot be used (an
 unreadable file, one written by different engine code or for other instruments or fees, a journal shorter
-than the snapshot says, not ending a line there or holding other commands before that point) is ignored with a warning, and the whole journal is
-replayed as before. The file is written to a temporary name, fsynced and renamed, so a crash leaves the old
-snapshot or the new one, never half of one. Pickle is used because both objects are plain Python and it
-restores them exactly; the file is the venue's own, next to its journal, and is trusted as the journal is.
+than the snapshot says, not ending a line there or holding other commands before that point) is ignored
+with a warning, and the whole journal is replayed as before. The file is written to a temporary name,
+fsynced and renamed, so a crash leaves the old snapshot or the new one, never half of one. Pickle is used
+because both objects are plain Python and it restores them exactly; the file is the venue's own, next to
+its journal, and is trusted as the journal is.
 """
 
 from __future__ import annotations

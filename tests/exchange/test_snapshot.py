@@ -141,8 +141,9 @@ def test_a_snapshot_from_other_engine_code_or_other_settings_is_not_used(
     assert "other instruments or fee rate" in caplog.text and "different engine code" in caplog.text
 
 
-def test_a_venue_restarted_after_an_end_of_day_starts_from_its_snapshot(venue_factory, client_factory,  # type: ignore[no-untyped-def]
-                                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_a_venue_restarted_after_an_end_of_day_starts_from_its_snapshot(  # type: ignore[no-untyped-def]
+    venue_factory, client_factory, caplog: pytest.LogCaptureFixture,
+) -> None:
     venue = venue_factory()
     client: FixClient = client_factory(venue)
     client.send("D", new_order("SN-GTC", symbol="MSFT", side="1", qty="30", price="100.00", tif="1"))

@@ -44,12 +44,13 @@ def new_engine(config: VenueConfig) -> MatchingEngine:
     return MatchingEngine(instruments, fee_rate=config.fee_rate)
 
 
-def read_journal(path: Path) -> Iterator[Command]:
-    """Read-only journal reader for offline tools: complete lines only, never truncates (a running venue
-    may be appending the last line right now)."""
+def read_journal(path: Path, start: int = 0) -> Iterator[Command]:
+    """Read-only journal reader for offline tools: complete lines only, from byte ``start`` (a line's start),
+    never truncates (a running venue may be appending the last line right now)."""
     if not path.exists():
         return
     with path.open("rb") as handle:
+        handle.seek(start)
         data = handle.read()
     complete, _, _ = data.rpartition(b"\n")
     for raw in complete.split(b"\n"):
@@ -69,10 +70,8 @@ def replay(config: VenueConfig, engine: MatchingEngine, index: ExecIdIndex, jour
            after: Snapshot | None = None) -> Replayed:
     """Rebuild engine state and the ExecID index from the journal (the engine is deterministic); with
     ``after``, ``engine`` and ``index`` are that snapshot's and only the journal after it is replayed."""
-    if journal is None:
-        commands = read_journal(config.journal_path)
-    else:
-        commands = journal.commands(after.journal_bytes if after is not None else 0)
+    start = after.journal_bytes if after is not None else 0
+    commands = read_journal(config.journal_path, start) if journal is None else journal.commands(start)
     count = 0
     last_at: datetime | None = after.last_command_at if after is not None else None
     last_closed: date | None = after.last_closed if after is not None else None

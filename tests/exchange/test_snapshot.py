@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.engine_bench import generate
-from exchange import snapshot
+from exchange import report_cmd, snapshot
 from exchange.config import VenueConfig
 from exchange.engine import EndOfDay, MatchingEngine
 from exchange.journal import Journal, JournaledEngine
@@ -83,6 +83,25 @@ def test_a_restart_from_the_snapshot_rebuilds_exactly_what_a_full_replay_does(ve
     assert loaded.engine.trades() == engine.trades() and len(engine.trades()) > 100
     assert exec_ids(loaded.engine, loaded.index) == exec_ids(engine, index)
     assert loaded.engine.orders("MM", working_only=True) == engine.orders("MM", working_only=True) != []
+
+
+def test_the_offline_trade_report_starts_from_the_snapshot_and_lists_the_same_rows(
+    venue_config: VenueConfig, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, after_snapshot = run_a_day_and_a_half(venue_config)
+    replayed: list[int] = []
+
+    def counting_replay(*args, **kwargs) -> Replayed:  # type: ignore[no-untyped-def]
+        result = replay(*args, **kwargs)
+        replayed.append(result.commands)
+        return result
+
+    monkeypatch.setattr(report_cmd, "replay", counting_replay)
+    from_snapshot = report_cmd.offline_rows(venue_config, TRADE_DATE)
+    snapshot.snapshot_path(venue_config.journal_path).unlink()
+    from_the_start = report_cmd.offline_rows(venue_config, TRADE_DATE)
+    assert replayed[0] == after_snapshot < replayed[1]
+    assert from_snapshot == from_the_start and len(from_snapshot) > 100
 
 
 def _corrupt(config: VenueConfig, path: Path) -> None:

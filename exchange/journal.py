@@ -181,35 +181,31 @@ class Journal:
 
     def commands(self, start: int = 0) -> Iterator[Command]:
         """Decode every complete command from byte ``start`` on (the start of a line: the end of what a
-        snapshot covers, see ``exchange.snapshot``); cut off a torn last line (with a warning)."""
+        snapshot covers, see ``exchange.snapshot``); cut off a torn last line (with a warning).
+
+        The file is read line by line, so a journal of weeks needs no more memory than one line."""
         if not self.path.exists():
             return
         with open(self.path, "rb") as fh:
             fh.seek(start)
-            data = fh.read()
-        good_end = start
-        pos = start
-        lines = data.split(b"\n")
-        for i, raw in enumerate(lines):
-            is_last = i == len(lines) - 1
-            line_end = pos + len(raw) + (0 if is_last else 1)
-            if raw.strip():
-                try:
-                    command = decode_command(raw.decode("utf-8"))
-                except (ValueError, KeyError, TypeError) as exc:
-                    rest = b"".join(lines[i + 1 :]).strip()
-                    if rest:
-                        raise JournalCorruptError(
-                            f"{self.path}: corrupt record at byte {pos}: {exc}"
-                        ) from exc
-                    log.warning("journal %s: ignoring torn last record at byte %d", self.path, pos)
-                    self._truncate(good_end)
-                    return
-                if is_last:  # complete JSON but no newline yet: keep it, fix the newline
-                    self._truncate(line_end, add_newline=True)
-                yield command
-            good_end = line_end
-            pos = line_end
+            pos = start
+            for raw in fh:
+                line_end = pos + len(raw)
+                if raw.strip():
+                    try:
+                        command = decode_command(raw.decode("utf-8"))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        if fh.read().strip():
+                            raise JournalCorruptError(
+                                f"{self.path}: corrupt record at byte {pos}: {exc}"
+                            ) from exc
+                        log.warning("journal %s: ignoring torn last record at byte %d", self.path, pos)
+                        self._truncate(pos)
+                        return
+                    if not raw.endswith(b"\n"):  # complete JSON but no newline yet: keep it, fix the newline
+                        self._truncate(line_end, add_newline=True)
+                    yield command
+                pos = line_end
 
     def _truncate(self, size: int, add_newline: bool = False) -> None:
         if self._fh is not None:

@@ -51,11 +51,9 @@ def read_journal(path: Path, start: int = 0) -> Iterator[Command]:
         return
     with path.open("rb") as handle:
         handle.seek(start)
-        data = handle.read()
-    complete, _, _ = data.rpartition(b"\n")
-    for raw in complete.split(b"\n"):
-        if raw.strip():
-            yield decode_command(raw.decode("utf-8"))
+        for raw in handle:  # line by line: a journal of weeks needs no more memory than one line
+            if raw.endswith(b"\n") and raw.strip():
+                yield decode_command(raw.decode("utf-8"))
 
 
 class Replayed(NamedTuple):

@@ -111,6 +111,21 @@ def test_torn_last_line_is_ignored_and_truncated(tmp_path: Path, caplog: pytest.
     assert Journal(path).replay(MatchingEngine(load_instruments())) == len(cmds) + 1
 
 
+def test_a_last_record_without_its_newline_is_kept_and_the_newline_added(tmp_path: Path) -> None:
+    path = tmp_path / "venue.journal"
+    first, second = EndOfDay(date(2024, 1, 2), T0), EndOfDay(date(2024, 1, 3), T0)
+    path.write_text(encode_command(first) + "\n" + encode_command(second), encoding="utf-8")
+    assert list(Journal(path).commands()) == [first, second]
+    assert path.read_text(encoding="utf-8").endswith(encode_command(second) + "\n")
+
+
+def test_commands_can_be_read_from_a_line_start_on(tmp_path: Path) -> None:
+    path = tmp_path / "venue.journal"
+    first, second = EndOfDay(date(2024, 1, 2), T0), EndOfDay(date(2024, 1, 3), T0)
+    path.write_text(encode_command(first) + "\n" + encode_command(second) + "\n", encoding="utf-8")
+    assert list(Journal(path).commands(start=len(encode_command(first)) + 1)) == [second]
+
+
 def test_corrupt_middle_line_raises(tmp_path: Path) -> None:
     path = tmp_path / "venue.journal"
     good = encode_command(EndOfDay(date(2024, 1, 2), T0))

@@ -46,10 +46,7 @@ def journal_days(journal_path: Path, steps: int, days: int) -> int:
         day_end = EndOfDay(date(2026, 11, 2) + timedelta(days=day), start + timedelta(days=day + 1))
         index.observe(live.process(day_end))
         commands += 1
-        covered = live.journal.durable_size()
-        snapshot.save(snapshot.snapshot_path(journal_path),
-                      snapshot.Snapshot(covered, snapshot.journal_fingerprint(journal_path, covered),
-                                        day_end.timestamp, day_end.trade_date, live.engine, index))
+        snapshot.take(live.journal, day_end, live.engine, index)
     live.close()
     return commands
 

@@ -26,7 +26,8 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
-from exchange.engine import MatchingEngine
+from exchange.engine import EndOfDay, MatchingEngine
+from exchange.journal import Journal
 from exchange.trade_report import ExecIdIndex
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,16 @@ def save(path: Path, snapshot: Snapshot) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def take(journal: Journal, day_end: EndOfDay, engine: MatchingEngine, index: ExecIdIndex) -> Snapshot:
+    """Save the state right after ``day_end`` (the caller holds the engine lock, so nothing is journaled
+    meanwhile) beside ``journal``, covering all of the journal so far, which is made durable first."""
+    covered = journal.durable_size()
+    taken = Snapshot(covered, journal_fingerprint(journal.path, covered), day_end.timestamp, day_end.trade_date,
+                     engine, index)
+    save(snapshot_path(journal.path), taken)
+    return taken
 
 
 def load(path: Path, journal_path: Path, fresh_engine: MatchingEngine) -> Snapshot | None:

@@ -82,6 +82,18 @@ def replay(config: VenueConfig, engine: MatchingEngine, index: ExecIdIndex, jour
     return Replayed(count, last_at, last_closed)
 
 
+def rebuild(
+    config: VenueConfig, journal: Journal | None,
+) -> tuple[MatchingEngine, ExecIdIndex, Replayed, Snapshot | None]:
+    """The venue's engine and ExecID index: from the last usable end-of-day snapshot and the journal after it,
+    or from the whole journal (``journal`` None: read-only, see :func:`replay`). Also the snapshot used, if any."""
+    engine, index = new_engine(config), ExecIdIndex()
+    last = snapshot.load(snapshot.snapshot_path(config.journal_path), config.journal_path, engine)
+    if last is not None:
+        engine, index = last.engine, last.index
+    return engine, index, replay(config, engine, index, journal, after=last), last
+
+
 class Venue:
     """One simulated exchange process: start() it, stop() it; safe to stop after a failed start."""
 
@@ -104,14 +116,9 @@ class Venue:
 
     def start(self) -> None:
         config = self.config
-        engine = new_engine(config)
-        index = ExecIdIndex()
         # Group commit: the journal is fsynced once per group of commands, before any of their reports leave.
         journal = Journal(config.journal_path, sync="batch")
-        last_snapshot = snapshot.load(snapshot.snapshot_path(config.journal_path), config.journal_path, engine)
-        if last_snapshot is not None:  # the state at the last end of day: replay only the journal after it
-            engine, index = last_snapshot.engine, last_snapshot.index
-        replayed = replay(config, engine, index, journal, after=last_snapshot)
+        engine, index, replayed, last_snapshot = rebuild(config, journal)
         log.info("journal %s: replayed %d commands%s, last seq %d", config.journal_path, replayed.commands,
                  "" if last_snapshot is None else f" after the snapshot of byte {last_snapshot.journal_bytes}",
                  engine.last_seq)
@@ -163,16 +170,13 @@ class Venue:
         assert self.engine is not None
         path = snapshot.snapshot_path(self.config.journal_path)
         try:
-            covered = self.engine.journal.durable_size()
-            check = snapshot.journal_fingerprint(self.config.journal_path, covered)
-            snapshot.save(path, snapshot.Snapshot(covered, check, day_end.timestamp, day_end.trade_date,
-                                                  self.engine.engine, index))
+            taken = snapshot.take(self.engine.journal, day_end, self.engine.engine, index)
         except Exception:
             log.exception("snapshot %s after the end of day %s failed (the journal is complete)", path,
                           day_end.trade_date)
             return
         log.info("snapshot %s: the state after the end of day %s, %d journal bytes", path, day_end.trade_date,
-                 covered)
+                 taken.journal_bytes)
 
     def _market_maker_loop(self) -> None:
         """Quote at once (so the first orders after a start find liquidity), then every interval."""

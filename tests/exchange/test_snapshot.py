@@ -15,6 +15,7 @@ import pytest
 
 from bench.engine_bench import generate
 from exchange import report_cmd, snapshot
+from exchange import venue as venue_module
 from exchange.config import VenueConfig
 from exchange.engine import EndOfDay, MatchingEngine
 from exchange.journal import Journal, JournaledEngine
@@ -48,10 +49,7 @@ def run_a_day_and_a_half(config: VenueConfig) -> tuple[MatchingEngine, int]:
         if n == 3_999:
             day_end = EndOfDay(TRADE_DATE, command.timestamp + timedelta(microseconds=1))
             index.observe(live.process(day_end))
-            covered = live.journal.durable_size()
-            snapshot.save(snapshot.snapshot_path(config.journal_path),
-                          snapshot.Snapshot(covered, snapshot.journal_fingerprint(config.journal_path, covered),
-                                            day_end.timestamp, day_end.trade_date, live.engine, index))
+            snapshot.take(live.journal, day_end, live.engine, index)
     live.close()
     return live.engine, after_snapshot
 
@@ -96,7 +94,7 @@ def test_the_offline_trade_report_starts_from_the_snapshot_and_lists_the_same_ro
         replayed.append(result.commands)
         return result
 
-    monkeypatch.setattr(report_cmd, "replay", counting_replay)
+    monkeypatch.setattr(venue_module, "replay", counting_replay)
     from_snapshot = report_cmd.offline_rows(venue_config, TRADE_DATE)
     snapshot.snapshot_path(venue_config.journal_path).unlink()
     from_the_start = report_cmd.offline_rows(venue_config, TRADE_DATE)
